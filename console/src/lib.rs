@@ -1,0 +1,1 @@
+//! riverwatch-console: HTTP API and the live web console.

@@ -1,0 +1,1 @@
+//! riverwatch-simulators: Station models, pollution scenarios, fault injection and replay of recorded data.

@@ -1,0 +1,2 @@
+//! The `riverwatch` binary: one subcommand per service.
+fn main() {}

@@ -1,0 +1,1 @@
+//! End-to-end tests across services with real brokers, stores and mail servers.
