@@ -113,7 +113,9 @@ impl FromStr for WaterClass {
             "IV" | "4" | "Ⅳ" | "Ⅳ类" => Ok(WaterClass::IV),
             "V" | "5" | "Ⅴ" | "Ⅴ类" => Ok(WaterClass::V),
             "劣V" | "劣Ⅴ" | "劣Ⅴ类" | "6" | ">V" => Ok(WaterClass::WorseThanV),
-            other => Err(format!("unknown water class `{other}` (expected I, II, III, IV, V or 劣V)")),
+            other => Err(format!(
+                "unknown water class `{other}` (expected I, II, III, IV, V or 劣V)"
+            )),
         }
     }
 }

@@ -6,8 +6,34 @@
 //!
 //! # Layout
 //! - [`class`]: GB 3838 water classes and the two provinces.
+//! - [`registry`]: parameters, rivers and stations, loaded from TOML and validated.
+//! - [`reading`]: the reading, its data flag and period; the canonical readings message.
+//! - [`deadletter`]: rejected input and its stable reason codes.
+//! - [`pipeline`]: the store writer and reader contracts (and an in-memory model store).
+//! - [`topics`]: the MQTT topic layout.
+//! - [`mqtt`]: broker connection settings and their validation.
+//! - [`backoff`]: jittered exponential backoff for reconnects and retries.
+//! - [`time`]: clocks, China Standard Time display, operator time and duration parsing.
+//! - [`i18n`]: the language of operator-facing text.
+//! - [`shutdown`]: cancellation, task tracking and the bounded shutdown wait.
+//! - [`telemetry`]: tracing set-up and the metrics registry.
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod class;
+pub mod deadletter;
+pub mod i18n;
+pub mod mqtt;
+pub mod pipeline;
+pub mod reading;
+pub mod registry;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod topics;
 
 pub use class::{Province, WaterClass};
+pub use deadletter::{DeadLetter, ReasonCode};
+pub use i18n::Lang;
+pub use reading::{DataFlag, ParamCode, Period, Reading, StationId};
+pub use registry::{Registry, Station, StationKind};

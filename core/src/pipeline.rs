@@ -1,0 +1,253 @@
+//! The store contracts between ingest (the writer) and analytics, the console and reports
+//! (the readers). Writer and reader are separate traits so a reader never links writer code.
+//!
+//! `StoreWriter::write` returns only when the batch is durable (committed, or spooled to
+//! disk for a remote store) and is idempotent on (station, parameter, time, period): a
+//! redelivered reading is reported as a duplicate and stored once.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::deadletter::{DeadLetter, ReasonCode};
+use crate::reading::{Period, Reading};
+
+/// What one durable write carries: accepted readings and the dead letters of the same
+/// messages, committed together so an ack never runs ahead of either.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    /// Accepted readings.
+    pub readings: Vec<Reading>,
+    /// Rejections.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl WriteBatch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.readings.is_empty() && self.dead_letters.is_empty()
+    }
+}
+
+/// The outcome of a durable write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// For each reading of the batch, in order: whether it was new (false: a duplicate of a
+    /// stored reading, or of an earlier one in the same batch).
+    pub inserted: Vec<bool>,
+    /// Number of duplicates.
+    pub duplicates: usize,
+    /// Whether the batch went to the local spool because the remote store was unavailable.
+    pub spooled: bool,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached or answered with a temporary failure; retry later.
+    #[error("{backend} is unavailable: {detail}")]
+    Unavailable {
+        /// Backend name.
+        backend: &'static str,
+        /// What happened.
+        detail: String,
+    },
+    /// The store refused the data; retrying the same data will not help.
+    #[error("{backend} rejected the write: {detail}")]
+    Rejected {
+        /// Backend name.
+        backend: &'static str,
+        /// What happened.
+        detail: String,
+    },
+    /// A local file or database problem.
+    #[error("{backend}: {detail}")]
+    Local {
+        /// Backend name.
+        backend: &'static str,
+        /// What happened.
+        detail: String,
+    },
+    /// The store was closed.
+    #[error("the store is shut down")]
+    Shutdown,
+}
+
+impl StoreError {
+    /// Whether the same write may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Local { .. }
+        )
+    }
+}
+
+/// Writes batches durably.
+pub trait StoreWriter: Send {
+    /// Writes a batch and returns once it is durable.
+    ///
+    /// # Errors
+    /// [`StoreError`]; [`StoreError::is_retryable`] tells whether to try again.
+    fn write(
+        &mut self,
+        batch: Arc<WriteBatch>,
+    ) -> impl Future<Output = Result<WriteReport, StoreError>> + Send;
+
+    /// Flushes whatever is buffered and releases the store.
+    ///
+    /// # Errors
+    /// When the final flush fails.
+    fn close(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Which readings to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadingQuery {
+    /// Only this station (all stations when `None`).
+    pub station: Option<String>,
+    /// Only these parameters (all when empty).
+    pub parameters: Vec<String>,
+    /// Observed at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Observed before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only these periods (all when empty).
+    pub periods: Vec<Period>,
+    /// At most this many readings.
+    pub limit: Option<usize>,
+}
+
+impl ReadingQuery {
+    /// Whether a reading matches.
+    pub fn matches(&self, r: &Reading) -> bool {
+        self.station.as_deref().is_none_or(|s| r.station == s)
+            && (self.parameters.is_empty()
+                || self.parameters.iter().any(|p| r.parameter == p.as_str()))
+            && self.from.is_none_or(|f| r.observed_at >= f)
+            && self.to.is_none_or(|t| r.observed_at < t)
+            && (self.periods.is_empty() || self.periods.contains(&r.period))
+    }
+}
+
+/// Reads stored readings, ordered by station, parameter and time.
+pub trait StoreReader: Send + Sync {
+    /// The readings matching `q`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn query(
+        &self,
+        q: &ReadingQuery,
+    ) -> impl Future<Output = Result<Vec<Reading>, StoreError>> + Send;
+}
+
+/// Which dead letters to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeadLetterQuery {
+    /// Received at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only this reason.
+    pub reason: Option<ReasonCode>,
+    /// At most this many, newest last.
+    pub limit: Option<usize>,
+}
+
+/// Reads dead letters, oldest first.
+pub trait DeadLetterReader: Send + Sync {
+    /// The dead letters matching `q`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn dead_letters(
+        &self,
+        q: &DeadLetterQuery,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+}
+
+/// An in-memory store for tests: the reference model of the contract (idempotent on
+/// station, parameter, time and period; readings ordered by station, parameter, time).
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<std::sync::Mutex<MemoryInner>>,
+}
+
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Debug, Default)]
+struct MemoryInner {
+    readings: std::collections::BTreeMap<(String, String, i64, u8), Reading>,
+    dead: Vec<DeadLetter>,
+}
+
+#[cfg(any(test, feature = "test-util"))]
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored reading, ordered.
+    pub fn readings(&self) -> Vec<Reading> {
+        self.inner
+            .lock()
+            .map(|i| i.readings.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every dead letter, in arrival order.
+    pub fn dead(&self) -> Vec<DeadLetter> {
+        self.inner
+            .lock()
+            .map(|i| i.dead.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+impl StoreWriter for MemoryStore {
+    async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
+        let mut inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
+        let mut report = WriteReport::default();
+        for r in &batch.readings {
+            let key = (
+                r.station.to_string(),
+                r.parameter.to_string(),
+                r.observed_at.timestamp_millis(),
+                r.period.code(),
+            );
+            let new = !inner.readings.contains_key(&key);
+            if new {
+                inner.readings.insert(key, r.clone());
+            } else {
+                report.duplicates += 1;
+            }
+            report.inserted.push(new);
+        }
+        inner.dead.extend(batch.dead_letters.iter().cloned());
+        Ok(report)
+    }
+
+    async fn close(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+impl StoreReader for MemoryStore {
+    async fn query(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
+        let inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
+        let mut out: Vec<Reading> = inner
+            .readings
+            .values()
+            .filter(|r| q.matches(r))
+            .cloned()
+            .collect();
+        if let Some(limit) = q.limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+}
