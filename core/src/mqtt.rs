@@ -311,11 +311,13 @@ mod tests {
 
     #[test]
     fn password_is_not_in_debug_output() {
-        let mut cfg = MqttConfig::default();
-        cfg.credentials = Some(Credentials {
-            username: "hlj".into(),
-            password: "s3cret".into(),
-        });
+        let cfg = MqttConfig {
+            credentials: Some(Credentials {
+                username: "hlj".into(),
+                password: "s3cret".into(),
+            }),
+            ..MqttConfig::default()
+        };
         let shown = format!("{cfg:?}");
         assert!(shown.contains("hlj"));
         assert!(!shown.contains("s3cret"));
