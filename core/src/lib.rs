@@ -6,8 +6,10 @@
 //!
 //! # Layout
 //! - [`class`]: GB 3838 water classes and the two provinces.
+//! - [`hj212`]: the HJ 212 frame codec (framing, CRC, CP values, packets), pure and I/O-free.
 #![deny(missing_docs)]
 
 pub mod class;
+pub mod hj212;
 
 pub use class::{Province, WaterClass};
