@@ -5,7 +5,6 @@
 //! operator sees for a rejected frame names the first thing that is wrong with it.
 
 use std::fmt;
-use std::str::FromStr;
 
 use super::cp::{CpData, parse_cp};
 use super::crc::crc16;
@@ -425,14 +424,18 @@ fn unflagged_packet_field(name: &str, value: u32) -> FrameError {
     )
 }
 
-/// Parses a decimal header value; digits only, since `FromStr` would also take a sign.
-fn parse_field<T: FromStr>(name: &str, value: &str, why: &'static str) -> Result<T, FrameError> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad_field(name, value, why));
-    }
-    value.parse().map_err(|_| bad_field(name, value, why))
+/// Parses a decimal header value.
+fn parse_field<T: TryFrom<usize>>(
+    name: &str,
+    value: &str,
+    why: &'static str,
+) -> Result<T, FrameError> {
+    parse_digits(value.as_bytes())
+        .and_then(|number| T::try_from(number).ok())
+        .ok_or_else(|| bad_field(name, value, why))
 }
 
+/// Parses unsigned decimal digits; unlike `FromStr`, takes no sign.
 fn parse_digits(digits: &[u8]) -> Option<usize> {
     if digits.is_empty() {
         return None;
