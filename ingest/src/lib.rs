@@ -1,1 +1,8 @@
-//! riverwatch-ingest: MQTT in, decode (JSON, HJ 212), validate, dedup, durable store, canonical readings out.
+//! riverwatch-ingest: every station reading from MQTT to durable storage, nothing lost.
+//!
+//! # Layout
+//! - [`config`]: `[ingest]` and `[store]` settings.
+//! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
+
+pub mod config;
+pub mod store;

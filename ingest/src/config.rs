@@ -1,0 +1,415 @@
+//! Ingest settings (`[ingest]` and `[store]` in the configuration file) and their pure
+//! validation. Secrets (InfluxDB token and password) come from the environment only.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable holding the InfluxDB 2 API token.
+pub const ENV_INFLUX_TOKEN: &str = "RIVERWATCH_INFLUX_TOKEN";
+/// Environment variable holding the InfluxDB 1.x user name.
+pub const ENV_INFLUX_USERNAME: &str = "RIVERWATCH_INFLUX_USERNAME";
+/// Environment variable holding the InfluxDB 1.x password.
+pub const ENV_INFLUX_PASSWORD: &str = "RIVERWATCH_INFLUX_PASSWORD";
+
+/// How the ingest service subscribes, validates and batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Stable MQTT client id of the subscriber. The broker keeps the session (and the QoS 1
+    /// messages not yet acknowledged) under this id across restarts. Default
+    /// `riverwatch-ingest`.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Shared-subscription group: when set, ingest subscribes to `$share/{group}/…` so that
+    /// several ingest processes split the stations' messages. Each process still needs its
+    /// own `client_id`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_group: Option<String>,
+    /// Largest accepted payload, bytes; larger ones are dead-lettered. Default 65536.
+    #[serde(default = "default_max_payload_bytes")]
+    pub max_payload_bytes: usize,
+    /// How far in the future a reading's time may lie, seconds (clock skew). Default 600.
+    #[serde(default = "default_future_tolerance_secs")]
+    pub future_tolerance_secs: u64,
+    /// Most readings committed in one transaction. Default 8192.
+    #[serde(default = "default_max_batch_readings")]
+    pub max_batch_readings: usize,
+    /// Messages buffered between the MQTT connection and the batcher; a full buffer stops
+    /// reading from the broker (backpressure). Default 2048.
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+    /// How long the parts of a multi-packet HJ 212 message are held waiting for the rest,
+    /// seconds; an incomplete message is then dead-lettered. Default 120.
+    #[serde(default = "default_reassembly_timeout_secs")]
+    pub reassembly_timeout_secs: u64,
+    /// Publish committed readings on `{prefix}/readings/{station}`. Default true.
+    #[serde(default = "default_true")]
+    pub publish_readings: bool,
+    /// Watch the broker's `$SYS/broker/publish/messages/dropped` counter and log rises.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub watch_broker_drops: bool,
+}
+
+const fn default_max_payload_bytes() -> usize {
+    64 * 1024
+}
+const fn default_future_tolerance_secs() -> u64 {
+    600
+}
+const fn default_max_batch_readings() -> usize {
+    8192
+}
+const fn default_channel_capacity() -> usize {
+    2048
+}
+const fn default_reassembly_timeout_secs() -> u64 {
+    120
+}
+const fn default_true() -> bool {
+    true
+}
+fn default_client_id() -> String {
+    "riverwatch-ingest".to_string()
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            client_id: default_client_id(),
+            shared_group: None,
+            max_payload_bytes: default_max_payload_bytes(),
+            future_tolerance_secs: default_future_tolerance_secs(),
+            max_batch_readings: default_max_batch_readings(),
+            channel_capacity: default_channel_capacity(),
+            reassembly_timeout_secs: default_reassembly_timeout_secs(),
+            publish_readings: true,
+            watch_broker_drops: true,
+        }
+    }
+}
+
+/// A configuration problem found before anything is started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A numeric setting is out of its range.
+    #[error("{field} must be {expected}, got {got}")]
+    Range {
+        /// The setting.
+        field: &'static str,
+        /// The allowed range.
+        expected: &'static str,
+        /// The value found.
+        got: String,
+    },
+    /// The shared-subscription group name is not usable in a topic filter.
+    #[error("shared_group `{0}` must be 1–64 letters, digits, - or _")]
+    SharedGroup(String),
+    /// A required setting is missing.
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl IngestConfig {
+    /// Fast, small settings for tests.
+    pub fn test_config() -> Self {
+        Self {
+            max_batch_readings: 512,
+            channel_capacity: 256,
+            reassembly_timeout_secs: 5,
+            ..Self::default()
+        }
+    }
+
+    /// Pure checks.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let range = |field, expected, got: usize, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Range {
+                    field,
+                    expected,
+                    got: got.to_string(),
+                })
+            }
+        };
+        range(
+            "max_payload_bytes",
+            "between 256 and 16777216",
+            self.max_payload_bytes,
+            (256..=16 * 1024 * 1024).contains(&self.max_payload_bytes),
+        )?;
+        range(
+            "max_batch_readings",
+            "between 1 and 1000000",
+            self.max_batch_readings,
+            (1..=1_000_000).contains(&self.max_batch_readings),
+        )?;
+        range(
+            "channel_capacity",
+            "between 1 and 1000000",
+            self.channel_capacity,
+            (1..=1_000_000).contains(&self.channel_capacity),
+        )?;
+        if let Some(g) = &self.shared_group {
+            let ok = (1..=64).contains(&g.len())
+                && g.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(ConfigError::SharedGroup(g.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Clock-skew tolerance.
+    pub fn future_tolerance(&self) -> Duration {
+        Duration::from_secs(self.future_tolerance_secs)
+    }
+}
+
+/// Which time-series store holds the readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite file in the data directory (the embedded default).
+    #[default]
+    Sqlite,
+    /// InfluxDB 2.x through its v2 API.
+    Influxdb2,
+    /// InfluxDB 1.x through its v1 HTTP API.
+    Influxdb1,
+}
+
+/// The store settings (`[store]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Which backend. Default `sqlite`.
+    #[serde(default)]
+    pub backend: Backend,
+    /// SQLite settings; also used for the dead letters and the InfluxDB spool, which always
+    /// live in the local database.
+    #[serde(default)]
+    pub sqlite: SqliteConfig,
+    /// InfluxDB 2 settings, required when `backend = "influxdb2"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub influxdb2: Option<Influx2Config>,
+    /// InfluxDB 1.x settings, required when `backend = "influxdb1"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub influxdb1: Option<Influx1Config>,
+}
+
+impl StoreConfig {
+    /// Pure checks.
+    ///
+    /// # Errors
+    /// A missing section for the chosen backend.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.backend {
+            Backend::Sqlite => Ok(()),
+            Backend::Influxdb2 if self.influxdb2.is_none() => Err(ConfigError::Missing(
+                "backend = \"influxdb2\" needs a [store.influxdb2] section".to_string(),
+            )),
+            Backend::Influxdb1 if self.influxdb1.is_none() => Err(ConfigError::Missing(
+                "backend = \"influxdb1\" needs a [store.influxdb1] section".to_string(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How hard SQLite syncs a commit to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: a commit survives power loss (the default).
+    #[default]
+    Full,
+    /// fsync at checkpoints only: a commit survives a process crash but the last commits
+    /// may be lost on power loss.
+    Normal,
+}
+
+impl Synchronous {
+    /// The PRAGMA value.
+    pub const fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// SQLite settings (`[store.sqlite]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// File name, relative to the data directory. Default `readings.db`.
+    #[serde(default = "default_sqlite_file")]
+    pub file: String,
+    /// Commit durability. Default `full`.
+    #[serde(default)]
+    pub synchronous: Synchronous,
+    /// Page cache, MiB. Default 64.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u32,
+}
+
+fn default_sqlite_file() -> String {
+    "readings.db".to_string()
+}
+const fn default_cache_mib() -> u32 {
+    64
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            file: default_sqlite_file(),
+            synchronous: Synchronous::default(),
+            cache_mib: default_cache_mib(),
+        }
+    }
+}
+
+/// InfluxDB 2 settings (`[store.influxdb2]`). The token is read from
+/// `RIVERWATCH_INFLUX_TOKEN`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Influx2Config {
+    /// Base URL, e.g. `http://influx.example:8086`.
+    pub url: String,
+    /// Organisation.
+    pub org: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Request timeout, seconds. Default 10.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// API token (from the environment, never the file).
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for Influx2Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Influx2Config")
+            .field("url", &self.url)
+            .field("org", &self.org)
+            .field("bucket", &self.bucket)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// InfluxDB 1.x settings (`[store.influxdb1]`). Credentials are read from
+/// `RIVERWATCH_INFLUX_USERNAME` and `RIVERWATCH_INFLUX_PASSWORD`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Influx1Config {
+    /// Base URL, e.g. `http://influx.example:8086`.
+    pub url: String,
+    /// Database.
+    pub database: String,
+    /// Retention policy; the database default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<String>,
+    /// Request timeout, seconds. Default 10.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// User name (from the environment).
+    #[serde(skip)]
+    pub username: Option<String>,
+    /// Password (from the environment, never the file).
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Influx1Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Influx1Config")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("retention_policy", &self.retention_policy)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+const fn default_timeout_secs() -> u64 {
+    10
+}
+
+impl StoreConfig {
+    /// Reads the InfluxDB secrets from the environment.
+    pub fn load_secrets_from_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(c) = &mut self.influxdb2 {
+            c.token = var(ENV_INFLUX_TOKEN);
+        }
+        if let Some(c) = &mut self.influxdb1 {
+            c.username = var(ENV_INFLUX_USERNAME);
+            c.password = var(ENV_INFLUX_PASSWORD);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let cfg = IngestConfig::default();
+        let text = toml::to_string(&cfg).unwrap();
+        let back: IngestConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+        let store = StoreConfig::default();
+        let text = toml::to_string(&store).unwrap();
+        let back: StoreConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, store);
+        assert!(cfg.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_values_before_starting() {
+        let cfg = IngestConfig {
+            max_batch_readings: 0,
+            ..IngestConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+        let cfg = IngestConfig {
+            shared_group: Some("a/b".into()),
+            ..IngestConfig::default()
+        };
+        assert!(matches!(cfg.validate(), Err(ConfigError::SharedGroup(_))));
+        let store = StoreConfig {
+            backend: Backend::Influxdb2,
+            ..StoreConfig::default()
+        };
+        assert!(store.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let c = Influx2Config {
+            url: "http://x".into(),
+            org: "o".into(),
+            bucket: "b".into(),
+            timeout_secs: 1,
+            token: Some("tok-123".into()),
+        };
+        assert!(!format!("{c:?}").contains("tok-123"));
+    }
+}
