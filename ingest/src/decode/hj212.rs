@@ -1,0 +1,206 @@
+//! HJ 212 frames (`{prefix}/hj212/{station}`): one frame per message, any of the 2005, 2017
+//! and 2025 editions (the version is read from `Flag`; other versions are rejected, never
+//! guessed). Data uploads CN 2011 (real-time, `-Rtd`), 2051 (minute), 2061 (hourly) and 2031
+//! (daily, `-Avg`) become readings; `DataTime` is China Standard Time. The MN names the
+//! station and must belong to the station of the topic.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use riverwatch_core::hj212::{CpData, Frame, FrameError, Version};
+use riverwatch_core::{DeadLetter, Period, ReasonCode, Station, StationId};
+
+use super::{Decoded, Message, Outcome, RawValue, Validator, excerpt};
+
+/// One packet of a multi-packet message, waiting for the others.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    /// The station its MN belongs to.
+    pub station: StationId,
+    /// The decoded frame.
+    pub frame: Frame,
+}
+
+impl Packet {
+    /// The key that ties the packets of one message together: (MN, QN).
+    pub fn key(&self) -> (String, String) {
+        (
+            self.frame.mn.clone(),
+            self.frame.qn.clone().unwrap_or_default(),
+        )
+    }
+}
+
+/// The period of the values a data CN carries, or `None` for commands that carry none.
+pub fn period_of_cn(cn: &str) -> Option<Period> {
+    match cn {
+        "2011" => Some(Period::Sample),
+        "2051" => Some(Period::Minute),
+        "2061" => Some(Period::Hour),
+        "2031" => Some(Period::Day),
+        _ => None,
+    }
+}
+
+fn reason_code(e: &FrameError) -> ReasonCode {
+    e.reason_code()
+        .parse()
+        .unwrap_or(ReasonCode::MalformedFrame)
+}
+
+/// Decodes one frame. Packets of a split message come back as [`Decoded::Partial`].
+pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Decoded {
+    let done = |d: DeadLetter| {
+        Decoded::Done(Outcome {
+            readings: vec![],
+            dead_letters: vec![d],
+        })
+    };
+    let frame = match Frame::decode(msg.payload) {
+        Ok(f) => f,
+        Err(e) => return done(v.reject(msg, reason_code(&e), e.to_string(), Some(topic_station))),
+    };
+    let station = match v.registry.station_by_mn(&frame.mn) {
+        Some(s) => s,
+        None => {
+            return done(v.reject(
+                msg,
+                ReasonCode::UnknownStation,
+                format!("MN `{}` is not in the registry", excerpt(&frame.mn)),
+                Some(topic_station),
+            ));
+        }
+    };
+    if station.id.as_str() != topic_station {
+        return done(v.reject(
+            msg,
+            ReasonCode::UnknownStation,
+            format!(
+                "MN `{}` belongs to station {} but arrived on the topic of `{}`",
+                frame.mn,
+                station.id,
+                excerpt(topic_station)
+            ),
+            Some(topic_station),
+        ));
+    }
+    if period_of_cn(&frame.cn).is_none() {
+        return done(v.reject(
+            msg,
+            ReasonCode::MalformedFrame,
+            format!(
+                "CN {} is not a data upload (2011, 2051, 2061 or 2031); nothing stored",
+                frame.cn
+            ),
+            Some(station.id.as_str()),
+        ));
+    }
+    if frame.flag.packetized() {
+        return Decoded::Partial(Box::new(Packet {
+            station: station.id.clone(),
+            frame,
+        }));
+    }
+    let cp = match frame.cp_data() {
+        Ok(cp) => cp,
+        Err(e) => {
+            return done(v.reject(
+                msg,
+                reason_code(&e),
+                e.to_string(),
+                Some(&station.id.to_string()),
+            ));
+        }
+    };
+    Decoded::Done(values(v, msg, station, &frame, &cp))
+}
+
+/// Turns the joined CP data of a complete message into readings and dead letters.
+pub fn values(
+    v: &Validator<'_>,
+    msg: &Message<'_>,
+    station: &Station,
+    frame: &Frame,
+    cp: &CpData,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let sid = Some(station.id.as_str());
+    let Some(period) = period_of_cn(&frame.cn) else {
+        out.dead_letters.push(v.reject(
+            msg,
+            ReasonCode::MalformedFrame,
+            format!("CN {} is not a data upload", frame.cn),
+            sid,
+        ));
+        return out;
+    };
+    let Some(local) = cp.data_time else {
+        out.dead_letters.push(v.reject(
+            msg,
+            ReasonCode::MalformedFrame,
+            "CP has no DataTime".to_string(),
+            sid,
+        ));
+        return out;
+    };
+    if cp.items.is_empty() {
+        out.dead_letters.push(v.reject(
+            msg,
+            ReasonCode::MalformedFrame,
+            "CP carries no pollutant values".to_string(),
+            sid,
+        ));
+        return out;
+    }
+    let at: DateTime<Utc> = riverwatch_core::time::from_cst(local);
+    if let Err(d) = v.check_time(msg, station, at) {
+        out.dead_letters.push(d);
+        return out;
+    }
+    let legacy = matches!(frame.flag.version(), Ok(Version::Hj212_2005));
+    for item in &cp.items {
+        // Old loggers on the 2005 edition often already send 2017 codes: try both tables.
+        let param = v
+            .registry
+            .parameter_by_hj212(&item.code, legacy)
+            .or_else(|| v.registry.parameter_by_hj212(&item.code, !legacy));
+        let Some(param) = param else {
+            out.dead_letters.push(DeadLetter {
+                received_at: msg.received_at,
+                topic: msg.topic.to_string(),
+                payload: msg.payload.clone(),
+                reason_code: ReasonCode::UnknownParameter,
+                reason: format!(
+                    "HJ 212 code `{}` is not in the registry",
+                    excerpt(&item.code)
+                ),
+                station: Some(station.id.to_string()),
+                parameter: Some(item.code.clone()),
+            });
+            continue;
+        };
+        let raw = match item.value_for_cn(&frame.cn) {
+            Some((_, text)) => RawValue::parse(text),
+            None => RawValue::Text(""),
+        };
+        v.value(
+            msg,
+            station,
+            &param.code,
+            raw,
+            item.flag.as_deref(),
+            at,
+            period,
+            &mut out,
+        );
+    }
+    out
+}
+
+/// The raw bytes of a reassembled message: its packets one after another, as received.
+pub fn joined_payload(parts: &[Bytes]) -> Bytes {
+    let mut all = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+    for p in parts {
+        all.extend_from_slice(p);
+    }
+    Bytes::from(all)
+}

@@ -1,0 +1,442 @@
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version, split_packets};
+use riverwatch_core::registry::Registry;
+use riverwatch_core::topics::TopicKind;
+use riverwatch_core::{DataFlag, Period, ReasonCode};
+
+use super::reassembly::Reassembler;
+use super::*;
+
+/// Parsed once: proptest runs thousands of cases.
+fn registry() -> &'static Registry {
+    static R: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    R.get_or_init(|| Registry::builtin().unwrap())
+}
+
+fn validator(r: &'static Registry) -> Validator<'static> {
+    Validator {
+        registry: r,
+        future_tolerance: chrono::Duration::minutes(10),
+        max_payload_bytes: 64 * 1024,
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 0, 5, 0).unwrap()
+}
+
+fn run(kind: TopicKind, station: &str, payload: &[u8]) -> Outcome {
+    let r = registry();
+    let v = validator(r);
+    let payload = Bytes::copy_from_slice(payload);
+    let topic = format!(
+        "rw/v1/{}/{station}",
+        if kind == TopicKind::Hj212 {
+            "hj212"
+        } else {
+            "obs"
+        }
+    );
+    let msg = Message {
+        topic: &topic,
+        payload: &payload,
+        received_at: now(),
+    };
+    match v.decode(&msg, kind, station) {
+        Decoded::Done(o) => o,
+        Decoded::Partial(_) => panic!("unexpected partial"),
+    }
+}
+
+fn codes(o: &Outcome) -> Vec<(ReasonCode, Option<String>)> {
+    o.dead_letters
+        .iter()
+        .map(|d| (d.reason_code, d.parameter.clone()))
+        .collect()
+}
+
+const GOOD: &str = r#"{"station":"LLH-CJG","ts":"2026-11-22T08:00:00+08:00","seq":1842,
+ "values":{"pH":7.62,"DO":8.4,"CODMn":4.1,"NH3N":0.38,"TP":0.07,"TN":1.21,"WT":2.8,"COND":312,"TURB":11.5},
+ "flags":{"TP":"M"}}"#;
+
+#[test]
+fn the_design_example_is_accepted_with_its_flag() {
+    let o = run(TopicKind::Obs, "LLH-CJG", GOOD.as_bytes());
+    assert!(o.dead_letters.is_empty(), "{:?}", o.dead_letters);
+    assert_eq!(o.readings.len(), 9);
+    let tp = o.readings.iter().find(|r| r.parameter == "TP").unwrap();
+    assert_eq!(tp.value, 0.07);
+    assert_eq!(tp.flag, DataFlag::M);
+    assert!(!tp.is_valid());
+    assert_eq!(
+        tp.observed_at,
+        Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap()
+    );
+    assert_eq!(tp.received_at, now());
+    let ph = o.readings.iter().find(|r| r.parameter == "pH").unwrap();
+    assert_eq!(ph.flag, DataFlag::N);
+    assert_eq!(ph.period, Period::Sample);
+}
+
+#[test]
+fn epoch_milliseconds_and_a_missing_station_field_are_accepted() {
+    let ms = Utc
+        .with_ymd_and_hms(2026, 11, 22, 0, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    let body = format!(r#"{{"ts":{ms},"values":{{"PM25":35}},"period":"hour"}}"#);
+    let o = run(TopicKind::Obs, "AIR-SC", body.as_bytes());
+    assert_eq!(o.readings.len(), 1, "{:?}", o.dead_letters);
+    assert_eq!(o.readings[0].period, Period::Hour);
+}
+
+#[test]
+fn good_values_are_kept_and_bad_ones_dead_lettered_one_by_one() {
+    let body = r#"{"ts":"2026-11-22T08:00:00+08:00","values":{"pH":15,"DO":"high","NH3N":0.5,
+        "XYZ":1,"PM25":30,"TP":1e999,"TN":null,"WT":3},"flags":{"WT":"Q"}}"#;
+    let o = run(TopicKind::Obs, "LLH-CJG", body.as_bytes());
+    let got: Vec<&str> = o.readings.iter().map(|r| r.parameter.as_str()).collect();
+    assert_eq!(got, vec!["NH3N"]);
+    let mut dead = codes(&o);
+    dead.sort();
+    let p = |s: &str| Some(s.to_string());
+    assert_eq!(
+        dead,
+        vec![
+            (ReasonCode::UnknownParameter, p("PM25")),
+            (ReasonCode::UnknownParameter, p("XYZ")),
+            (ReasonCode::InvalidValue, p("DO")),
+            (ReasonCode::InvalidValue, p("TN")),
+            (ReasonCode::InvalidValue, p("TP")),
+            (ReasonCode::InvalidValue, p("WT")),
+            (ReasonCode::OutOfRange, p("pH")),
+        ]
+    );
+    for d in &o.dead_letters {
+        assert_eq!(d.payload.as_ref(), body.as_bytes());
+        assert_eq!(d.topic, "rw/v1/obs/LLH-CJG");
+        assert!(!d.reason.is_empty());
+    }
+}
+
+#[test]
+fn whole_message_rejections_have_their_reason_codes() {
+    let cases: Vec<(&str, &[u8], ReasonCode)> = vec![
+        ("LLH-CJG", b"{not json", ReasonCode::MalformedJson),
+        ("LLH-CJG", b"\xff\xfe", ReasonCode::MalformedJson),
+        (
+            "LLH-CJG",
+            br#"{"values":{"pH":7}}"#,
+            ReasonCode::MalformedJson,
+        ),
+        (
+            "LLH-CJG",
+            br#"{"ts":"2026-11-22 08:00","values":{"pH":7}}"#,
+            ReasonCode::MalformedJson,
+        ),
+        (
+            "LLH-CJG",
+            br#"{"ts":"2026-11-22T08:00:00+08:00","values":{}}"#,
+            ReasonCode::MalformedJson,
+        ),
+        (
+            "LLH-CJG",
+            br#"{"station":"LLH-HK","ts":"2026-11-22T08:00:00+08:00","values":{"pH":7}}"#,
+            ReasonCode::MalformedJson,
+        ),
+        (
+            "NOPE-1",
+            br#"{"ts":"2026-11-22T08:00:00+08:00","values":{"pH":7}}"#,
+            ReasonCode::UnknownStation,
+        ),
+        (
+            "LLH-CJG",
+            br#"{"ts":"2026-11-22T08:16:00+08:00","values":{"pH":7}}"#,
+            ReasonCode::TimestampOutOfRange,
+        ),
+        (
+            "LLH-CJG",
+            br#"{"ts":"1999-12-31T23:00:00Z","values":{"pH":7}}"#,
+            ReasonCode::TimestampOutOfRange,
+        ),
+    ];
+    for (station, body, want) in cases {
+        let o = run(TopicKind::Obs, station, body);
+        assert!(o.readings.is_empty(), "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            codes(&o),
+            vec![(want, None)],
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Within the 10-minute tolerance: accepted.
+    let o = run(
+        TopicKind::Obs,
+        "LLH-CJG",
+        br#"{"ts":"2026-11-22T08:14:00+08:00","values":{"pH":7}}"#,
+    );
+    assert_eq!(o.readings.len(), 1);
+}
+
+#[test]
+fn oversized_payloads_are_rejected_before_parsing() {
+    let big = vec![b' '; 64 * 1024 + 1];
+    let o = run(TopicKind::Obs, "LLH-CJG", &big);
+    assert_eq!(codes(&o), vec![(ReasonCode::PayloadTooLarge, None)]);
+    assert_eq!(o.dead_letters[0].payload.len(), big.len());
+}
+
+fn frame(version: Version, cn: &str, mn: &str, cp: &CpData) -> Frame {
+    Frame {
+        qn: Some("20261122080000123".into()),
+        st: "21".into(),
+        cn: cn.into(),
+        pw: "123456".into(),
+        mn: mn.into(),
+        flag: Flag::new(version, false, false),
+        pnum: None,
+        pno: None,
+        cp: cp.render(),
+    }
+}
+
+fn water_cp() -> CpData {
+    let item = |code: &str, avg: &str, flag: &str| {
+        let mut i = CpItem::new(code);
+        i.avg = Some(avg.into());
+        i.min = Some(avg.into());
+        i.max = Some(avg.into());
+        i.flag = Some(flag.into());
+        i
+    };
+    CpData {
+        data_time: chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(8, 0, 0),
+        items: vec![
+            item("w01010", "2.8", "N"),
+            item("w01001", "7.62", "N"),
+            item("w01009", "8.4", "N"),
+            item("w21003", "0.38", "C"),
+            item("w21011", "0.07", "N"),
+        ],
+        extra: vec![],
+    }
+}
+
+#[test]
+fn hj212_hourly_frames_of_every_accepted_edition_become_readings() {
+    let mn = registry().station("LLH-CJG").unwrap().mn.clone();
+    for version in [
+        Version::Hj212_2005,
+        Version::Hj212_2017,
+        Version::Hj212_2025,
+    ] {
+        let f = frame(version, "2061", &mn, &water_cp());
+        let o = run(TopicKind::Hj212, "LLH-CJG", f.encode().as_bytes());
+        assert!(o.dead_letters.is_empty(), "{version}: {:?}", o.dead_letters);
+        assert_eq!(o.readings.len(), 5);
+        let nh3 = o.readings.iter().find(|r| r.parameter == "NH3N").unwrap();
+        assert_eq!(nh3.value, 0.38);
+        assert_eq!(nh3.flag, DataFlag::C);
+        assert_eq!(nh3.period, Period::Hour);
+        // DataTime is China Standard Time.
+        assert_eq!(
+            nh3.observed_at,
+            Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap()
+        );
+    }
+}
+
+#[test]
+fn hj212_realtime_frames_use_rtd_and_legacy_codes_are_mapped() {
+    let mn = registry().station("LLH-CJG").unwrap().mn.clone();
+    let mut i = CpItem::new("060");
+    i.rtd = Some("0.51".into());
+    let cp = CpData {
+        data_time: chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(8, 0, 30),
+        items: vec![i],
+        extra: vec![],
+    };
+    let f = frame(Version::Hj212_2005, "2011", &mn, &cp);
+    let o = run(TopicKind::Hj212, "LLH-CJG", f.encode().as_bytes());
+    assert_eq!(o.readings.len(), 1, "{:?}", o.dead_letters);
+    assert_eq!(o.readings[0].parameter, "NH3N");
+    assert_eq!(o.readings[0].period, Period::Sample);
+}
+
+#[test]
+fn hj212_rejections_have_their_reason_codes() {
+    let r = registry();
+    let mn = r.station("LLH-CJG").unwrap().mn.clone();
+    let good = frame(Version::Hj212_2017, "2061", &mn, &water_cp()).encode();
+
+    let mut bad_crc = good.clone().into_bytes();
+    let n = bad_crc.len();
+    bad_crc[n - 3] = if bad_crc[n - 3] == b'0' { b'1' } else { b'0' };
+    let o = run(TopicKind::Hj212, "LLH-CJG", &bad_crc);
+    assert_eq!(codes(&o), vec![(ReasonCode::CrcMismatch, None)]);
+
+    let mut bad_len = good.clone().into_bytes();
+    bad_len[5] = if bad_len[5] == b'9' { b'8' } else { b'9' };
+    let o = run(TopicKind::Hj212, "LLH-CJG", &bad_len);
+    assert_eq!(codes(&o), vec![(ReasonCode::LengthMismatch, None)]);
+
+    let o = run(TopicKind::Hj212, "LLH-CJG", b"QN=1;ST=21");
+    assert_eq!(codes(&o), vec![(ReasonCode::MalformedFrame, None)]);
+
+    let mut v3 = frame(Version::Hj212_2017, "2061", &mn, &water_cp());
+    v3.flag = Flag(3 << 2);
+    let o = run(TopicKind::Hj212, "LLH-CJG", v3.encode().as_bytes());
+    assert_eq!(codes(&o), vec![(ReasonCode::UnsupportedVersion, None)]);
+
+    let stranger = frame(Version::Hj212_2017, "2061", "99999999999999", &water_cp()).encode();
+    let o = run(TopicKind::Hj212, "LLH-CJG", stranger.as_bytes());
+    assert_eq!(codes(&o), vec![(ReasonCode::UnknownStation, None)]);
+
+    let o = run(TopicKind::Hj212, "LLH-HK", good.as_bytes());
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::UnknownStation, None)],
+        "MN of another station"
+    );
+
+    let heartbeat = frame(Version::Hj212_2017, "1062", &mn, &CpData::default()).encode();
+    let o = run(TopicKind::Hj212, "LLH-CJG", heartbeat.as_bytes());
+    assert_eq!(codes(&o), vec![(ReasonCode::MalformedFrame, None)]);
+
+    let mut cp = water_cp();
+    cp.items[0].code = "w99999".into();
+    cp.items[1].avg = Some("abc".into());
+    cp.items[2].avg = Some("99".into());
+    let f = frame(Version::Hj212_2017, "2061", &mn, &cp);
+    let o = run(TopicKind::Hj212, "LLH-CJG", f.encode().as_bytes());
+    assert_eq!(o.readings.len(), 2);
+    let mut dead = codes(&o);
+    dead.sort();
+    assert_eq!(
+        dead,
+        vec![
+            (ReasonCode::UnknownParameter, Some("w99999".into())),
+            (ReasonCode::InvalidValue, Some("pH".into())),
+            (ReasonCode::OutOfRange, Some("DO".into())),
+        ]
+    );
+}
+
+#[test]
+fn packets_are_reassembled_in_any_order_with_every_ack_handle() {
+    let r = registry();
+    let v = validator(r);
+    let mn = r.station("LLH-CJG").unwrap().mn.clone();
+    let template = frame(Version::Hj212_2017, "2061", &mn, &CpData::default());
+    let packets = split_packets(&template, &water_cp(), 160);
+    assert!(packets.len() >= 3, "{}", packets.len());
+    let mut re: Reassembler<usize> = Reassembler::new(std::time::Duration::from_secs(60));
+    let topic = "rw/v1/hj212/LLH-CJG";
+    let mut order: Vec<usize> = (0..packets.len()).rev().collect();
+    order.insert(1, packets.len() - 1); // a redelivered copy
+    let mut complete = None;
+    for (handle, &i) in order.iter().enumerate() {
+        let payload = Bytes::from(packets[i].encode());
+        let msg = Message {
+            topic,
+            payload: &payload,
+            received_at: now(),
+        };
+        let Decoded::Partial(p) = v.decode(&msg, TopicKind::Hj212, "LLH-CJG") else {
+            panic!("packet {i} not partial");
+        };
+        if let Some(c) = re.offer(*p, topic, payload.clone(), now(), handle) {
+            assert!(complete.is_none());
+            complete = Some(c);
+        }
+    }
+    let c = complete.expect("message completed");
+    assert_eq!(c.handles.len(), order.len());
+    let cp = c.cp.unwrap();
+    let station = r.station(c.station.as_str()).unwrap();
+    let msg = Message {
+        topic,
+        payload: &c.payload,
+        received_at: c.received_at,
+    };
+    let o = hj212::values(&v, &msg, station, &c.frame, &cp);
+    assert_eq!(o.readings.len(), 5, "{:?}", o.dead_letters);
+    assert_eq!(re.waiting(), 0);
+}
+
+#[test]
+fn an_incomplete_message_expires_into_one_dead_letter() {
+    let r = registry();
+    let v = validator(r);
+    let mn = r.station("LLH-CJG").unwrap().mn.clone();
+    let template = frame(Version::Hj212_2017, "2061", &mn, &CpData::default());
+    let packets = split_packets(&template, &water_cp(), 160);
+    let mut re: Reassembler<u8> = Reassembler::new(std::time::Duration::from_secs(60));
+    let payload = Bytes::from(packets[0].encode());
+    let msg = Message {
+        topic: "t",
+        payload: &payload,
+        received_at: now(),
+    };
+    let Decoded::Partial(p) = v.decode(&msg, TopicKind::Hj212, "LLH-CJG") else {
+        panic!()
+    };
+    assert!(re.offer(*p, "t", payload.clone(), now(), 7).is_none());
+    assert!(re.expire(now() + chrono::Duration::seconds(59)).is_empty());
+    let expired = re.expire(now() + chrono::Duration::seconds(60));
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].handles, vec![7]);
+    assert_eq!(
+        expired[0].dead_letter.reason_code,
+        ReasonCode::MalformedFrame
+    );
+    assert!(
+        expired[0].dead_letter.reason.contains("incomplete"),
+        "{}",
+        expired[0].dead_letter.reason
+    );
+    assert_eq!(expired[0].dead_letter.payload, payload);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn json_decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let o = run(TopicKind::Obs, "LLH-CJG", &bytes);
+        prop_assert!(!o.readings.is_empty() || !o.dead_letters.is_empty());
+    }
+
+    #[test]
+    fn json_like_text_never_panics(s in r#"\{("(ts|values|flags|station|period)":([0-9eE.+-]{0,12}|"[^"]{0,20}"|\{("[A-Za-z0-9]{1,5}":[^,}]{0,8},?){0,4}\}),?){0,5}\}"#) {
+        let _ = run(TopicKind::Obs, "LLH-CJG", s.as_bytes());
+    }
+
+    #[test]
+    fn hj212_decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let r = registry();
+        let v = validator(r);
+        let payload = Bytes::from(bytes);
+        let msg = Message { topic: "rw/v1/hj212/LLH-CJG", payload: &payload, received_at: now() };
+        let _ = v.decode(&msg, TopicKind::Hj212, "LLH-CJG");
+    }
+
+    #[test]
+    fn mutated_hj212_frames_never_panic(pos in 0usize..400, byte in any::<u8>()) {
+        let r = registry();
+        let v = validator(r);
+        let mn = r.station("LLH-CJG").unwrap().mn.clone();
+        let mut f = frame(Version::Hj212_2017, "2061", &mn, &water_cp()).encode().into_bytes();
+        let n = f.len();
+        f[pos % n] = byte;
+        let payload = Bytes::from(f);
+        let msg = Message { topic: "rw/v1/hj212/LLH-CJG", payload: &payload, received_at: now() };
+        let _ = v.decode(&msg, TopicKind::Hj212, "LLH-CJG");
+    }
+}
