@@ -153,7 +153,7 @@ pub fn values(
     }
     let at: DateTime<Utc> = riverwatch_core::time::from_cst(local);
     if let Err(d) = v.check_time(msg, station, at) {
-        out.dead_letters.push(d);
+        out.dead_letters.push(*d);
         return out;
     }
     let legacy = matches!(frame.flag.version(), Ok(Version::Hj212_2005));

@@ -75,7 +75,7 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Outc
     let station = match v.station_of_topic(msg, topic_station) {
         Ok(s) => s,
         Err(d) => {
-            out.dead_letters.push(d);
+            out.dead_letters.push(*d);
             return out;
         }
     };
@@ -132,7 +132,7 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Outc
         }
     };
     if let Err(d) = v.check_time(msg, station, at) {
-        out.dead_letters.push(d);
+        out.dead_letters.push(*d);
         return out;
     }
     let period = obs.period.unwrap_or_default();

@@ -118,9 +118,9 @@ impl<'r> Validator<'r> {
         &self,
         msg: &Message<'_>,
         topic_station: &str,
-    ) -> Result<&'r Station, DeadLetter> {
+    ) -> Result<&'r Station, Box<DeadLetter>> {
         self.registry.station(topic_station).ok_or_else(|| {
-            self.reject(
+            Box::new(self.reject(
                 msg,
                 ReasonCode::UnknownStation,
                 format!(
@@ -141,10 +141,10 @@ impl<'r> Validator<'r> {
         msg: &Message<'_>,
         station: &Station,
         at: DateTime<Utc>,
-    ) -> Result<(), DeadLetter> {
+    ) -> Result<(), Box<DeadLetter>> {
         let latest = msg.received_at + self.future_tolerance;
         if at > latest {
-            return Err(self.reject(
+            return Err(Box::new(self.reject(
                 msg,
                 ReasonCode::TimestampOutOfRange,
                 format!(
@@ -154,15 +154,15 @@ impl<'r> Validator<'r> {
                     self.future_tolerance.num_seconds()
                 ),
                 Some(station.id.as_str()),
-            ));
+            )));
         }
         if at < earliest() {
-            return Err(self.reject(
+            return Err(Box::new(self.reject(
                 msg,
                 ReasonCode::TimestampOutOfRange,
                 format!("time {} is before 2000-01-01", at.to_rfc3339()),
                 Some(station.id.as_str()),
-            ));
+            )));
         }
         Ok(())
     }
