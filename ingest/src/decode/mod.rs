@@ -128,7 +128,7 @@ impl<'r> Validator<'r> {
                     excerpt(topic_station)
                 ),
                 None,
-            )
+            ))
         })
     }
 
