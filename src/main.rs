@@ -1,2 +1,5 @@
-//! The `riverwatch` binary: one subcommand per service.
-fn main() {}
+//! The `riverwatch` binary: parses the command line and runs one service or tool.
+
+fn main() -> std::process::ExitCode {
+    riverwatch::cli::main()
+}

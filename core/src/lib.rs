@@ -18,6 +18,7 @@
 //! - [`i18n`]: the language of operator-facing text.
 //! - [`shutdown`]: cancellation, task tracking and the bounded shutdown wait.
 //! - [`telemetry`]: tracing set-up and the metrics registry.
+//! - `testing` (feature `test-util`): a real mosquitto broker for tests.
 #![deny(missing_docs)]
 
 pub mod backoff;
@@ -31,6 +32,8 @@ pub mod reading;
 pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod time;
 pub mod topics;
 

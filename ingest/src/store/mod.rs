@@ -4,3 +4,62 @@
 pub mod sqlite;
 
 pub use sqlite::{SqliteReader, SqliteStore};
+
+use std::path::Path;
+
+use riverwatch_core::Reading;
+use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
+use riverwatch_core::registry::Registry;
+
+use crate::config::{Backend, StoreConfig};
+
+/// The reader of whichever backend the configuration names.
+#[derive(Debug, Clone)]
+pub enum AnyReader {
+    /// SQLite.
+    Sqlite(SqliteReader),
+}
+
+impl StoreReader for AnyReader {
+    async fn query(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
+        match self {
+            AnyReader::Sqlite(r) => r.query(q).await,
+        }
+    }
+}
+
+/// The local SQLite database of a data directory.
+pub fn sqlite_path(cfg: &StoreConfig, data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join(&cfg.sqlite.file)
+}
+
+/// Opens the reader of the configured backend.
+///
+/// # Errors
+/// When the store cannot be opened.
+pub fn open_reader(
+    cfg: &StoreConfig,
+    data_dir: &Path,
+    _registry: &Registry,
+) -> Result<AnyReader, StoreError> {
+    match cfg.backend {
+        Backend::Sqlite => Ok(AnyReader::Sqlite(SqliteReader::open(&sqlite_path(
+            cfg, data_dir,
+        ))?)),
+        other => Err(StoreError::Local {
+            backend: "config",
+            detail: format!("reading from {other:?} is not available in this build"),
+        }),
+    }
+}
+
+/// Opens the dead-letter reader (always the local SQLite database).
+///
+/// # Errors
+/// When the database does not exist.
+pub fn open_dead_letter_reader(
+    cfg: &StoreConfig,
+    data_dir: &Path,
+) -> Result<SqliteReader, StoreError> {
+    SqliteReader::open(&sqlite_path(cfg, data_dir))
+}

@@ -1,0 +1,182 @@
+//! The command line. Global options (configuration file, data directory, language, log
+//! filter, shutdown deadline) come first; each subcommand lives in its own file.
+//!
+//! Operator-facing errors are printed in the configured language (Chinese by default).
+
+mod output;
+pub mod records;
+pub mod stations;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use riverwatch_core::Lang;
+
+use crate::config::{self, ConfigError, Loaded};
+
+/// Cross-border river and air monitoring for the Lalin and Songhua rivers.
+#[derive(Debug, Parser)]
+#[command(name = "riverwatch", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML); the built-in defaults when absent.
+    #[arg(long, global = true, env = "RIVERWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the SQLite files and the email outbox.
+    #[arg(long, global = true, env = "RIVERWATCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Language of operator-facing text: zh (default) or en.
+    #[arg(long, global = true, env = "RIVERWATCH_LANG")]
+    pub lang: Option<Lang>,
+    /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
+    #[arg(long, global = true, env = "RIVERWATCH_LOG", default_value = "info")]
+    pub log: String,
+    /// Seconds to wait for services to drain on Ctrl-C before stopping anyway.
+    #[arg(
+        long,
+        global = true,
+        env = "RIVERWATCH_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub shutdown_timeout_secs: u64,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the stations of the network.
+    Stations(stations::StationsArgs),
+    /// Print or check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Read stored readings.
+    Query(records::QueryArgs),
+    /// Read the dead-letter table (rejected input with its reasons).
+    DeadLetters(records::DeadLettersArgs),
+}
+
+/// `riverwatch config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a complete default configuration, including the built-in network.
+    Default,
+    /// Load and validate the configuration, then report what it contains.
+    Check,
+}
+
+/// What every subcommand gets: parsed global options and the loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Loaded configuration and registry.
+    pub loaded: Loaded,
+    /// Language of operator-facing text.
+    pub lang: Lang,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Shutdown deadline.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// An error meant for an operator, with text in both languages.
+#[derive(Debug, thiserror::Error)]
+#[error("{en}")]
+pub struct UserError {
+    /// Chinese text.
+    pub zh: String,
+    /// English text.
+    pub en: String,
+}
+
+/// Builds a [`UserError`].
+pub fn user_error(zh: impl Into<String>, en: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UserError {
+        zh: zh.into(),
+        en: en.into(),
+    })
+}
+
+fn render_error(err: &anyhow::Error, lang: Lang) -> String {
+    for cause in err.chain() {
+        if let Some(c) = cause.downcast_ref::<ConfigError>() {
+            return c.render(lang);
+        }
+        if let Some(u) = cause.downcast_ref::<UserError>() {
+            return lang.pick(&u.zh, &u.en).to_string();
+        }
+    }
+    format!("{err:#}")
+}
+
+/// Parses the command line, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env_lang = cli.lang.unwrap_or_default();
+    if let Err(e) = riverwatch_core::telemetry::init(&cli.log) {
+        eprintln!("{e}");
+    }
+    let lang = std::cell::Cell::new(env_lang);
+    let result = (|| -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(async {
+            if let Command::Config(ConfigCommand::Default) = cli.command {
+                let text = config::default_file().context("cannot render the defaults")?;
+                print!("{text}");
+                return Ok(());
+            }
+            let ctx = context(&cli)?;
+            lang.set(ctx.lang);
+            run(cli.command, ctx).await
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let prefix = lang.get().pick("错误：", "error: ");
+            eprintln!("{prefix}{}", render_error(&e, lang.get()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads the configuration and resolves the global options.
+///
+/// # Errors
+/// A configuration error.
+pub fn context(cli: &Cli) -> anyhow::Result<Context> {
+    let mut loaded = config::load(cli.config.as_deref())?;
+    loaded
+        .config
+        .mqtt
+        .load_credentials_from_env()
+        .map_err(|e| user_error(format!("MQTT 凭据设置有误：{e}"), e.to_string()))?;
+    loaded.config.store.load_secrets_from_env();
+    let lang = cli.lang.unwrap_or(loaded.config.lang);
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or_else(|| loaded.config.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
+    Ok(Context {
+        loaded,
+        lang,
+        data_dir,
+        shutdown_timeout: std::time::Duration::from_secs(cli.shutdown_timeout_secs),
+    })
+}
+
+async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
+    match command {
+        Command::Stations(args) => stations::run(&args, &ctx),
+        Command::Config(ConfigCommand::Default) => Ok(()),
+        Command::Config(ConfigCommand::Check) => stations::check(&ctx),
+        Command::Query(args) => records::query(&args, &ctx).await,
+        Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
+    }
+}
