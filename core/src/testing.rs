@@ -102,6 +102,13 @@ impl Mosquitto {
         let tmp = TempDir::new("rw-mosquitto")?;
         let port = free_port()?;
         let dir = tmp.0.clone();
+        // Started as root, mosquitto drops to its own user, which must be able to write
+        // the persistence file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        }
         let conf = dir.join("mosquitto.conf");
         let mut f = std::fs::File::create(&conf)?;
         writeln!(f, "listener {port} 127.0.0.1")?;

@@ -1,10 +1,187 @@
 //! riverwatch-ingest: every station reading from MQTT to durable storage, nothing lost.
 //!
+//! Data flow: [`source`] (MQTT, QoS 1, persistent session, manual acks) → [`pipeline`]
+//! batcher ([`decode`]: JSON or HJ 212, validation, dead letters, packet reassembly) →
+//! [`pipeline`] committer ([`store`]: one durable transaction per batch, idempotent on
+//! station, parameter, time and period) → acks back to the broker, then the new readings
+//! out on `{prefix}/readings/{station}` ([`publish`]).
+//!
 //! # Layout
 //! - [`config`]: `[ingest]` and `[store]` settings.
+//! - [`source`]: the MQTT subscription and its acknowledgements.
 //! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly.
+//! - [`pipeline`]: the batcher and the committer.
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
+//! - [`publish`]: the output connection (readings out, status, broker drop watch).
+//! - [`telemetry`]: the service counters.
 
 pub mod config;
 pub mod decode;
+pub mod pipeline;
+pub mod publish;
+pub mod source;
 pub mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, network_options};
+use riverwatch_core::pipeline::StoreWriter;
+use riverwatch_core::registry::Registry;
+use riverwatch_core::time::Clock;
+use riverwatch_core::topics::{TopicKind, valid_filter};
+use rumqttc::AsyncClient;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::{ConfigError, IngestConfig};
+use crate::pipeline::{BatcherSettings, batcher, committer};
+use crate::publish::ReadingsPublisher;
+use crate::source::MqttSource;
+use crate::telemetry::Metrics;
+
+/// An ingest failure that stops the service before it runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad `[ingest]` settings.
+    #[error("ingest configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Bad broker settings.
+    #[error("broker configuration: {0}")]
+    Mqtt(#[from] MqttConfigError),
+    /// A task of the service failed.
+    #[error("ingest task failed: {0}")]
+    Task(String),
+}
+
+/// Everything the ingest service needs.
+pub struct IngestArgs<S> {
+    /// `[ingest]` settings.
+    pub config: IngestConfig,
+    /// Broker connection.
+    pub mqtt: MqttConfig,
+    /// The store readings and dead letters go to.
+    pub store: S,
+    /// Station and parameter registry.
+    pub registry: Arc<Registry>,
+    /// Clock for reception times.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The subscription filters for a configuration (shared subscriptions included).
+///
+/// # Errors
+/// A filter that is not valid MQTT.
+pub fn filters(config: &IngestConfig, mqtt: &MqttConfig) -> Result<Vec<String>, ConfigError> {
+    let topics = mqtt.topics();
+    let out: Vec<String> = [TopicKind::Obs, TopicKind::Hj212]
+        .into_iter()
+        .map(|k| match &config.shared_group {
+            Some(g) => format!("$share/{g}/{}", topics.filter(k)),
+            None => topics.filter(k),
+        })
+        .collect();
+    if let Some(bad) = out.iter().find(|f| !valid_filter(f)) {
+        return Err(ConfigError::Missing(format!(
+            "topic filter `{bad}` is not valid MQTT; check mqtt.topic_prefix"
+        )));
+    }
+    Ok(out)
+}
+
+/// Runs the ingest service until `shutdown` fires, then drains: messages already received
+/// are committed and acknowledged, the rest stay with the broker for next time.
+///
+/// # Errors
+/// Configuration problems found before starting, or a task that panicked.
+pub async fn run<S>(args: IngestArgs<S>, shutdown: CancellationToken) -> Result<(), Error>
+where
+    S: StoreWriter + 'static,
+{
+    let IngestArgs {
+        config,
+        mqtt,
+        store,
+        registry,
+        clock,
+    } = args;
+    config.validate()?;
+    let filters = filters(&config, &mqtt)?;
+    let mut opts = mqtt.options(&config.client_id, false)?;
+    opts.set_manual_acks(true);
+    // Every message in flight may need one ack request: the input channel, the batch being
+    // built and the one being committed, plus packets held for reassembly.
+    let request_capacity = config.channel_capacity + 2 * config.max_batch_readings + 10_000;
+    let (client, mut eventloop) = AsyncClient::new(opts, request_capacity);
+    eventloop.set_network_options(network_options());
+    let metrics = Metrics::new();
+
+    let (input_tx, input_rx) = mpsc::channel(config.channel_capacity);
+    let (demand_tx, demand_rx) = mpsc::channel(1);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let publisher_done = CancellationToken::new();
+    let (publisher, driver) = if config.publish_readings || config.watch_broker_drops {
+        let out_id = format!("{}-out", config.client_id);
+        let (p, d) =
+            ReadingsPublisher::new(&mqtt, &out_id, config.watch_broker_drops, metrics.clone())?;
+        (config.publish_readings.then_some(p), Some(d))
+    } else {
+        (None, None)
+    };
+
+    info!(client_id = %config.client_id, filters = ?filters, broker = %mqtt.url, "Ingest starting.");
+    let source = MqttSource {
+        client,
+        eventloop,
+        filters,
+    };
+    let settings = BatcherSettings {
+        max_readings: config.max_batch_readings,
+        max_payload_bytes: config.max_payload_bytes,
+        future_tolerance: chrono::Duration::from_std(config.future_tolerance())
+            .unwrap_or(chrono::Duration::minutes(10)),
+        reassembly_timeout: std::time::Duration::from_secs(config.reassembly_timeout_secs),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let driver_task = driver.map(|d| tokio::spawn(d.run(publisher_done.clone())));
+    tasks.spawn(source.run(
+        input_tx,
+        ack_rx,
+        clock.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(batcher(
+        registry.clone(),
+        mqtt.topics(),
+        settings,
+        input_rx,
+        demand_rx,
+        clock,
+    ));
+    let committed = tokio::spawn(committer(
+        store, registry, demand_tx, ack_tx, publisher, metrics, shutdown,
+    ));
+    let mut failure = None;
+    if let Err(e) = committed.await {
+        failure = Some(e.to_string());
+    }
+    publisher_done.cancel();
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            failure.get_or_insert(e.to_string());
+        }
+    }
+    if let Some(d) = driver_task
+        && let Err(e) = d.await
+    {
+        failure.get_or_insert(e.to_string());
+    }
+    info!("Ingest stopped.");
+    match failure {
+        Some(f) => Err(Error::Task(f)),
+        None => Ok(()),
+    }
+}

@@ -3,9 +3,11 @@
 //!
 //! Operator-facing errors are printed in the configured language (Chinese by default).
 
+pub mod ingest;
 mod output;
 pub mod records;
 pub mod stations;
+pub mod up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +32,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "RIVERWATCH_LANG")]
     pub lang: Option<Lang>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
-    #[arg(long, global = true, env = "RIVERWATCH_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "RIVERWATCH_LOG",
+        default_value = "info,rumqttd=error,rumqttd::router=off,rumqttd::server=off"
+    )]
     pub log: String,
     /// Seconds to wait for services to drain on Ctrl-C before stopping anyway.
     #[arg(
@@ -48,6 +55,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run everything on the embedded defaults: broker, ingest into SQLite, and the rest.
+    Up(up::UpArgs),
+    /// Run the ingest service against an external broker.
+    Ingest(ingest::IngestCmdArgs),
     /// List the stations of the network.
     Stations(stations::StationsArgs),
     /// Print or check the configuration.
@@ -173,10 +184,49 @@ pub fn context(cli: &Cli) -> anyhow::Result<Context> {
 
 async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
     match command {
+        Command::Up(args) => up::run(&args, &ctx).await,
+        Command::Ingest(args) => ingest::run(&args, &ctx).await,
         Command::Stations(args) => stations::run(&args, &ctx),
         Command::Config(ConfigCommand::Default) => Ok(()),
         Command::Config(ConfigCommand::Check) => stations::check(&ctx),
         Command::Query(args) => records::query(&args, &ctx).await,
         Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
+    }
+}
+
+/// Waits for Ctrl-C (or the service ending by itself), then stops the service and waits
+/// for it to drain, up to the shutdown deadline.
+///
+/// # Errors
+/// The service's own error, or a missed deadline.
+pub async fn until_signal_then_stop<E: std::fmt::Display>(
+    mut service: tokio::task::JoinHandle<Result<(), E>>,
+    token: tokio_util::sync::CancellationToken,
+    ctx: &Context,
+) -> anyhow::Result<()> {
+    let flatten = |r: Result<Result<(), E>, tokio::task::JoinError>| -> anyhow::Result<()> {
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{e}")),
+            Err(e) => Err(anyhow::anyhow!("service task failed: {e}")),
+        }
+    };
+    tokio::select! {
+        r = &mut service => return flatten(r),
+        s = riverwatch_core::shutdown::wait_for_signal() => {
+            s.context("cannot listen for Ctrl-C")?;
+            tracing::info!("Shutting down.");
+        }
+    }
+    token.cancel();
+    match tokio::time::timeout(ctx.shutdown_timeout, service).await {
+        Ok(r) => flatten(r),
+        Err(_) => Err(user_error(
+            format!("服务未能在 {} 秒内停止", ctx.shutdown_timeout.as_secs()),
+            format!(
+                "the service did not stop within {} s",
+                ctx.shutdown_timeout.as_secs()
+            ),
+        )),
     }
 }

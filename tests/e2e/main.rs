@@ -1,1 +1,11 @@
-//! End-to-end tests across services with real brokers, stores and mail servers.
+//! End-to-end tests across services, against real servers started by each test on free
+//! loopback ports: mosquitto, SQLite files, (later) an SMTP server.
+
+// A test binary: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Shared helpers: brokers, publishers, child processes, polling.
+mod util;
+
+/// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out.
+mod ingest;

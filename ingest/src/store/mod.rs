@@ -63,3 +63,48 @@ pub fn open_dead_letter_reader(
 ) -> Result<SqliteReader, StoreError> {
     SqliteReader::open(&sqlite_path(cfg, data_dir))
 }
+
+/// The writer of whichever backend the configuration names.
+#[derive(Debug, Clone)]
+pub enum AnyWriter {
+    /// SQLite.
+    Sqlite(SqliteStore),
+}
+
+impl riverwatch_core::pipeline::StoreWriter for AnyWriter {
+    async fn write(
+        &mut self,
+        batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
+    ) -> Result<riverwatch_core::pipeline::WriteReport, StoreError> {
+        match self {
+            AnyWriter::Sqlite(s) => s.write(batch).await,
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), StoreError> {
+        match self {
+            AnyWriter::Sqlite(s) => s.close().await,
+        }
+    }
+}
+
+/// Opens the writer of the configured backend.
+///
+/// # Errors
+/// When the store cannot be opened.
+pub fn open_writer(
+    cfg: &StoreConfig,
+    data_dir: &Path,
+    _registry: &std::sync::Arc<Registry>,
+) -> Result<AnyWriter, StoreError> {
+    match cfg.backend {
+        Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(
+            &sqlite_path(cfg, data_dir),
+            &cfg.sqlite,
+        )?)),
+        other => Err(StoreError::Local {
+            backend: "config",
+            detail: format!("writing to {other:?} is not available in this build"),
+        }),
+    }
+}

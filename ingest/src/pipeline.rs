@@ -1,0 +1,323 @@
+//! The two stages between the MQTT source and the broker acks: the batcher decodes and
+//! validates messages as they arrive; the committer pulls whatever the batcher has
+//! gathered, writes it durably in one transaction, then acknowledges the messages and
+//! publishes the new readings.
+//!
+//! The committer *pulls* (it asks for a batch when it is free), so batches grow with load:
+//! one message per commit when quiet, thousands when a backlog drains, with no timer to
+//! tune. Messages are acknowledged only after their readings and dead letters are
+//! committed; nothing that was not committed is ever acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use riverwatch_core::backoff::Backoff;
+use riverwatch_core::pipeline::{StoreWriter, WriteBatch};
+use riverwatch_core::reading::{ReadingOut, ReadingsMessage};
+use riverwatch_core::registry::Registry;
+use riverwatch_core::time::Clock;
+use riverwatch_core::topics::{TopicKind, Topics};
+use riverwatch_core::{DeadLetter, ReasonCode, StationId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, trace, warn};
+
+use crate::decode::reassembly::Reassembler;
+use crate::decode::{Decoded, Message, Outcome, Validator, hj212};
+use crate::publish::ReadingsPublisher;
+use crate::source::{Ack, Inbound};
+use crate::telemetry::Metrics;
+
+/// What the committer writes and then acknowledges.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Readings and dead letters.
+    pub write: WriteBatch,
+    /// The messages to acknowledge after the commit.
+    pub acks: Vec<Ack>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.acks.is_empty() && self.write.is_empty()
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        self.write.readings.extend(outcome.readings);
+        self.write.dead_letters.extend(outcome.dead_letters);
+    }
+}
+
+/// Batcher settings.
+#[derive(Debug, Clone)]
+pub struct BatcherSettings {
+    /// Stop taking messages once a batch holds this many readings.
+    pub max_readings: usize,
+    /// Largest accepted payload.
+    pub max_payload_bytes: usize,
+    /// Clock-skew tolerance.
+    pub future_tolerance: chrono::Duration,
+    /// How long packets of an incomplete HJ 212 message are held.
+    pub reassembly_timeout: Duration,
+}
+
+/// Decodes messages into a batch until the committer asks for it.
+pub async fn batcher(
+    registry: Arc<Registry>,
+    topics: Topics,
+    settings: BatcherSettings,
+    mut input: mpsc::Receiver<Inbound>,
+    mut demand: mpsc::Receiver<oneshot::Sender<Batch>>,
+    clock: Arc<dyn Clock>,
+) {
+    let validator = Validator {
+        registry: &registry,
+        future_tolerance: settings.future_tolerance,
+        max_payload_bytes: settings.max_payload_bytes,
+    };
+    let mut reassembler: Reassembler<Ack> = Reassembler::new(settings.reassembly_timeout);
+    let mut pending = Batch::default();
+    let mut waiting: Option<oneshot::Sender<Batch>> = None;
+    let mut input_open = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if !input_open && pending.is_empty() {
+            break;
+        }
+        if !pending.is_empty()
+            && let Some(tx) = waiting.take()
+        {
+            if tx.send(std::mem::take(&mut pending)).is_err() {
+                break;
+            }
+            continue;
+        }
+        // Messages that produce only dead letters count too, so a flood of bad input
+        // cannot grow a batch without bound.
+        let room = pending.write.readings.len() < settings.max_readings
+            && pending.acks.len() < settings.max_readings;
+        tokio::select! {
+            biased;
+            request = demand.recv(), if waiting.is_none() => match request {
+                Some(tx) => waiting = Some(tx),
+                None => break,
+            },
+            message = input.recv(), if input_open && room => match message {
+                Some(inbound) => decode_one(&validator, &topics, &mut reassembler, &mut pending, inbound),
+                None => input_open = false,
+            },
+            _ = tick.tick() => {
+                for expired in reassembler.expire(clock.now()) {
+                    pending.write.dead_letters.push(expired.dead_letter);
+                    pending.acks.extend(expired.handles);
+                }
+            }
+        }
+    }
+    let held = reassembler.drain_handles().len();
+    if held > 0 {
+        info!(
+            packets = held,
+            "Unfinished multi-packet messages left for redelivery."
+        );
+    }
+}
+
+fn decode_one(
+    validator: &Validator<'_>,
+    topics: &Topics,
+    reassembler: &mut Reassembler<Ack>,
+    pending: &mut Batch,
+    inbound: Inbound,
+) {
+    let publish = &inbound.publish;
+    let msg = Message {
+        topic: &publish.topic,
+        payload: &publish.payload,
+        received_at: inbound.received_at,
+    };
+    let Some((kind, station)) = topics.parse(&publish.topic) else {
+        pending.write.dead_letters.push(DeadLetter {
+            received_at: inbound.received_at,
+            topic: publish.topic.clone(),
+            payload: publish.payload.clone(),
+            reason_code: ReasonCode::UnknownStation,
+            reason: "topic is not {prefix}/obs/{station} or {prefix}/hj212/{station}".to_string(),
+            station: None,
+            parameter: None,
+        });
+        pending.acks.push(inbound.into());
+        return;
+    };
+    let kind = if kind == TopicKind::Hj212 {
+        TopicKind::Hj212
+    } else {
+        TopicKind::Obs
+    };
+    match validator.decode(&msg, kind, station) {
+        Decoded::Done(outcome) => {
+            trace!(topic = %publish.topic, readings = outcome.readings.len(), rejected = outcome.dead_letters.len(), "Decoded.");
+            pending.add(outcome);
+            pending.acks.push(inbound.into());
+        }
+        Decoded::Partial(packet) => {
+            let payload = publish.payload.clone();
+            let topic = publish.topic.clone();
+            let received_at = inbound.received_at;
+            if let Some(done) =
+                reassembler.offer(*packet, &topic, payload, received_at, inbound.into())
+            {
+                let joined = Message {
+                    topic: &done.topic,
+                    payload: &done.payload,
+                    received_at: done.received_at,
+                };
+                let outcome = match (&done.cp, validator.registry.station(done.station.as_str())) {
+                    (Ok(cp), Some(station)) => {
+                        hj212::values(validator, &joined, station, &done.frame, cp)
+                    }
+                    (Err(why), _) => Outcome {
+                        readings: vec![],
+                        dead_letters: vec![validator.reject(
+                            &joined,
+                            ReasonCode::MalformedFrame,
+                            why.clone(),
+                            Some(done.station.as_str()),
+                        )],
+                    },
+                    (Ok(_), None) => Outcome {
+                        readings: vec![],
+                        dead_letters: vec![validator.reject(
+                            &joined,
+                            ReasonCode::UnknownStation,
+                            format!("station {} left the registry", done.station),
+                            None,
+                        )],
+                    },
+                };
+                pending.add(outcome);
+                pending.acks.extend(done.handles);
+            }
+        }
+    }
+}
+
+/// Writes batches durably, then acknowledges and publishes them.
+#[allow(clippy::too_many_arguments)]
+pub async fn committer<S: StoreWriter>(
+    mut store: S,
+    registry: Arc<Registry>,
+    demand: mpsc::Sender<oneshot::Sender<Batch>>,
+    acks: mpsc::UnboundedSender<Ack>,
+    publisher: Option<ReadingsPublisher>,
+    metrics: Metrics,
+    token: CancellationToken,
+) {
+    let mut backoff = Backoff::network();
+    'batches: loop {
+        let (tx, rx) = oneshot::channel();
+        if demand.send(tx).await.is_err() {
+            break;
+        }
+        let Ok(batch) = rx.await else {
+            break;
+        };
+        let Batch {
+            write,
+            acks: to_ack,
+        } = batch;
+        let write = Arc::new(write);
+        let span = info_span!(
+            "commit",
+            readings = write.readings.len(),
+            dead_letters = write.dead_letters.len(),
+            messages = to_ack.len()
+        );
+        let report = loop {
+            match store.write(write.clone()).instrument(span.clone()).await {
+                Ok(report) => {
+                    backoff.reset();
+                    break report;
+                }
+                Err(error) => {
+                    metrics.store_errors.inc();
+                    let delay = backoff.next_delay();
+                    if backoff.attempts() > 3 {
+                        error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write keeps failing; messages stay unacknowledged.");
+                    } else {
+                        warn!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying.");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = token.cancelled() => {
+                            warn!(messages = to_ack.len(), "Stopping with an uncommitted batch; the broker will redeliver it.");
+                            break 'batches;
+                        }
+                    }
+                }
+            }
+        };
+        let new: usize = report.inserted.iter().filter(|&&b| b).count();
+        metrics.commits.inc();
+        metrics.stored.add(new as u64);
+        metrics.duplicates.add(report.duplicates as u64);
+        metrics.last_batch.set(write.readings.len() as u64);
+        for d in &write.dead_letters {
+            metrics.dead_letter(d.reason_code);
+        }
+        for ack in to_ack {
+            // The source may be gone at shutdown; the broker then redelivers and the store
+            // ignores the copy.
+            let _ = acks.send(ack);
+        }
+        if let Some(p) = &publisher {
+            for message in readings_messages(&registry, &write, &report.inserted) {
+                p.publish(message).await;
+            }
+        }
+    }
+    store_close(&mut store).await;
+}
+
+async fn store_close<S: StoreWriter>(store: &mut S) {
+    if let Err(error) = store.close().await {
+        error!(%error, "Closing the store failed.");
+    }
+}
+
+/// Groups the newly stored readings of a batch by station, in arrival order.
+pub fn readings_messages(
+    registry: &Registry,
+    write: &WriteBatch,
+    inserted: &[bool],
+) -> Vec<ReadingsMessage> {
+    let mut by_station: BTreeMap<StationId, Vec<ReadingOut>> = BTreeMap::new();
+    for (r, &new) in write.readings.iter().zip(inserted) {
+        if !new {
+            continue;
+        }
+        let unit = registry
+            .parameter(r.parameter.as_str())
+            .map(|p| p.unit.clone())
+            .unwrap_or_default();
+        by_station
+            .entry(r.station.clone())
+            .or_default()
+            .push(ReadingOut {
+                parameter: r.parameter.clone(),
+                value: r.value,
+                unit,
+                observed_at: r.observed_at,
+                received_at: r.received_at,
+                flag: r.flag,
+                valid: r.is_valid(),
+                period: r.period,
+            });
+    }
+    by_station
+        .into_iter()
+        .map(|(station, readings)| ReadingsMessage { station, readings })
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! `riverwatch up`: everything in one process on the embedded defaults — an embedded MQTT
+//! broker on 127.0.0.1, ingest into SQLite under the data directory, and the services later
+//! parts add. Ctrl-C stops the services in order and waits for them to drain.
+
+use clap::Args;
+use riverwatch_core::shutdown::{Shutdown, wait_for_signal};
+use tracing::{error, info};
+
+use super::ingest::{ingest_args, mqtt_with_override};
+use super::{Context, user_error};
+use crate::broker;
+
+/// `riverwatch up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Port of the embedded broker on 127.0.0.1.
+    #[arg(long, default_value_t = 1883)]
+    pub mqtt_port: u16,
+    /// Use this external broker instead of the embedded one (`mqtt://` or `mqtts://`;
+    /// credentials from RIVERWATCH_MQTT_USERNAME / RIVERWATCH_MQTT_PASSWORD).
+    #[arg(long)]
+    pub mqtt: Option<String>,
+}
+
+/// Runs `riverwatch up` until Ctrl-C.
+///
+/// # Errors
+/// A taken port, or a service that cannot start.
+pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
+    let _broker;
+    let url = match &args.mqtt {
+        Some(url) => url.clone(),
+        None => {
+            let b = broker::start(args.mqtt_port).map_err(|e| match &e {
+                broker::BrokerError::PortInUse { port, .. } => user_error(
+                    format!(
+                        "端口 {port} 已被占用，无法启动内置 MQTT 代理。请用 --mqtt-port 指定其他端口，或用 --mqtt 连接已有代理。"
+                    ),
+                    e.to_string(),
+                ),
+                _ => user_error(format!("内置 MQTT 代理启动失败：{e}"), e.to_string()),
+            })?;
+            let url = b.url();
+            _broker = b;
+            url
+        }
+    };
+    let mqtt = mqtt_with_override(ctx, Some(&url))?;
+    let shutdown = Shutdown::new();
+    let mut ingest = ingest_args(ctx, mqtt.clone())?;
+    if args.mqtt.is_none() {
+        // rumqttd has no `$SYS` tree and drops a client that subscribes to it.
+        ingest.config.watch_broker_drops = false;
+    }
+    let token = shutdown.token();
+    shutdown.spawn("ingest", async move {
+        if let Err(e) = riverwatch_ingest::run(ingest, token).await {
+            error!(error = %e, "Ingest failed.");
+        }
+    });
+    let db = riverwatch_ingest::store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
+    info!(broker = %url, store = %db.display(), "riverwatch is up; press Ctrl-C to stop.");
+    eprintln!(
+        "{}",
+        ctx.lang.pick(
+            &format!(
+                "riverwatch 已启动：MQTT 代理 {url}，读数存储 {}。按 Ctrl-C 停止。",
+                db.display()
+            ),
+            &format!(
+                "riverwatch is up: MQTT broker {url}, readings in {}. Press Ctrl-C to stop.",
+                db.display()
+            ),
+        )
+    );
+    wait_for_signal().await?;
+    info!("Shutting down.");
+    shutdown.trigger();
+    let left = shutdown.join(ctx.shutdown_timeout).await;
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(user_error(
+            format!(
+                "以下服务未能在 {} 秒内停止：{}",
+                ctx.shutdown_timeout.as_secs(),
+                left.join("、")
+            ),
+            format!(
+                "these services did not stop within {} s: {}",
+                ctx.shutdown_timeout.as_secs(),
+                left.join(", ")
+            ),
+        ))
+    }
+}
