@@ -1,0 +1,752 @@
+//! The writer core shared by both InfluxDB versions: send a batch, or spool it to the local
+//! SQLite database when InfluxDB is unavailable, and drain the spool in order from a
+//! background task once it is back. Refused data is kept in a table of its own.
+//!
+//! Tables, in the local database file the SQLite store uses:
+//! - `influx_spool (seq, created_ms, points, body)`: line-protocol bodies not yet accepted,
+//!   oldest first by `seq`. A row is deleted only after InfluxDB accepted it.
+//! - `influx_rejected (id, created_ms, backend, status, message, points, body)`: data
+//!   InfluxDB refused (`status` is its HTTP status), or readings line protocol cannot carry
+//!   (`status` NULL; `body` then holds the readings as JSON lines). Kept for an operator.
+//!
+//! Ordering: every send and every spool change happens under one async mutex, and while
+//! the spool has rows a new batch is appended behind them instead of being sent, so
+//! InfluxDB receives batches in the order `write` was called.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use riverwatch_core::backoff::Backoff;
+use riverwatch_core::pipeline::{StoreError, StoreWriter, WriteBatch, WriteReport};
+use riverwatch_core::registry::Registry;
+use riverwatch_core::telemetry::{self, Counter, Gauge};
+use rusqlite::{Connection, params};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::{debug, error, info, warn};
+
+use super::line_protocol::encode_batch;
+use super::{InfluxStoreArgs, SendError, Transport};
+use crate::config::SqliteConfig;
+use crate::store::SqliteStore;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS influx_spool (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_ms INTEGER NOT NULL,
+    points     INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS influx_rejected (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_ms INTEGER NOT NULL,
+    backend    TEXT    NOT NULL,
+    status     INTEGER,
+    message    TEXT    NOT NULL,
+    points     INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+);
+";
+
+/// A drain request carries at most this many bytes of line protocol (several spooled
+/// batches merged), so a long outage is caught up in few requests without huge ones.
+const DRAIN_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// ... and at most this many points.
+const DRAIN_MAX_POINTS: usize = 20_000;
+/// Rows read from the spool per drain request, before the byte and point limits apply.
+const DRAIN_MAX_ROWS: i64 = 512;
+
+fn local(backend: &'static str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Local {
+        backend,
+        detail: format!("InfluxDB spool: {detail}"),
+    }
+}
+
+/// One spooled batch.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpoolRow {
+    /// Position in the spool.
+    pub seq: i64,
+    /// Points in `body`.
+    pub points: usize,
+    /// Line protocol, each line ending in `\n`.
+    pub body: String,
+}
+
+/// The spool and refused-data tables, on their own connection to the local database.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    backend: &'static str,
+    // std Mutex: taken only on blocking threads, never across an await.
+    conn: Mutex<Connection>,
+}
+
+impl Spool {
+    /// Opens the tables in the database at `path` (which the SQLite store has already set
+    /// to WAL mode), creating them if needed.
+    pub fn open(
+        backend: &'static str,
+        path: &Path,
+        cfg: &SqliteConfig,
+    ) -> Result<Self, StoreError> {
+        let err = |e: rusqlite::Error| local(backend, format!("{}: {e}", path.display()));
+        let conn = Connection::open(path).map_err(err)?;
+        // The writer and the readers share the file; wait for their locks instead of failing.
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // Per connection: a spooled batch must be as durable as a committed SQLite batch.
+        conn.execute_batch(&format!("PRAGMA synchronous={};", cfg.synchronous.pragma()))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            backend,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| local(self.backend, "connection lock poisoned"))?;
+        f(&mut conn).map_err(|e| local(self.backend, e))
+    }
+
+    /// Number of spooled batches.
+    pub fn len(&self) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM influx_spool", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Number of rows of refused data.
+    pub fn rejected_len(&self) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM influx_rejected", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Appends a batch at the end of the spool, committed before returning.
+    pub fn append(&self, points: usize, body: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO influx_spool (created_ms, points, body) VALUES (?1, ?2, ?3)",
+                params![Utc::now().timestamp_millis(), points as i64, body],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// The oldest batches, as many as fit one drain request (at least one when any).
+    pub fn oldest(&self) -> Result<Vec<SpoolRow>, StoreError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, points, body FROM influx_spool ORDER BY seq LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([DRAIN_MAX_ROWS], |r| {
+                Ok(SpoolRow {
+                    seq: r.get(0)?,
+                    points: usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    body: r.get(2)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let mut bytes = 0;
+        let mut points = 0;
+        let mut out = Vec::new();
+        for row in rows {
+            if !out.is_empty()
+                && (bytes + row.body.len() > DRAIN_MAX_BYTES
+                    || points + row.points > DRAIN_MAX_POINTS)
+            {
+                break;
+            }
+            bytes += row.body.len();
+            points += row.points;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Deletes spooled batches `first..=last` (accepted by InfluxDB).
+    pub fn delete(&self, first: i64, last: i64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM influx_spool WHERE seq BETWEEN ?1 AND ?2",
+                params![first, last],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Keeps refused data; when it came from the spool (`spooled`), removes it from there
+    /// in the same transaction.
+    pub fn reject(
+        &self,
+        status: Option<u16>,
+        message: &str,
+        points: usize,
+        body: &str,
+        spooled: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let backend = self.backend;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO influx_rejected (created_ms, backend, status, message, points, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    Utc::now().timestamp_millis(),
+                    backend,
+                    status.map(i64::from),
+                    message,
+                    points as i64,
+                    body
+                ],
+            )?;
+            if let Some(seq) = spooled {
+                tx.execute("DELETE FROM influx_spool WHERE seq = ?1", [seq])?;
+            }
+            tx.commit()
+        })
+    }
+}
+
+/// Runs a spool operation on a blocking thread.
+async fn blocking<R: Send + 'static>(
+    spool: &Arc<Spool>,
+    f: impl FnOnce(&Spool) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    let spool = Arc::clone(spool);
+    let backend = spool.backend;
+    tokio::task::spawn_blocking(move || f(&spool))
+        .await
+        .map_err(|e| local(backend, format!("spool thread failed: {e}")))?
+}
+
+/// The metric handles of one store, labelled by backend.
+#[derive(Debug)]
+struct Metrics {
+    written_points: Counter,
+    spooled_batches: Counter,
+    spooled_points: Counter,
+    drained_batches: Counter,
+    rejected_points: Counter,
+    unavailable: Counter,
+    spool_batches: Gauge,
+}
+
+impl Metrics {
+    fn new(backend: &str) -> Self {
+        let labels = [("backend", backend)];
+        Self {
+            written_points: telemetry::counter("influx_written_points_total", &labels),
+            spooled_batches: telemetry::counter("influx_spooled_batches_total", &labels),
+            spooled_points: telemetry::counter("influx_spooled_points_total", &labels),
+            drained_batches: telemetry::counter("influx_drained_batches_total", &labels),
+            rejected_points: telemetry::counter("influx_rejected_points_total", &labels),
+            unavailable: telemetry::counter("influx_unavailable_total", &labels),
+            spool_batches: telemetry::gauge("influx_spool_batches", &labels),
+        }
+    }
+}
+
+/// When the next attempt may be made after a failure.
+#[derive(Debug)]
+struct Retry {
+    backoff: Backoff,
+    not_before: Option<Instant>,
+}
+
+/// What one drain step did.
+#[derive(Debug, PartialEq)]
+enum DrainStep {
+    /// The spool is empty.
+    Empty,
+    /// Spooled batches were delivered or moved to the refused-data table.
+    Progress,
+    /// InfluxDB is unavailable; nothing changed.
+    Unavailable(String),
+}
+
+/// State shared by the store and its drain task.
+#[derive(Debug)]
+struct Shared<T> {
+    transport: T,
+    spool: Arc<Spool>,
+    /// Held for every send and every spool change: one HTTP write in flight, in order.
+    send_lock: tokio::sync::Mutex<()>,
+    /// Spooled batches (a cache of the row count, changed only under `send_lock`).
+    spooled: AtomicUsize,
+    /// Rows of refused data (a cache of the row count).
+    rejected: AtomicUsize,
+    /// Wakes the drain task when a batch is spooled.
+    wake: Notify,
+    // std Mutex: a few field updates, never held across an await.
+    retry: Mutex<Retry>,
+    /// Whether InfluxDB was last seen unavailable (to log the start and end of an outage once).
+    outage: AtomicBool,
+    metrics: Metrics,
+}
+
+impl<T: Transport> Shared<T> {
+    fn spool_len(&self) -> usize {
+        self.spooled.load(Ordering::SeqCst)
+    }
+
+    fn set_spool_len(&self, n: usize) {
+        self.spooled.store(n, Ordering::SeqCst);
+        self.metrics.spool_batches.set(n as u64);
+    }
+
+    /// How long to wait before the next attempt, if a failure asked for a pause.
+    fn retry_wait(&self) -> Option<Duration> {
+        let retry = self.retry.lock().ok()?;
+        let wait = retry.not_before?.saturating_duration_since(Instant::now());
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// Starts the next backoff delay; no attempt is made before it ends.
+    fn pause(&self) -> Duration {
+        match self.retry.lock() {
+            Ok(mut retry) => {
+                let delay = retry.backoff.next_delay();
+                retry.not_before = Some(Instant::now() + delay);
+                delay
+            }
+            Err(_) => Duration::ZERO,
+        }
+    }
+
+    fn note_failure(&self, detail: &str) {
+        self.metrics.unavailable.inc();
+        let delay = self.pause();
+        if !self.outage.swap(true, Ordering::SeqCst) {
+            warn!(
+                backend = T::BACKEND,
+                server = self.transport.target(),
+                error = %detail,
+                "InfluxDB unavailable; spooling batches to the local database."
+            );
+        } else {
+            debug!(
+                backend = T::BACKEND,
+                error = %detail,
+                retry_in_ms = delay.as_millis() as u64,
+                "InfluxDB still unavailable."
+            );
+        }
+    }
+
+    fn note_success(&self) {
+        if let Ok(mut retry) = self.retry.lock() {
+            retry.backoff.reset();
+            retry.not_before = None;
+        }
+    }
+
+    /// Logs the end of an outage once the spool is empty again.
+    fn note_caught_up(&self) {
+        if self.outage.swap(false, Ordering::SeqCst) {
+            info!(
+                backend = T::BACKEND,
+                server = self.transport.target(),
+                "InfluxDB available again; spool drained."
+            );
+        }
+    }
+
+    fn log_refused(&self, status: u16, message: &str, points: usize) {
+        self.metrics.rejected_points.add(points as u64);
+        error!(
+            backend = T::BACKEND,
+            server = self.transport.target(),
+            status,
+            points,
+            server_message = %message,
+            "InfluxDB refused the data; kept in table influx_rejected, not retried."
+        );
+    }
+
+    /// Spools a batch behind the ones already waiting. Call with `send_lock` held.
+    async fn append_locked(&self, points: usize, body: String) -> Result<(), StoreError> {
+        blocking(&self.spool, move |s| s.append(points, &body)).await?;
+        self.set_spool_len(self.spool_len() + 1);
+        self.metrics.spooled_batches.inc();
+        self.metrics.spooled_points.add(points as u64);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Keeps refused data. Call with `send_lock` held when `spooled` is set.
+    async fn reject(
+        &self,
+        status: Option<u16>,
+        message: String,
+        points: usize,
+        body: String,
+        spooled: Option<i64>,
+    ) -> Result<(), StoreError> {
+        blocking(&self.spool, move |s| {
+            s.reject(status, &message, points, &body, spooled)
+        })
+        .await?;
+        self.rejected.fetch_add(1, Ordering::SeqCst);
+        if spooled.is_some() {
+            self.set_spool_len(self.spool_len().saturating_sub(1));
+        }
+        Ok(())
+    }
+
+    /// Sends the oldest spooled batches (merged into one request). Call with `send_lock`
+    /// held.
+    async fn drain_step_locked(&self) -> Result<DrainStep, StoreError> {
+        let rows = blocking(&self.spool, |s| s.oldest()).await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            self.set_spool_len(0);
+            return Ok(DrainStep::Empty);
+        };
+        let (first, last) = (first.seq, last.seq);
+        let body: String = rows.iter().map(|r| r.body.as_str()).collect();
+        let points: usize = rows.iter().map(|r| r.points).sum();
+        match self.transport.send(&body).await {
+            Ok(()) => {
+                blocking(&self.spool, move |s| s.delete(first, last)).await?;
+                self.note_success();
+                self.set_spool_len(self.spool_len().saturating_sub(rows.len()));
+                self.metrics.written_points.add(points as u64);
+                self.metrics.drained_batches.add(rows.len() as u64);
+                Ok(DrainStep::Progress)
+            }
+            Err(SendError::Unavailable { detail }) => {
+                self.note_failure(&detail);
+                Ok(DrainStep::Unavailable(detail))
+            }
+            Err(SendError::Refused { status, message }) if rows.len() == 1 => {
+                self.note_success();
+                self.log_refused(status, &message, points);
+                self.reject(Some(status), message, points, body, Some(first))
+                    .await?;
+                Ok(DrainStep::Progress)
+            }
+            Err(SendError::Refused { .. }) => {
+                // One of the merged batches is refused; send them one by one to keep the
+                // others. Points already written by a partial write are rewritten as
+                // identical points, which is harmless.
+                self.note_success();
+                for row in rows {
+                    match self.transport.send(&row.body).await {
+                        Ok(()) => {
+                            blocking(&self.spool, move |s| s.delete(row.seq, row.seq)).await?;
+                            self.set_spool_len(self.spool_len().saturating_sub(1));
+                            self.metrics.written_points.add(row.points as u64);
+                            self.metrics.drained_batches.inc();
+                        }
+                        Err(SendError::Refused { status, message }) => {
+                            self.log_refused(status, &message, row.points);
+                            self.reject(Some(status), message, row.points, row.body, Some(row.seq))
+                                .await?;
+                        }
+                        Err(SendError::Unavailable { detail }) => {
+                            self.note_failure(&detail);
+                            return Ok(DrainStep::Unavailable(detail));
+                        }
+                    }
+                }
+                Ok(DrainStep::Progress)
+            }
+        }
+    }
+
+    /// One drain step under the lock.
+    ///
+    /// # Cancel safety
+    /// Cancelling may drop a request InfluxDB already applied, or skip the deletion of a
+    /// delivered batch; the batch is then sent again later as identical points, which
+    /// InfluxDB stores once.
+    async fn drain_step(&self) -> Result<DrainStep, StoreError> {
+        let _guard = self.send_lock.lock().await;
+        self.drain_step_locked().await
+    }
+
+    /// Delivers one batch: sends it, or spools it. Returns whether it was spooled.
+    async fn deliver(&self, points: usize, body: String) -> Result<bool, StoreError> {
+        let _guard = self.send_lock.lock().await;
+        if self.spool_len() > 0 {
+            // Older batches wait in the spool; try to move them on first (one request, so
+            // the write's latency stays bounded), unless InfluxDB just failed and the
+            // backoff is still running.
+            if self.retry_wait().is_none() {
+                self.drain_step_locked().await?;
+            }
+            if self.spool_len() > 0 {
+                self.append_locked(points, body).await?;
+                debug!(
+                    backend = T::BACKEND,
+                    points,
+                    spooled_batches = self.spool_len(),
+                    "Batch queued behind the spool."
+                );
+                return Ok(true);
+            }
+            self.note_caught_up();
+        }
+        match self.transport.send(&body).await {
+            Ok(()) => {
+                self.note_success();
+                self.note_caught_up();
+                self.metrics.written_points.add(points as u64);
+                Ok(false)
+            }
+            Err(SendError::Unavailable { detail }) => {
+                self.note_failure(&detail);
+                self.append_locked(points, body).await?;
+                Ok(true)
+            }
+            Err(SendError::Refused { status, message }) => {
+                self.log_refused(status, &message, points);
+                self.reject(Some(status), message, points, body, None)
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The background task: drains the spool whenever it has rows and the backoff allows.
+async fn drain_loop<T: Transport>(shared: Arc<Shared<T>>, cancel: CancellationToken) {
+    loop {
+        if shared.spool_len() == 0 {
+            // Notify keeps a permit, so a batch spooled between the check and the wait
+            // still wakes us.
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = shared.wake.notified() => continue,
+            }
+        }
+        if let Some(wait) = shared.retry_wait() {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(wait) => continue,
+            }
+        }
+        // See `drain_step` for why cancelling here is harmless.
+        let step = tokio::select! {
+            () = cancel.cancelled() => return,
+            step = shared.drain_step() => step,
+        };
+        match step {
+            Ok(DrainStep::Empty) => shared.note_caught_up(),
+            Ok(DrainStep::Progress) => {
+                if shared.spool_len() == 0 {
+                    shared.note_caught_up();
+                }
+            }
+            Ok(DrainStep::Unavailable(_)) => {}
+            Err(error) => {
+                shared.pause();
+                error!(
+                    backend = T::BACKEND,
+                    %error,
+                    "Cannot read or update the InfluxDB spool; retrying."
+                );
+            }
+        }
+    }
+}
+
+/// The store both InfluxDB versions wrap: encodes batches, sends or spools them, keeps
+/// refused data, and owns the drain task.
+#[derive(Debug)]
+pub(crate) struct SpoolingWriter<T: Transport> {
+    shared: Arc<Shared<T>>,
+    dead_letters: SqliteStore,
+    registry: Arc<Registry>,
+    cancel: CancellationToken,
+    /// Stops the drain task when the writer is dropped without `close`.
+    _stop_on_drop: DropGuard,
+    drain: Option<JoinHandle<()>>,
+    closed: bool,
+}
+
+impl<T: Transport> SpoolingWriter<T> {
+    /// Opens the local tables and starts the drain task on the current runtime. A spool
+    /// left by an earlier run is drained first.
+    pub async fn open<C>(transport: T, args: InfluxStoreArgs<C>) -> Result<Self, StoreError> {
+        let InfluxStoreArgs {
+            registry,
+            sqlite_path,
+            sqlite,
+            backoff,
+            ..
+        } = args;
+        let backend = T::BACKEND;
+        let (dead_letters, spool, spooled, rejected) = tokio::task::spawn_blocking(move || {
+            // The SQLite store first: it creates the file and turns WAL mode on.
+            let dead_letters = SqliteStore::open(&sqlite_path, &sqlite)?;
+            let spool = Spool::open(backend, &sqlite_path, &sqlite)?;
+            let spooled = spool.len()?;
+            let rejected = spool.rejected_len()?;
+            Ok::<_, StoreError>((dead_letters, spool, spooled, rejected))
+        })
+        .await
+        .map_err(|e| local(backend, format!("open thread failed: {e}")))??;
+        let shared = Arc::new(Shared {
+            transport,
+            spool: Arc::new(spool),
+            send_lock: tokio::sync::Mutex::new(()),
+            spooled: AtomicUsize::new(0),
+            rejected: AtomicUsize::new(rejected),
+            wake: Notify::new(),
+            retry: Mutex::new(Retry {
+                backoff,
+                not_before: None,
+            }),
+            outage: AtomicBool::new(false),
+            metrics: Metrics::new(backend),
+        });
+        shared.set_spool_len(spooled);
+        if spooled > 0 {
+            info!(
+                backend,
+                server = shared.transport.target(),
+                spooled_batches = spooled,
+                "Spooled batches from an earlier run; sending them first."
+            );
+        }
+        let cancel = CancellationToken::new();
+        let drain = tokio::spawn(drain_loop(Arc::clone(&shared), cancel.clone()));
+        Ok(Self {
+            shared,
+            dead_letters,
+            registry,
+            _stop_on_drop: cancel.clone().drop_guard(),
+            cancel,
+            drain: Some(drain),
+            closed: false,
+        })
+    }
+
+    /// Batches waiting in the spool.
+    pub fn spool_len(&self) -> usize {
+        self.shared.spool_len()
+    }
+
+    /// Rows kept in `influx_rejected`.
+    pub fn rejected_len(&self) -> usize {
+        self.shared.rejected.load(Ordering::SeqCst)
+    }
+
+    /// A weak handle on the shared state, for tests that check the drain task ended.
+    #[cfg(test)]
+    pub fn shared_weak(&self) -> std::sync::Weak<impl Send + Sync + use<T>> {
+        Arc::downgrade(&self.shared)
+    }
+
+    /// Keeps readings that line protocol cannot carry, as JSON lines.
+    async fn keep_unencodable(
+        &self,
+        batch: &WriteBatch,
+        unencodable: &[(usize, super::line_protocol::EncodeError)],
+    ) -> Result<(), StoreError> {
+        let mut body = String::new();
+        let mut reasons = Vec::new();
+        for (i, why) in unencodable {
+            if let Some(r) = batch.readings.get(*i) {
+                body.push_str(
+                    &serde_json::to_string(r)
+                        .map_err(|e| local(T::BACKEND, format!("cannot keep a reading: {e}")))?,
+                );
+                body.push('\n');
+                reasons.push(format!("{} {}: {why}", r.station, r.parameter));
+            }
+        }
+        let message = format!("not encodable as line protocol: {}", reasons.join("; "));
+        self.shared
+            .metrics
+            .rejected_points
+            .add(unencodable.len() as u64);
+        error!(
+            backend = T::BACKEND,
+            points = unencodable.len(),
+            reason = %message,
+            "Readings cannot be written to InfluxDB; kept in table influx_rejected."
+        );
+        self.shared
+            .reject(None, message, unencodable.len(), body, None)
+            .await
+    }
+}
+
+impl<T: Transport> StoreWriter for SpoolingWriter<T> {
+    async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
+        if self.closed {
+            return Err(StoreError::Shutdown);
+        }
+        if !batch.dead_letters.is_empty() {
+            // Dead letters stay local, committed before the readings are sent; a retried
+            // batch stores them once (the SQLite store ignores a redelivered rejection).
+            let dead = WriteBatch {
+                readings: Vec::new(),
+                dead_letters: batch.dead_letters.clone(),
+            };
+            self.dead_letters.write(Arc::new(dead)).await?;
+        }
+        let mut report = WriteReport {
+            inserted: vec![true; batch.readings.len()],
+            duplicates: 0,
+            spooled: false,
+        };
+        if batch.readings.is_empty() {
+            return Ok(report);
+        }
+        let encoded = encode_batch(&self.registry, &batch.readings);
+        if !encoded.unencodable.is_empty() {
+            self.keep_unencodable(&batch, &encoded.unencodable).await?;
+        }
+        if encoded.points > 0 {
+            report.spooled = self.shared.deliver(encoded.points, encoded.body).await?;
+        }
+        Ok(report)
+    }
+
+    async fn close(&mut self) -> Result<(), StoreError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.cancel.cancel();
+        if let Some(drain) = self.drain.take()
+            && let Err(e) = drain.await
+        {
+            warn!(backend = T::BACKEND, error = %e, "InfluxDB drain task failed.");
+        }
+        // The count may be stale if the drain task was stopped mid-step.
+        let spooled = blocking(&self.shared.spool, |s| s.len()).await?;
+        self.shared.set_spool_len(spooled);
+        if spooled > 0 {
+            info!(
+                backend = T::BACKEND,
+                spooled_batches = spooled,
+                "InfluxDB store closed with batches spooled; they are sent at the next start."
+            );
+        }
+        self.dead_letters.close().await
+    }
+}
