@@ -41,13 +41,14 @@ pub fn mqtt_with_override(ctx: &Context, url: Option<&str>) -> anyhow::Result<Mq
 }
 
 /// Builds the ingest service's arguments from the configuration.
-pub fn ingest_args(
+pub async fn ingest_args(
     ctx: &Context,
     mqtt: MqttConfig,
 ) -> anyhow::Result<IngestArgs<store::AnyWriter>> {
     let registry = ctx.loaded.registry.clone();
-    let writer =
-        store::open_writer(&ctx.loaded.config.store, &ctx.data_dir, &registry).map_err(|e| {
+    let writer = store::open_writer(&ctx.loaded.config.store, &ctx.data_dir, &registry)
+        .await
+        .map_err(|e| {
             user_error(
                 format!(
                     "无法打开数据存储（数据目录 {}）：{e}",
@@ -71,7 +72,7 @@ pub fn ingest_args(
 /// Configuration or store problems.
 pub async fn run(args: &IngestCmdArgs, ctx: &Context) -> anyhow::Result<()> {
     let mqtt = mqtt_with_override(ctx, args.mqtt.as_deref())?;
-    let mut ingest = ingest_args(ctx, mqtt)?;
+    let mut ingest = ingest_args(ctx, mqtt).await?;
     if let Some(id) = &args.client_id {
         ingest.config.client_id = id.clone();
     }

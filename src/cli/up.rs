@@ -47,7 +47,7 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     let mqtt = mqtt_with_override(ctx, Some(&url))?;
     let shutdown = Shutdown::new();
-    let mut ingest = ingest_args(ctx, mqtt.clone())?;
+    let mut ingest = ingest_args(ctx, mqtt.clone()).await?;
     if args.mqtt.is_none() {
         // rumqttd has no `$SYS` tree and drops a client that subscribes to it.
         ingest.config.watch_broker_drops = false;

@@ -8,31 +8,58 @@ pub use influx::{Influx1Reader, Influx1Store, Influx2Reader, Influx2Store, Influ
 pub use sqlite::{SqliteReader, SqliteStore};
 
 use std::path::Path;
+use std::sync::Arc;
 
 use riverwatch_core::Reading;
-use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
+use riverwatch_core::pipeline::{
+    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+};
 use riverwatch_core::registry::Registry;
 
 use crate::config::{Backend, StoreConfig};
+
+/// The local SQLite database of a data directory: readings (SQLite backend), dead letters
+/// and the InfluxDB spool.
+pub fn sqlite_path(cfg: &StoreConfig, data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join(&cfg.sqlite.file)
+}
+
+fn missing(section: &str) -> StoreError {
+    StoreError::Local {
+        backend: "config",
+        detail: format!("the configured backend needs a [store.{section}] section"),
+    }
+}
+
+fn influx_error(e: InfluxError) -> StoreError {
+    match e {
+        InfluxError::Store(s) => s,
+        other => StoreError::Local {
+            backend: "config",
+            detail: other.to_string(),
+        },
+    }
+}
 
 /// The reader of whichever backend the configuration names.
 #[derive(Debug, Clone)]
 pub enum AnyReader {
     /// SQLite.
     Sqlite(SqliteReader),
+    /// InfluxDB 2.x.
+    Influx2(Influx2Reader),
+    /// InfluxDB 1.x.
+    Influx1(Influx1Reader),
 }
 
 impl StoreReader for AnyReader {
     async fn query(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
         match self {
             AnyReader::Sqlite(r) => r.query(q).await,
+            AnyReader::Influx2(r) => r.query(q).await,
+            AnyReader::Influx1(r) => r.query(q).await,
         }
     }
-}
-
-/// The local SQLite database of a data directory.
-pub fn sqlite_path(cfg: &StoreConfig, data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join(&cfg.sqlite.file)
 }
 
 /// Opens the reader of the configured backend.
@@ -48,10 +75,18 @@ pub fn open_reader(
         Backend::Sqlite => Ok(AnyReader::Sqlite(SqliteReader::open(&sqlite_path(
             cfg, data_dir,
         ))?)),
-        other => Err(StoreError::Local {
-            backend: "config",
-            detail: format!("reading from {other:?} is not available in this build"),
-        }),
+        Backend::Influxdb2 => {
+            let c = cfg.influxdb2.as_ref().ok_or_else(|| missing("influxdb2"))?;
+            Ok(AnyReader::Influx2(
+                Influx2Reader::new(c).map_err(influx_error)?,
+            ))
+        }
+        Backend::Influxdb1 => {
+            let c = cfg.influxdb1.as_ref().ok_or_else(|| missing("influxdb1"))?;
+            Ok(AnyReader::Influx1(
+                Influx1Reader::new(c).map_err(influx_error)?,
+            ))
+        }
     }
 }
 
@@ -67,46 +102,59 @@ pub fn open_dead_letter_reader(
 }
 
 /// The writer of whichever backend the configuration names.
-#[derive(Debug, Clone)]
 pub enum AnyWriter {
     /// SQLite.
     Sqlite(SqliteStore),
+    /// InfluxDB 2.x, spooling to the local database during outages.
+    Influx2(Influx2Store),
+    /// InfluxDB 1.x, spooling to the local database during outages.
+    Influx1(Influx1Store),
 }
 
-impl riverwatch_core::pipeline::StoreWriter for AnyWriter {
-    async fn write(
-        &mut self,
-        batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
-    ) -> Result<riverwatch_core::pipeline::WriteReport, StoreError> {
+impl StoreWriter for AnyWriter {
+    async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
         match self {
             AnyWriter::Sqlite(s) => s.write(batch).await,
+            AnyWriter::Influx2(s) => s.write(batch).await,
+            AnyWriter::Influx1(s) => s.write(batch).await,
         }
     }
 
     async fn close(&mut self) -> Result<(), StoreError> {
         match self {
             AnyWriter::Sqlite(s) => s.close().await,
+            AnyWriter::Influx2(s) => s.close().await,
+            AnyWriter::Influx1(s) => s.close().await,
         }
     }
 }
 
-/// Opens the writer of the configured backend.
+/// Opens the writer of the configured backend. The InfluxDB writers start their spool
+/// drain on the current runtime.
 ///
 /// # Errors
 /// When the store cannot be opened.
-pub fn open_writer(
+pub async fn open_writer(
     cfg: &StoreConfig,
     data_dir: &Path,
-    _registry: &std::sync::Arc<Registry>,
+    registry: &Arc<Registry>,
 ) -> Result<AnyWriter, StoreError> {
+    let local = sqlite_path(cfg, data_dir);
     match cfg.backend {
-        Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(
-            &sqlite_path(cfg, data_dir),
-            &cfg.sqlite,
-        )?)),
-        other => Err(StoreError::Local {
-            backend: "config",
-            detail: format!("writing to {other:?} is not available in this build"),
-        }),
+        Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(&local, &cfg.sqlite)?)),
+        Backend::Influxdb2 => {
+            let c = cfg.influxdb2.clone().ok_or_else(|| missing("influxdb2"))?;
+            let args = influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone());
+            Ok(AnyWriter::Influx2(
+                Influx2Store::open(args).await.map_err(influx_error)?,
+            ))
+        }
+        Backend::Influxdb1 => {
+            let c = cfg.influxdb1.clone().ok_or_else(|| missing("influxdb1"))?;
+            let args = influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone());
+            Ok(AnyWriter::Influx1(
+                Influx1Store::open(args).await.map_err(influx_error)?,
+            ))
+        }
     }
 }

@@ -141,11 +141,14 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn send(&self, body: &str) -> impl Future<Output = Result<(), SendError>> + Send;
 }
 
-/// Classifies a non-success HTTP answer: 408, 429 and everything that is not a 4xx are
-/// worth retrying; any other 4xx means the server refused the data.
+/// Classifies a non-success HTTP answer. 408 and 429, every 5xx, and the answers that mean
+/// the *setup* is wrong rather than the data — 401 and 403 (token or password), 404 (no
+/// such bucket or database) — are worth retrying: the data waits in the spool until an
+/// operator fixes the setting, instead of being set aside batch after batch. Any other 4xx
+/// means the server refused the data itself.
 pub(crate) fn classify_status(status: u16, body: &str) -> SendError {
     let message = server_message(body);
-    if (400..500).contains(&status) && status != 408 && status != 429 {
+    if (400..500).contains(&status) && !matches!(status, 401 | 403 | 404 | 408 | 429) {
         SendError::Refused { status, message }
     } else {
         SendError::Unavailable {

@@ -237,7 +237,7 @@ async fn the_flux_reader_sends_the_query_and_parses_the_answer() {
     ));
     let err = reader.query(&q).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Rejected { detail, .. } if detail.contains("not found")),
+        matches!(&err, StoreError::Unavailable { detail, .. } if detail.contains("not found")),
         "{err}"
     );
     server.once(Answer::Status(500, "internal error".to_string()));

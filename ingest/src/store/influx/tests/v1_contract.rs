@@ -56,19 +56,32 @@ async fn sends_the_v1_write_request_with_basic_auth() {
 }
 
 #[tokio::test]
-async fn a_missing_database_is_refused_and_a_500_spooled() {
+async fn a_missing_database_waits_in_the_spool_and_bad_data_is_refused() {
     let server = StubServer::start().await;
     server.once(Answer::Status(
         404,
         r#"{"error":"database not found: \"river db\""}"#.to_string(),
     ));
-    server.once(Answer::Status(500, r#"{"error":"timeout"}"#.to_string()));
     let dir = tempfile::tempdir().unwrap();
     let mut store = Influx1Store::open(args(v1_config(&server.url()), dir.path()))
         .await
         .unwrap();
-    let refused = store
+    // A setup error (no such database) keeps the data until the database exists.
+    let waiting = store
         .write(batch(vec![reading("LLH-CJG", "pH", 0, 7.0)]))
+        .await
+        .unwrap();
+    assert!(waiting.spooled);
+    assert_eq!(store.rejected_len(), 0);
+    wait_until(10, "the spool to drain", || store.spool_len() == 0).await;
+
+    // Data the server cannot take is set aside with the server's message.
+    server.once(Answer::Status(
+        400,
+        r#"{"error":"field type conflict"}"#.to_string(),
+    ));
+    let refused = store
+        .write(batch(vec![reading("LLH-CJG", "pH", 1, 7.1)]))
         .await
         .unwrap();
     assert!(!refused.spooled);
@@ -77,16 +90,9 @@ async fn a_missing_database_is_refused_and_a_500_spooled() {
     let message: String = conn
         .query_row("SELECT message FROM influx_rejected", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(message, "database not found: \"river db\"");
-
-    let spooled = store
-        .write(batch(vec![reading("LLH-CJG", "pH", 1, 7.1)]))
-        .await
-        .unwrap();
-    assert!(spooled.spooled);
-    wait_until(10, "the spool to drain", || store.spool_len() == 0).await;
+    assert_eq!(message, "field type conflict");
     let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![404, 500, 204]);
+    assert_eq!(statuses, vec![404, 204, 400]);
     store.close().await.unwrap();
 }
 
