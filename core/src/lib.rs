@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`class`]: GB 3838 water classes and the two provinces.
+//! - [`events`]: evaluation events from analytics to the alert service.
 //! - [`hj212`]: the HJ 212 frame codec (framing, CRC, CP values, packets), pure and I/O-free.
 //! - [`registry`]: parameters, rivers and stations, loaded from TOML and validated.
 //! - [`reading`]: the reading, its data flag and period; the canonical readings message.
@@ -24,6 +25,7 @@
 pub mod backoff;
 pub mod class;
 pub mod deadletter;
+pub mod events;
 pub mod hj212;
 pub mod i18n;
 pub mod mqtt;

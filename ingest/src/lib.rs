@@ -111,10 +111,7 @@ where
     let filters = filters(&config, &mqtt)?;
     let mut opts = mqtt.options(&config.client_id, false)?;
     opts.set_manual_acks(true);
-    // Every message in flight may need one ack request: the input channel, the batch being
-    // built and the one being committed, plus packets held for reassembly.
-    let request_capacity = config.channel_capacity + 2 * config.max_batch_readings + 10_000;
-    let (client, mut eventloop) = AsyncClient::new(opts, request_capacity);
+    let (client, mut eventloop) = AsyncClient::new(opts, source::mqtt::ACK_ROOM);
     eventloop.set_network_options(network_options());
     let metrics = Metrics::new();
 
@@ -132,11 +129,7 @@ where
     };
 
     info!(client_id = %config.client_id, filters = ?filters, broker = %mqtt.url, "Ingest starting.");
-    let source = MqttSource {
-        client,
-        eventloop,
-        filters,
-    };
+    let source = MqttSource::new(client, eventloop, filters);
     let settings = BatcherSettings {
         max_readings: config.max_batch_readings,
         max_payload_bytes: config.max_payload_bytes,

@@ -99,17 +99,13 @@ impl ReadingsPublisher {
     /// queue (backpressure), not for the broker.
     pub async fn publish(&self, message: ReadingsMessage) {
         let topic = self.topics.readings(message.station.as_str());
-        match serde_json::to_vec(&message) {
-            Ok(body) => {
-                if let Err(error) = self
-                    .client
-                    .publish(topic, QoS::AtLeastOnce, false, body)
-                    .await
-                {
-                    warn!(%error, "Cannot publish committed readings; downstream will read them from the store.");
-                }
-            }
-            Err(error) => error!(%error, "Cannot encode committed readings."),
+        let body = message.to_json();
+        if let Err(error) = self
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, body)
+            .await
+        {
+            warn!(%error, "Cannot publish committed readings; downstream will read them from the store.");
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub broker_dropped: Counter,
     /// Size of the last committed batch, readings.
     pub last_batch: Gauge,
+    /// Acknowledgements committed but not yet written to the broker.
+    pub ack_backlog: Gauge,
 }
 
 impl Metrics {
@@ -40,6 +42,7 @@ impl Metrics {
             stale_acks: counter("ingest_stale_acks_total", &[]),
             broker_dropped: counter("broker_dropped_messages_total", &[]),
             last_batch: gauge("ingest_last_batch_readings", &[]),
+            ack_backlog: gauge("ingest_ack_backlog", &[]),
         }
     }
 

@@ -3,6 +3,7 @@
 //!
 //! Operator-facing errors are printed in the configured language (Chinese by default).
 
+pub mod bench;
 pub mod ingest;
 mod output;
 pub mod records;
@@ -68,6 +69,9 @@ pub enum Command {
     Query(records::QueryArgs),
     /// Read the dead-letter table (rejected input with its reasons).
     DeadLetters(records::DeadLettersArgs),
+    /// Benchmarks with a load generator (build with --release).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// `riverwatch config …`.
@@ -191,6 +195,7 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check) => stations::check(&ctx),
         Command::Query(args) => records::query(&args, &ctx).await,
         Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
+        Command::Bench(bench::BenchCommand::Ingest(args)) => bench::ingest(&args, &ctx).await,
     }
 }
 

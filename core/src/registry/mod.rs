@@ -137,6 +137,8 @@ pub struct Registry {
     rivers: Vec<River>,
     stations: Vec<Station>,
     param_by_code: HashMap<String, usize>,
+    /// Shared codes, one per parameter, so readings clone an `Arc` instead of allocating.
+    param_codes: Vec<crate::reading::ParamCode>,
     param_by_hj212: HashMap<String, usize>,
     param_by_hj212_2005: HashMap<String, usize>,
     river_by_id: HashMap<String, usize>,
@@ -200,6 +202,16 @@ impl Registry {
     /// The parameter with this code.
     pub fn parameter(&self, code: &str) -> Option<&Parameter> {
         self.param_by_code.get(code).map(|&i| &self.parameters[i])
+    }
+
+    /// The parameter with this code and its shared [`ParamCode`](crate::reading::ParamCode).
+    pub fn parameter_with_code(
+        &self,
+        code: &str,
+    ) -> Option<(&Parameter, &crate::reading::ParamCode)> {
+        self.param_by_code
+            .get(code)
+            .map(|&i| (&self.parameters[i], &self.param_codes[i]))
     }
 
     /// The parameter with this HJ 212 pollutant code; `legacy_2005` selects the HJ/T

@@ -240,7 +240,12 @@ pub(super) fn build(
             issues: issues.list,
         });
     }
+    let param_codes = params
+        .iter()
+        .map(|p| crate::reading::ParamCode::new(&p.code))
+        .collect();
     Ok(Registry {
+        param_codes,
         parameters: params,
         rivers: river_list,
         stations: station_list,

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use riverwatch_core::registry::Registry;
 use riverwatch_core::topics::TopicKind;
-use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, Station};
+use riverwatch_core::{DataFlag, DeadLetter, Period, Reading, ReasonCode, Station};
 
 /// What one message produced.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -192,7 +192,7 @@ impl<'r> Validator<'r> {
             station: Some(station.id.to_string()),
             parameter: Some(code.to_string()),
         };
-        let Some(param) = self.registry.parameter(code) else {
+        let Some((param, param_code)) = self.registry.parameter_with_code(code) else {
             out.dead_letters.push(dead(
                 ReasonCode::UnknownParameter,
                 format!("parameter `{}` is not in the registry", excerpt(code)),
@@ -254,7 +254,7 @@ impl<'r> Validator<'r> {
         }
         out.readings.push(Reading {
             station: station.id.clone(),
-            parameter: ParamCode::new(&param.code),
+            parameter: param_code.clone(),
             observed_at: at,
             received_at: msg.received_at,
             value,

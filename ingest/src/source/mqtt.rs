@@ -54,18 +54,40 @@ impl From<Inbound> for Ack {
 
 /// The subscriber: client, event loop and what to subscribe to.
 pub struct MqttSource {
-    /// Client handle (acks, subscribe, disconnect).
-    pub client: AsyncClient,
-    /// The event loop this source drives.
-    pub eventloop: EventLoop,
-    /// Topic filters, subscribed on every connection at QoS 1.
-    pub filters: Vec<String>,
+    client: AsyncClient,
+    eventloop: EventLoop,
+    filters: Vec<String>,
+    /// Acks handed to rumqttc and acks it has written, for the backlog gauge.
+    queued_acks: u64,
+    sent_acks: u64,
 }
+
+/// Room for acknowledgements waiting to be written.
+///
+/// rumqttc writes one queued request per turn of its event loop but reads up to ten packets
+/// per turn, so while the broker has more to send, acks fall behind the messages they answer.
+/// Brokers are meant to cap this (mosquitto's `max_inflight_messages`, MQTT 5's receive
+/// maximum), but mosquitto 2.0 releases a queued backlog in whole windows per ack it receives,
+/// so after an outage the backlog can arrive almost entirely unacknowledged. An ack request is
+/// about 100 bytes; this room (≈100 MB at worst) covers a million-message backlog, and the
+/// acks catch up as soon as the broker's queue is empty.
+pub const ACK_ROOM: usize = 1_000_000;
 
 /// How long shutdown waits for the last acknowledgements to reach the broker.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl MqttSource {
+    /// A source on `client`/`eventloop` (built with [`ACK_ROOM`] request capacity).
+    pub fn new(client: AsyncClient, eventloop: EventLoop, filters: Vec<String>) -> Self {
+        Self {
+            client,
+            eventloop,
+            filters,
+            queued_acks: 0,
+            sent_acks: 0,
+        }
+    }
+
     /// Runs until shutdown: forwards messages to `out`, acknowledges what comes back on
     /// `acks`. On shutdown it stops forwarding, keeps delivering acks until the writer
     /// side closes `acks` (everything in flight is committed and acknowledged), then
@@ -151,6 +173,12 @@ impl MqttSource {
                         }
                     }
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+                    Ok(Event::Outgoing(Outgoing::PubAck(_))) => {
+                        self.sent_acks += 1;
+                        if self.sent_acks.is_multiple_of(1024) {
+                            metrics.ack_backlog.set(self.queued_acks.saturating_sub(self.sent_acks));
+                        }
+                    }
                     Ok(_) => {}
                     Err(error) => {
                         connected = false;
@@ -175,15 +203,17 @@ impl MqttSource {
         info!("Ingest source stopped.");
     }
 
-    fn ack(&self, ack: Ack, epoch: u64, metrics: &Metrics) {
+    fn ack(&mut self, ack: Ack, epoch: u64, metrics: &Metrics) {
         if ack.epoch != epoch {
             metrics.stale_acks.inc();
             return;
         }
         if let Err(error) = self.client.try_ack(&ack.publish) {
-            // The request channel is sized for every message that can be in flight, so this
-            // means a bug; the broker redelivers the message and the store ignores the copy.
-            error!(%error, "Cannot queue an acknowledgement.");
+            // Over ACK_ROOM acks behind: the broker redelivers this message after the next
+            // reconnect and the store ignores the copy.
+            error!(%error, backlog = self.queued_acks.saturating_sub(self.sent_acks), "Cannot queue an acknowledgement.");
+        } else {
+            self.queued_acks += 1;
         }
     }
 

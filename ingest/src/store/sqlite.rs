@@ -2,11 +2,11 @@
 //! (and of the InfluxDB spool).
 //!
 //! Layout for speed with the dedup key in force: readings live in a `WITHOUT ROWID` table
-//! whose primary key is (station_id, param_id, period, ts_ms) with small integer ids, so the
-//! key is the table itself (no second index to maintain) and each series appends at the end
-//! of its own key range. `INSERT OR IGNORE` makes redelivery idempotent. WAL mode lets
-//! readers run beside the writer; each batch is one transaction, synced per
-//! `synchronous` before `write` returns.
+//! whose primary key is (ts_ms, station_id, param_id, period) with small integer ids, so the
+//! key is the table itself (no second index to maintain) and readings arriving in time order
+//! append at the right edge of the B-tree, where SQLite splits pages cheaply. `INSERT OR
+//! IGNORE` makes redelivery idempotent. WAL mode lets readers run beside the writer; each
+//! batch is one transaction, synced per `synchronous` before `write` returns.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS readings (
     value       REAL    NOT NULL,
     flag        INTEGER NOT NULL,
     received_ms INTEGER NOT NULL,
-    PRIMARY KEY (station_id, param_id, period, ts_ms)
+    PRIMARY KEY (ts_ms, station_id, param_id, period)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,

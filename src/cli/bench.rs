@@ -1,0 +1,393 @@
+//! `riverwatch bench ingest`: ingest throughput as a ratio to the broker's own delivery
+//! rate, measured in one run on one mosquitto.
+//!
+//! Both sides drain the same queue: N QoS 1 observations (8 readings each) are published to
+//! a persistent session first, then (a) a plain rumqttc subscriber that only counts, and (b)
+//! `riverwatch ingest` (a child process of this binary, SQLite with durable commits and the
+//! dedup key in force) each take the whole queue. The ratio b/a is the figure; readings/s and
+//! ingest's peak RSS (VmHWM) are reported with it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use riverwatch_core::mqtt::{MqttConfig, network_options};
+use riverwatch_core::testing::{Mosquitto, MosquittoOptions};
+use rumqttc::{AsyncClient, Event, Incoming, QoS};
+use serde::Serialize;
+
+use super::Context;
+
+/// `riverwatch bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Ingest throughput against the broker's own delivery rate.
+    Ingest(IngestBenchArgs),
+}
+
+/// `riverwatch bench ingest`.
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
+    /// Observations to send (8 readings each).
+    #[arg(long, default_value_t = 100_000)]
+    pub messages: usize,
+    /// Use this mosquitto instead of starting one (it must keep queued messages for offline
+    /// persistent sessions: max_queued_messages ≥ --messages).
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// `live`: the load generator publishes while the consumer runs (the broker, the load
+    /// generator and the consumer share the machine); `drain`: the messages are queued first
+    /// and the consumer drains the queue.
+    #[arg(long, value_enum, default_value_t = Mode::Live)]
+    pub mode: Mode,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run the ingest child under this command, e.g. a profiler
+    /// (`--wrap "perf record -e cpu-clock -g -o ingest.perf --"`).
+    #[arg(long, hide = true)]
+    pub wrap: Option<String>,
+}
+
+/// How the load meets the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Publish while consuming.
+    Live,
+    /// Queue first, then consume.
+    Drain,
+}
+
+/// The figures of one run.
+#[derive(Debug, Serialize)]
+pub struct IngestBench {
+    /// How the load met the consumer.
+    pub mode: Mode,
+    /// Observations sent.
+    pub messages: usize,
+    /// Readings per observation.
+    pub readings_per_message: usize,
+    /// (a) broker to a plain subscriber, messages/s.
+    pub broker_msgs_per_sec: f64,
+    /// (b) broker to riverwatch ingest into SQLite, messages/s.
+    pub ingest_msgs_per_sec: f64,
+    /// (b) in readings/s.
+    pub ingest_readings_per_sec: f64,
+    /// b / a.
+    pub ratio: f64,
+    /// Peak resident memory of the ingest process, MiB.
+    pub ingest_peak_rss_mib: f64,
+}
+
+const READINGS_PER_MESSAGE: usize = 8;
+const FILTER: &str = "rw/v1/obs/+";
+
+/// The load: observations spread over the water sections, one minute apart per station.
+fn load(n: usize) -> Vec<(String, Vec<u8>)> {
+    let stations = [
+        "LLH-WC", "LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-SFT", "SHJ-ZY",
+        "SHJ-SJT", "SHJ-BYG", "SH2-BQ", "SH2-SY",
+    ];
+    let start = chrono::Utc::now() - chrono::Duration::days(400);
+    (0..n)
+        .map(|i| {
+            let station = stations[i % stations.len()];
+            let t = start + chrono::Duration::minutes((i / stations.len()) as i64);
+            let x = (i % 89) as f64 / 100.0;
+            let body = format!(
+                r#"{{"station":"{station}","ts":"{}","seq":{i},"values":{{"WT":{:.2},"pH":{:.2},"DO":{:.2},"COND":{:.1},"TURB":{:.1},"CODMn":{:.2},"NH3N":{:.3},"TP":{:.3}}}}}"#,
+                t.to_rfc3339(),
+                2.0 + x,
+                7.2 + x,
+                8.0 + x,
+                300.0 + x,
+                10.0 + x,
+                4.0 + x,
+                0.3 + x / 10.0,
+                0.05 + x / 100.0
+            );
+            (format!("rw/v1/obs/{station}"), body.into_bytes())
+        })
+        .collect()
+}
+
+async fn drive_until<F>(eventloop: &mut rumqttc::EventLoop, mut done: F) -> anyhow::Result<()>
+where
+    F: FnMut(&Event) -> bool,
+{
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), eventloop.poll())
+            .await
+            .context("the broker went quiet for 30 s")?
+            .context("broker connection failed")?;
+        if done(&ev) {
+            return Ok(());
+        }
+    }
+}
+
+/// Creates a persistent session subscribed to the observations, so the broker queues them.
+async fn prime(url: &str, client_id: &str) -> anyhow::Result<()> {
+    let opts = MqttConfig::with_url(url).options(client_id, false)?;
+    let (client, mut el) = AsyncClient::new(opts, 10);
+    client.subscribe(FILTER, QoS::AtLeastOnce).await?;
+    drive_until(&mut el, |e| {
+        matches!(e, Event::Incoming(Incoming::SubAck(_)))
+    })
+    .await?;
+    client.disconnect().await?;
+    let _ = drive_until(&mut el, |e| {
+        matches!(e, Event::Outgoing(rumqttc::Outgoing::Disconnect))
+    })
+    .await;
+    Ok(())
+}
+
+async fn publish(url: &str, messages: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+    let mut opts = MqttConfig::with_url(url).options("riverwatch-bench-pub", true)?;
+    opts.set_inflight(1000);
+    let (client, mut el) = AsyncClient::new(opts, 5000);
+    el.set_network_options(network_options());
+    let total = messages.len();
+    let sender = tokio::spawn(async move {
+        for (topic, body) in messages {
+            client.publish(topic, QoS::AtLeastOnce, false, body).await?;
+        }
+        Ok::<_, rumqttc::ClientError>(client)
+    });
+    let mut acked = 0;
+    drive_until(&mut el, |e| {
+        if matches!(e, Event::Incoming(Incoming::PubAck(_))) {
+            acked += 1;
+        }
+        acked == total
+    })
+    .await?;
+    let client = sender.await??;
+    client.disconnect().await?;
+    Ok(())
+}
+
+/// (a): a subscriber that acknowledges on receipt and only counts. In live mode the load is
+/// published once the subscriber is connected; the clock starts with the first publish.
+async fn plain_subscriber(
+    url: &str,
+    client_id: &str,
+    messages: Vec<(String, Vec<u8>)>,
+    mode: Mode,
+) -> anyhow::Result<Duration> {
+    let n = messages.len();
+    let mut messages = Some(messages);
+    if mode == Mode::Drain
+        && let Some(m) = messages.take()
+    {
+        publish(url, m).await?;
+    }
+    let opts = MqttConfig::with_url(url).options(client_id, false)?;
+    let (_client, mut el) = AsyncClient::new(opts, 5000);
+    el.set_network_options(network_options());
+    drive_until(&mut el, |e| {
+        matches!(e, Event::Incoming(Incoming::ConnAck(_)))
+    })
+    .await?;
+    let start = Instant::now();
+    let publisher = messages.take().map(|m| {
+        let url = url.to_string();
+        tokio::spawn(async move { publish(&url, m).await })
+    });
+    let mut got = 0;
+    drive_until(&mut el, |e| {
+        if matches!(e, Event::Incoming(Incoming::Publish(_))) {
+            got += 1;
+        }
+        got == n
+    })
+    .await?;
+    let elapsed = start.elapsed();
+    if let Some(p) = publisher {
+        p.await??;
+    }
+    Ok(elapsed)
+}
+
+/// Waits for a service's retained `online` status.
+async fn wait_online(url: &str, client_id: &str) -> anyhow::Result<()> {
+    let opts = MqttConfig::with_url(url).options("riverwatch-bench-watch", true)?;
+    let (client, mut el) = AsyncClient::new(opts, 10);
+    client
+        .subscribe(format!("rw/v1/status/{client_id}"), QoS::AtMostOnce)
+        .await?;
+    drive_until(&mut el, |e| match e {
+        Event::Incoming(Incoming::Publish(p)) => {
+            String::from_utf8_lossy(&p.payload).contains("\"online\"")
+        }
+        _ => false,
+    })
+    .await?;
+    let _ = client.disconnect().await;
+    Ok(())
+}
+
+fn count(db: &Path) -> u64 {
+    riverwatch_ingest::store::SqliteReader::open(db)
+        .and_then(|r| r.count_blocking())
+        .unwrap_or(0)
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// (b): `riverwatch ingest` as a child process until every reading is stored.
+async fn ingest_child(
+    url: &str,
+    dir: &Path,
+    messages: Vec<(String, Vec<u8>)>,
+    mode: Mode,
+    wrap: Option<&str>,
+) -> anyhow::Result<(Duration, f64)> {
+    let n = messages.len();
+    let mut messages = Some(messages);
+    if mode == Mode::Drain
+        && let Some(m) = messages.take()
+    {
+        publish(url, m).await?;
+    }
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!("[mqtt]\nurl = \"{url}\"\n\n[ingest]\nclient_id = \"riverwatch-bench-ingest\"\n"),
+    )?;
+    let data = dir.join("data");
+    let db = data.join("readings.db");
+    let exe = std::env::current_exe().context("cannot find this binary")?;
+    let mut start = Instant::now();
+    let mut command = match wrap {
+        Some(w) => {
+            let mut parts = w.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap_or("env"));
+            c.args(parts).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("ingest")
+        .env("RIVERWATCH_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start riverwatch ingest")?;
+    let mut publisher = None;
+    if let Some(m) = messages.take() {
+        wait_online(url, "riverwatch-bench-ingest-out").await?;
+        start = Instant::now();
+        let url = url.to_string();
+        publisher = Some(tokio::spawn(async move { publish(&url, m).await }));
+    }
+    let want = (n * READINGS_PER_MESSAGE) as u64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut stored = 0;
+    while stored < want {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("ingest stored only {stored} of {want} readings in 10 minutes");
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("ingest exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stored = count(&db);
+    }
+    let elapsed = start.elapsed();
+    if let Some(p) = publisher {
+        p.await??;
+    }
+    let rss = peak_rss_mib(child.id());
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    Ok((elapsed, rss))
+}
+
+/// Runs `riverwatch bench ingest`.
+///
+/// # Errors
+/// When mosquitto cannot start or a side does not finish.
+pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()> {
+    let n = args.messages;
+    let broker;
+    let url = match &args.mqtt {
+        Some(u) => u.clone(),
+        None => {
+            let opts = MosquittoOptions {
+                max_queued_messages: (n as u64).max(1_000_000),
+                max_inflight_messages: 1000,
+                persistence: false,
+            };
+            broker = tokio::task::spawn_blocking(move || Mosquitto::start_with(&opts))
+                .await?
+                .context("cannot start mosquitto (apt-get install -y mosquitto)")?;
+            broker.url()
+        }
+    };
+    let dir = tempfile_dir()?;
+    tracing::info!(messages = n, broker = %url, "Generating the load.");
+    let messages = load(n);
+
+    prime(&url, "riverwatch-bench-plain").await?;
+    let a = plain_subscriber(&url, "riverwatch-bench-plain", messages.clone(), args.mode).await?;
+
+    prime(&url, "riverwatch-bench-ingest").await?;
+    let (b, rss) = ingest_child(&url, &dir, messages, args.mode, args.wrap.as_deref()).await?;
+
+    let rate_a = n as f64 / a.as_secs_f64();
+    let rate_b = n as f64 / b.as_secs_f64();
+    let result = IngestBench {
+        mode: args.mode,
+        messages: n,
+        readings_per_message: READINGS_PER_MESSAGE,
+        broker_msgs_per_sec: rate_a,
+        ingest_msgs_per_sec: rate_b,
+        ingest_readings_per_sec: rate_b * READINGS_PER_MESSAGE as f64,
+        ratio: rate_b / rate_a,
+        ingest_peak_rss_mib: rss,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        println!(
+            "{:?} mode, messages {n} x {READINGS_PER_MESSAGE} readings\n\
+             (a) broker -> plain subscriber : {rate_a:>10.0} msg/s\n\
+             (b) broker -> riverwatch ingest: {rate_b:>10.0} msg/s ({:.0} readings/s into SQLite, synchronous=FULL)\n\
+             b/a = {:.2}\n\
+             ingest peak RSS: {rss:.1} MiB",
+            args.mode, result.ingest_readings_per_sec, result.ratio
+        );
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("riverwatch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
