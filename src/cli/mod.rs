@@ -5,6 +5,7 @@
 
 mod output;
 pub mod records;
+pub mod simulate;
 pub mod stations;
 
 use std::path::PathBuf;
@@ -57,6 +58,12 @@ pub enum Command {
     Query(records::QueryArgs),
     /// Read the dead-letter table (rejected input with its reasons).
     DeadLetters(records::DeadLettersArgs),
+    /// Simulate stations and pollution scenarios: publish to a broker or record to a file.
+    Simulate(simulate::SimulateArgs),
+    /// Record the observations on a live broker to Parquet or CSV.
+    Record(simulate::RecordArgs),
+    /// Re-publish a recording as JSON observations, keeping its timing.
+    Replay(simulate::ReplayArgs),
 }
 
 /// `riverwatch config …`.
@@ -178,5 +185,8 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check) => stations::check(&ctx),
         Command::Query(args) => records::query(&args, &ctx).await,
         Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
+        Command::Simulate(args) => simulate::simulate(&args, &ctx).await,
+        Command::Record(args) => simulate::record(&args, &ctx).await,
+        Command::Replay(args) => simulate::replay(&args, &ctx).await,
     }
 }
