@@ -495,15 +495,14 @@ impl Generator {
                         fault_of[p] = Some(f.id);
                     }
                 }
-                FaultDef::Spike { at, value, .. } => {
+                FaultDef::Spike { at, value, .. }
                     if at
                         .iter()
-                        .any(|a| st.next_sample_at_or_after(a.timestamp()) == t)
-                    {
-                        for &p in &touched {
-                            values[p] = *value;
-                            fault_of[p] = Some(f.id);
-                        }
+                        .any(|a| st.next_sample_at_or_after(a.timestamp()) == t) =>
+                {
+                    for &p in &touched {
+                        values[p] = *value;
+                        fault_of[p] = Some(f.id);
                     }
                 }
                 FaultDef::OutOfRange { value, .. } if f.active(t) => {

@@ -538,12 +538,15 @@ fn gb3095_24h(code: Code, date: NaiveDate) -> Option<(f64, &'static str)> {
     })
 }
 
+/// Valid readings of one (station, parameter, limit) with the limit that applied to each.
+type LimitSamples = BTreeMap<(usize, usize, usize), Vec<(DateTime<Utc>, f64, Limit)>>;
+
 /// Collects what a run produced and writes the manifest at the end.
 #[derive(Debug, Default)]
 pub struct ManifestBuilder {
     counts: Counts,
     /// (station, param, limit index) → (time, value, limit)
-    samples: BTreeMap<(usize, usize, usize), Vec<(DateTime<Utc>, f64, Limit)>>,
+    samples: LimitSamples,
     /// (station, param, CST date) → (sum, count)
     days: BTreeMap<(usize, usize, NaiveDate), (f64, u32)>,
     faults: HashMap<usize, Vec<FaultReading>>,

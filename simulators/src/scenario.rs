@@ -731,7 +731,7 @@ impl Scenario {
         {
             return bad("reporting intervals must be at least 1 s".into());
         }
-        for (id, _) in &self.intervals.station {
+        for id in self.intervals.station.keys() {
             self.station(registry, id)?;
         }
         for cn in self.publish.cn.values() {
@@ -810,11 +810,15 @@ impl Scenario {
             if registry.parameter(&l.parameter).is_none() {
                 return bad(format!("unknown parameter `{}`", l.parameter));
             }
-            if !(l.mass_kg > 0.0) || l.decay_per_day < 0.0 {
+            if l.mass_kg.is_nan() || l.mass_kg <= 0.0 || l.decay_per_day < 0.0 {
                 return bad("mass_kg must be > 0 and decay_per_day ≥ 0".into());
             }
         }
-        if !(p.spread_initial_hours > 0.0) || p.spread_per_hour < 0.0 || p.release_hours < 0.0 {
+        if p.spread_initial_hours.is_nan()
+            || p.spread_initial_hours <= 0.0
+            || p.spread_per_hour < 0.0
+            || p.release_hours < 0.0
+        {
             return bad("spread_initial_hours must be > 0, the others ≥ 0".into());
         }
         if p.emergency_interval_secs == Some(0) {

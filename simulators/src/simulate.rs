@@ -140,7 +140,12 @@ impl Summary {
 /// Resolves the start and end of a run.
 fn span(config: &SimulateConfig) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>)> {
     let start = match config.pacing {
-        Pacing::WallClock => Utc::now().trunc_subsecs(0),
+        // Start one interval back, so every station's latest sample goes out at once and a
+        // new user sees data immediately.
+        Pacing::WallClock => {
+            let back = i64::from(config.interval_override_secs.unwrap_or(60).max(1)) - 1;
+            Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(back)
+        }
         _ => config.start.unwrap_or(config.scenario.start),
     };
     if config.until_shutdown {
@@ -278,7 +283,7 @@ async fn run_inner(config: SimulateConfig, shutdown: CancellationToken) -> Resul
                 let bytes = msgs.iter().map(|m| m.payload.len() as u64).sum();
                 reached = reached.max(obs.sent_at);
                 sink.take(&generator, &obs, msgs.len() as u64, bytes);
-                if sink.observations % 1024 == 0 {
+                if sink.observations.is_multiple_of(1024) {
                     if token.is_cancelled() {
                         interrupted = true;
                         break;

@@ -41,10 +41,10 @@ async fn receive(
     let mut got = Vec::with_capacity(n);
     let deadline = tokio::time::Instant::now() + timeout;
     while got.len() < n {
-        let ev = tokio::time::timeout_at(deadline, el.poll())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived", got.len()))
-            .unwrap();
+        let Ok(ev) = tokio::time::timeout_at(deadline, el.poll()).await else {
+            panic!("only {} of {n} messages arrived", got.len());
+        };
+        let ev = ev.unwrap();
         if let Event::Incoming(Packet::Publish(p)) = ev {
             got.push((p.topic.clone(), p.payload.to_vec(), Instant::now()));
         }
