@@ -1,1 +1,55 @@
-//! riverwatch-simulators: Station models, pollution scenarios, fault injection and replay of recorded data.
+//! riverwatch-simulators: realistic, deterministic stations and pollution scenarios for
+//! developers and drills, and the recording and replay of live data.
+//!
+//! Station models produce every parameter of every station kind of the registry (water
+//! sections, air stations, outfalls, hydrological gauges) from the season, the time of day,
+//! the river reach and seeded noise; scenarios add events (a spill carried down the river, a
+//! boundary-river discharge, a straw-burning episode, a treatment-plant upset, a flood) and
+//! sensor faults. A run publishes JSON observations or HJ 212 frames at QoS 1, or records
+//! them (CSV or Parquet, the columns of `riverwatch query`) with a manifest of the ground
+//! truth.
+//!
+//! # Layout
+//! - [`scenario`]: the scenario file format and the built-in scenarios.
+//! - [`model`]: the undisturbed station models, per kind.
+//! - [`noise`]: seeded random-access noise (one ChaCha8 stream per station).
+//! - [`plume`]: river plumes (advection–dispersion in travel time).
+//! - [`events`]: air episodes, outfall upsets, floods.
+//! - [`fault`]: sensor and communication faults.
+//! - [`generate`]: the pure generator of observations, in send order.
+//! - [`encode`]: JSON observations and HJ 212 frames.
+//! - [`recording`]: CSV / Parquet recordings.
+//! - [`manifest`]: the ground truth written beside a recording.
+//! - [`simulate`]: [`run`] — pacing, publishing, recording.
+//! - [`publish`]: the QoS 1 publisher that waits for every PUBACK.
+//! - [`record`]: recording a live broker.
+//! - [`replay`]: re-publishing a recording.
+//! - [`bench`]: throughput figures.
+//!
+//! Data flow: scenario + registry + seed → [`generate::Generator`] → observations →
+//! [`encode`] → MQTT ([`publish`]) and/or rows ([`recording`]) + [`manifest`].
+
+pub mod bench;
+pub mod encode;
+pub mod error;
+pub mod events;
+pub mod fault;
+pub mod generate;
+pub mod manifest;
+pub mod model;
+pub mod noise;
+pub mod plume;
+pub mod publish;
+pub mod record;
+pub mod recording;
+pub mod replay;
+pub mod scenario;
+pub mod simulate;
+
+pub use encode::OutputFormat;
+pub use error::{Error, Result};
+pub use manifest::Manifest;
+pub use record::{RecordConfig, RecordSummary, Recorder, record};
+pub use replay::{ReplayConfig, ReplaySummary, replay};
+pub use scenario::Scenario;
+pub use simulate::{Pacing, SimulateConfig, Summary, run};

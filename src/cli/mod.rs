@@ -7,6 +7,7 @@ pub mod bench;
 pub mod ingest;
 mod output;
 pub mod records;
+pub mod simulate;
 pub mod stations;
 pub mod up;
 
@@ -72,6 +73,12 @@ pub enum Command {
     /// Benchmarks with a load generator (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Simulate stations and pollution scenarios: publish to a broker or record to a file.
+    Simulate(simulate::SimulateArgs),
+    /// Record the observations on a live broker to Parquet or CSV.
+    Record(simulate::RecordArgs),
+    /// Re-publish a recording as JSON observations, keeping its timing.
+    Replay(simulate::ReplayArgs),
 }
 
 /// `riverwatch config …`.
@@ -196,6 +203,9 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Query(args) => records::query(&args, &ctx).await,
         Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
         Command::Bench(bench::BenchCommand::Ingest(args)) => bench::ingest(&args, &ctx).await,
+        Command::Simulate(args) => simulate::simulate(&args, &ctx).await,
+        Command::Record(args) => simulate::record(&args, &ctx).await,
+        Command::Replay(args) => simulate::replay(&args, &ctx).await,
     }
 }
 
