@@ -34,6 +34,9 @@ pub struct RiverwatchConfig {
     /// Time-series store.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Analytics service.
+    #[serde(default)]
+    pub analytics: riverwatch_analytics::AnalyticsConfig,
     /// Parameters (built-in list when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameter: Vec<Spanned<Parameter>>,
@@ -151,6 +154,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         .mqtt
         .validate()
         .map_err(|e| invalid(format!("[mqtt] {e}")))?;
+    config
+        .analytics
+        .validate()
+        .map_err(|e| invalid(format!("[analytics] {e}")))?;
     let def = NetworkDef {
         parameter: std::mem::take(&mut config.parameter),
         river: std::mem::take(&mut config.river),
@@ -164,6 +171,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
             text,
         },
     )?;
+    config
+        .analytics
+        .validate_against(&registry)
+        .map_err(|e| invalid(format!("[analytics] {e}")))?;
     Ok(Loaded {
         config,
         registry: Arc::new(registry),
@@ -214,6 +225,10 @@ mod tests {
         assert_eq!(loaded.registry.parameters(), builtin.parameters());
         assert_eq!(loaded.config.ingest, IngestConfig::default());
         assert_eq!(loaded.config.mqtt, MqttConfig::default());
+        assert_eq!(
+            loaded.config.analytics,
+            riverwatch_analytics::AnalyticsConfig::default()
+        );
     }
 
     #[test]
@@ -224,5 +239,17 @@ mod tests {
         assert!(err.render(Lang::Zh).contains("max_batch_readings"), "{err}");
         let err = parse("[mqtt]\nurl = \"http://x\"\n", Path::new("a.toml")).unwrap_err();
         assert!(err.render(Lang::En).contains("[mqtt]"), "{err}");
+        let err = parse(
+            "[analytics.joint_control]\nmin_cities_per_province = 0\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        assert!(err.render(Lang::En).contains("[analytics]"), "{err}");
+        let err = parse(
+            "[analytics.completeness.expected_interval_secs]\nNOPE = 60\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        assert!(err.render(Lang::En).contains("NOPE"), "{err}");
     }
 }

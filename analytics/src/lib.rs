@@ -1,8 +1,89 @@
-//! riverwatch-analytics: Standards (GB 3838, HJ 633, warning levels), live evaluation, windows, compliance and attribution.
+//! riverwatch-analytics: every stored reading judged the way the standards and the
+//! evaluation method say, live and over hours, days and months.
+//!
+//! Data flow: `{prefix}/readings/{station}` (committed readings from ingest) →
+//! [`source`] (persistent QoS 1 subscription, manual acks) → [`engine`]:
+//! [`live`] state machines (classes, exceedances, AQI level, outfalls, floods) →
+//! [`attribution`] of water exceedances and incidents → [`windows`] with polars over the
+//! readings store (hourly/daily/monthly means and classes, valid-data rate, hourly and daily
+//! AQI) → [`warning`] levels and joint control → [`ledger`] → [`store`] (one transaction)
+//! → acks → [`publish`] events on `{prefix}/events/{subject}`.
 //!
 //! # Layout
-//! - [`standards`]: the standards as data (GB 3838 water classes and the 2011 evaluation
-//!   method, HJ 633 AQI 2012/2026, GB 3095 limits, heavy-pollution warning levels,
-//!   GB 18918 discharge limits, hydrology thresholds) with pure evaluation functions.
+//! - [`config`]: `[analytics]` settings (debounce, velocities, completeness, joint control,
+//!   compensation) and their validation.
+//! - [`standards`]: the standards as data (GB 3838 and the 2011 method, HJ 633 2012/2026,
+//!   GB 3095, warning levels, GB 18918, hydrology) and the edition in force on a date.
+//! - [`live`]: pure per-station state machines with debounce and hysteresis.
+//! - [`attribution`]: river topology, travel times, upstream attribution, incidents (pure).
+//! - [`windows`]: the polars window computations and when windows close.
+//! - [`warning`]: city heavy-pollution warning levels and regional joint control.
+//! - [`ledger`]: the cross-border ecological compensation ledger.
+//! - [`model`]: the typed records of evaluations.
+//! - [`events`]: event ids, severities and summaries.
+//! - [`store`]: the evaluation store and its public read API ([`store::EvaluationReader`]).
+//! - [`engine`]: one evaluation step per batch, on observation time.
+//! - [`source`], [`publish`], [`service`]: the MQTT input, the MQTT output, [`run`].
+//! - [`telemetry`]: the service's counters.
+#![deny(missing_docs)]
 
+pub mod attribution;
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod ledger;
+pub mod live;
+pub mod model;
+pub mod publish;
+pub mod service;
+pub mod source;
 pub mod standards;
+pub mod store;
+pub mod telemetry;
+pub mod warning;
+pub mod windows;
+
+pub use config::AnalyticsConfig;
+pub use service::{AnalyticsArgs, Control, run};
+
+/// An analytics failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad `[analytics]` settings.
+    #[error("analytics configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// Bad broker settings.
+    #[error("broker configuration: {0}")]
+    Mqtt(#[from] riverwatch_core::mqtt::MqttConfigError),
+    /// The evaluation store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The readings store failed.
+    #[error("readings store: {0}")]
+    Readings(#[from] riverwatch_core::pipeline::StoreError),
+    /// A window computation failed.
+    #[error("window computation: {0}")]
+    Window(#[from] windows::WindowError),
+    /// Saved state does not parse.
+    #[error("saved state: {0}")]
+    State(#[from] serde_json::Error),
+    /// A task failed.
+    #[error("analytics task failed: {0}")]
+    Task(String),
+    /// Shutdown interrupted a step.
+    #[error("cancelled by shutdown")]
+    Cancelled,
+}
+
+impl Error {
+    /// Whether the same step may succeed later (a store that is busy or unreachable).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_retryable() || matches!(e, store::StoreError::Sqlite(_)),
+            Error::Readings(e) => e.is_retryable(),
+            Error::Task(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -172,6 +172,60 @@ pub enum Attribution {
     },
 }
 
+/// The span of time a windowed evaluation covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowPeriod {
+    /// One clock hour.
+    Hour,
+    /// One calendar day in China Standard Time (00:00–24:00 UTC+8).
+    Day,
+    /// One calendar month in China Standard Time.
+    Month,
+}
+
+impl WindowPeriod {
+    /// Every period, shortest first.
+    pub const ALL: [WindowPeriod; 3] = [WindowPeriod::Hour, WindowPeriod::Day, WindowPeriod::Month];
+
+    /// The stable lower-case name: `hour`, `day`, `month`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WindowPeriod::Hour => "hour",
+            WindowPeriod::Day => "day",
+            WindowPeriod::Month => "month",
+        }
+    }
+
+    /// Chinese name: `小时`, `日`, `月`.
+    pub const fn label_zh(self) -> &'static str {
+        match self {
+            WindowPeriod::Hour => "小时",
+            WindowPeriod::Day => "日",
+            WindowPeriod::Month => "月",
+        }
+    }
+}
+
+impl fmt::Display for WindowPeriod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The evaluation window an event comes from, for events of windowed evaluations (daily
+/// warning levels, joint control, data completeness, and revisions after late data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventWindow {
+    /// Hour, day or month.
+    pub period: WindowPeriod,
+    /// Start of the window (UTC; days and months start at 00:00 UTC+8).
+    pub start: DateTime<Utc>,
+    /// Revision of the window's evaluation: 0 for the first, 1 and up when late data
+    /// changed it. A revision never overwrites the earlier ones.
+    pub revision: u32,
+}
+
 /// Where a moving pollution incident is expected next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectedArrival {
@@ -242,6 +296,10 @@ pub struct Event {
     /// Where the incident is expected next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_next: Option<ExpectedArrival>,
+    /// The evaluation window and its revision, for events of windowed evaluations; `None`
+    /// for live (per-reading) events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<EventWindow>,
     /// A one-line summary in Chinese.
     pub summary_zh: String,
     /// The same in English.
@@ -295,6 +353,7 @@ mod tests {
             }),
             incident: Some("inc-1".into()),
             expected_next: None,
+            window: None,
             summary_zh: "蔡家沟 氨氮 1.2 mg/L 超Ⅲ类".into(),
             summary_en: "Caijiagou NH3-N 1.2 mg/L above Class III".into(),
         };

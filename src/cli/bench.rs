@@ -25,6 +25,8 @@ use super::Context;
 pub enum BenchCommand {
     /// Ingest throughput against the broker's own delivery rate.
     Ingest(IngestBenchArgs),
+    /// Daily and monthly evaluation of a year of hourly data, and the live path's latency.
+    Analytics(super::analytics::AnalyticsBenchArgs),
 }
 
 /// `riverwatch bench ingest`.

@@ -3,6 +3,7 @@
 //!
 //! Operator-facing errors are printed in the configured language (Chinese by default).
 
+pub mod analytics;
 pub mod bench;
 pub mod ingest;
 mod output;
@@ -61,6 +62,15 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run the ingest service against an external broker.
     Ingest(ingest::IngestCmdArgs),
+    /// Run the analytics service: judge every stored reading, publish evaluation events.
+    Analytics(analytics::AnalyticsCmdArgs),
+    /// Judge values against the standards (or a run of daily AQI against the warning
+    /// levels) without a service.
+    Evaluate(analytics::EvaluateArgs),
+    /// Read what the analytics service stored: classes, AQI, warnings, joint control,
+    /// incidents, the compensation ledger, events.
+    #[command(subcommand)]
+    Evaluations(analytics::EvaluationsCommand),
     /// List the stations of the network.
     Stations(stations::StationsArgs),
     /// Print or check the configuration.
@@ -197,12 +207,16 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
     match command {
         Command::Up(args) => up::run(&args, &ctx).await,
         Command::Ingest(args) => ingest::run(&args, &ctx).await,
+        Command::Analytics(args) => analytics::run(&args, &ctx).await,
+        Command::Evaluate(args) => analytics::evaluate(&args, &ctx),
+        Command::Evaluations(cmd) => analytics::evaluations(&cmd, &ctx).await,
         Command::Stations(args) => stations::run(&args, &ctx),
         Command::Config(ConfigCommand::Default) => Ok(()),
         Command::Config(ConfigCommand::Check) => stations::check(&ctx),
         Command::Query(args) => records::query(&args, &ctx).await,
         Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
         Command::Bench(bench::BenchCommand::Ingest(args)) => bench::ingest(&args, &ctx).await,
+        Command::Bench(bench::BenchCommand::Analytics(args)) => analytics::bench(&args, &ctx).await,
         Command::Simulate(args) => simulate::simulate(&args, &ctx).await,
         Command::Record(args) => simulate::record(&args, &ctx).await,
         Command::Replay(args) => simulate::replay(&args, &ctx).await,

@@ -9,3 +9,6 @@ mod util;
 
 /// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out.
 mod ingest;
+
+/// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
+mod analytics;

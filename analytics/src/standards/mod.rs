@@ -13,6 +13,7 @@
 //!
 //! # Layout
 //! - [`edition`]: [`Edition`], the document number and in-force dates of a table.
+//! - [`catalog`]: the tables in force on an observation date.
 //! - [`gb3838`]: GB 3838-2002 surface-water classes I–V/劣V and the 2011 evaluation method
 //!   (section class, exceedance multiples, main pollutants, compliance).
 //! - [`hj633`]: HJ 633-2012 and HJ 633-2026 IAQI breakpoints, hourly and daily AQI, levels.
@@ -23,6 +24,7 @@
 //! - [`code`]: the registry's parameter codes used as keys throughout.
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod discharge;
 pub mod edition;
 pub mod gb3095;
@@ -34,6 +36,7 @@ pub mod warning;
 #[cfg(test)]
 mod tests;
 
+pub use catalog::{InForce, in_force};
 pub use edition::Edition;
 
 /// The registry's parameter codes (the keys of a JSON observation), as used by the tables.

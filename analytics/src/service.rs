@@ -1,0 +1,277 @@
+//! The analytics service: readings in from MQTT, the engine, events out.
+//!
+//! [`run`] subscribes to `{prefix}/readings/+` with a persistent QoS 1 session under a
+//! stable client id ([`crate::source`]), evaluates batches of messages with the
+//! [`Engine`], and acknowledges the messages only after the engine committed what they
+//! produced to the evaluation store; then the events go out on `{prefix}/events/{subject}`
+//! ([`crate::publish`]). A periodic tick closes the open day of stations that went silent;
+//! a [`Control`] channel lets the caller say that observation time has passed.
+//!
+//! A step that fails on a temporary store problem is retried with backoff on an engine
+//! reloaded from the store (the failed step left nothing behind), so nothing is skipped.
+//! Shutdown: the source stops taking messages, the batch in hand is finished and
+//! acknowledged, the publisher sends what is queued, both connections close.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use riverwatch_core::backoff::Backoff;
+use riverwatch_core::mqtt::{MqttConfig, network_options};
+use riverwatch_core::pipeline::StoreReader;
+use riverwatch_core::reading::ReadingsMessage;
+use riverwatch_core::registry::Registry;
+use riverwatch_core::time::Clock;
+use riverwatch_core::topics::{TopicKind, valid_filter};
+use rumqttc::AsyncClient;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, error, info, info_span, warn};
+
+use crate::Error;
+use crate::config::AnalyticsConfig;
+use crate::engine::{Engine, EngineArgs};
+use crate::publish::{EventPublisher, publisher};
+use crate::source::{ACK_ROOM, Inbound, ReadingsSource};
+use crate::store::AnalyticsStore;
+use crate::telemetry::Metrics;
+
+/// Instructions to a running service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Observation time has passed `t`: close every station's windows ending by then.
+    CloseThrough(DateTime<Utc>),
+}
+
+/// Everything the analytics service needs.
+pub struct AnalyticsArgs<R> {
+    /// `[analytics]` settings.
+    pub config: AnalyticsConfig,
+    /// Broker connection.
+    pub mqtt: MqttConfig,
+    /// The readings store (SQLite or InfluxDB reader).
+    pub reader: R,
+    /// The network.
+    pub registry: Arc<Registry>,
+    /// Data directory: the evaluation store is `{data_dir}/{store_file}`.
+    pub data_dir: PathBuf,
+    /// The wall clock (a `ManualClock` in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Instructions while running; none when `None`.
+    pub control: Option<mpsc::Receiver<Control>>,
+}
+
+/// The subscription filter: `{prefix}/readings/+`.
+///
+/// # Errors
+/// A prefix that does not make a valid MQTT filter.
+pub fn filter(mqtt: &MqttConfig) -> Result<String, Error> {
+    let f = mqtt.topics().filter(TopicKind::Readings);
+    if valid_filter(&f) {
+        Ok(f)
+    } else {
+        Err(Error::Config(crate::config::ConfigError::Unknown {
+            field: "mqtt.topic_prefix".into(),
+            message: format!("`{f}` is not a valid MQTT filter"),
+        }))
+    }
+}
+
+/// Runs the analytics service until `shutdown` fires, then drains.
+///
+/// # Errors
+/// Configuration problems found before starting, an evaluation store that cannot be
+/// opened, or a task that panicked.
+pub async fn run<R>(args: AnalyticsArgs<R>, shutdown: CancellationToken) -> Result<(), Error>
+where
+    R: StoreReader + Clone + 'static,
+{
+    let AnalyticsArgs {
+        config,
+        mqtt,
+        reader,
+        registry,
+        data_dir,
+        clock,
+        mut control,
+    } = args;
+    config.validate()?;
+    config.validate_against(&registry)?;
+    let filter = filter(&mqtt)?;
+    let path = data_dir.join(&config.store_file);
+    let store = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || AnalyticsStore::open(&path))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??
+    };
+    let metrics = Metrics::new();
+    let config = Arc::new(config);
+    let engine_args = {
+        let (registry, config, reader, store, clock, metrics) = (
+            registry.clone(),
+            config.clone(),
+            reader.clone(),
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+        );
+        move || EngineArgs {
+            registry: registry.clone(),
+            config: config.clone(),
+            reader: reader.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        }
+    };
+    let mut engine = Engine::load(engine_args(), shutdown.clone()).await?;
+
+    let mut opts = mqtt.options(&config.client_id, false)?;
+    opts.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(opts, ACK_ROOM);
+    eventloop.set_network_options(network_options());
+    let out_id = format!("{}-out", config.client_id);
+    let (events_out, driver) = publisher(&mqtt, &out_id, store.clone(), metrics.clone())?;
+    info!(client_id = %config.client_id, %filter, store = %path.display(), broker = %mqtt.url, "Analytics starting.");
+
+    let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(config.channel_capacity);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Inbound>();
+    let publisher_done = CancellationToken::new();
+    let driver_task = tokio::spawn(
+        driver
+            .run(publisher_done.clone())
+            .instrument(info_span!("analytics_publisher")),
+    );
+    let source = ReadingsSource::new(client, eventloop, filter);
+    let source_task = tokio::spawn(
+        source
+            .run(in_tx, ack_rx, shutdown.clone())
+            .instrument(info_span!("analytics_source")),
+    );
+
+    let mut tick = tokio::time::interval(Duration::from_millis(config.tick_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failure = None;
+    loop {
+        let batch = tokio::select! {
+            // Cancel-safe: mpsc receives.
+            first = in_rx.recv() => match first {
+                Some(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < config.max_batch_messages {
+                        match in_rx.try_recv() {
+                            Ok(m) => batch.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                    batch
+                }
+                // The source stopped (shutdown).
+                None => break,
+            },
+            _ = tick.tick() => {
+                let events = engine.tick().await;
+                publish_or_log(&events_out, events).await;
+                continue;
+            }
+            c = async {
+                match control.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match c {
+                    Some(Control::CloseThrough(t)) => {
+                        let events = engine.close_through(t).await;
+                        publish_or_log(&events_out, events).await;
+                    }
+                    None => control = None,
+                }
+                continue;
+            }
+        };
+        let messages: Vec<ReadingsMessage> = batch
+            .iter()
+            .filter_map(|m| match serde_json::from_slice::<ReadingsMessage>(&m.publish.payload) {
+                Ok(msg) => Some(msg),
+                Err(error) => {
+                    metrics.bad_messages.inc();
+                    warn!(%error, topic = %m.publish.topic, "Readings message does not parse; skipped.");
+                    None
+                }
+            })
+            .collect();
+        let mut backoff = Backoff::network();
+        let committed = loop {
+            match engine.handle(messages.clone()).await {
+                Ok(events) => break Some(events),
+                Err(e) if shutdown.is_cancelled() => {
+                    info!(error = %e, "Shutting down in the middle of a step; the broker keeps those readings.");
+                    break None;
+                }
+                Err(e) if e.is_retryable() => {
+                    metrics.retries.inc();
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Evaluation step failed; retrying.");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                    match Engine::load(engine_args(), shutdown.clone()).await {
+                        Ok(fresh) => engine = fresh,
+                        Err(e) => {
+                            failure = Some(e.to_string());
+                            break None;
+                        }
+                    }
+                }
+                Err(e) => {
+                    error!(error = %e, messages = batch.len(), "Evaluation step failed and cannot succeed; the readings are acknowledged without evaluation.");
+                    match Engine::load(engine_args(), shutdown.clone()).await {
+                        Ok(fresh) => engine = fresh,
+                        Err(e) => failure = Some(e.to_string()),
+                    }
+                    break Some(Vec::new());
+                }
+            }
+        };
+        let Some(events) = committed else { break };
+        for m in batch {
+            let _ = ack_tx.send(m);
+        }
+        events_out.publish(events).await;
+        if failure.is_some() {
+            break;
+        }
+    }
+    // Closing the ack channel lets the source disconnect once its acks are written.
+    drop(ack_tx);
+    drop(in_rx);
+    if let Err(e) = source_task.await {
+        failure.get_or_insert(e.to_string());
+    }
+    drop(events_out);
+    publisher_done.cancel();
+    if let Err(e) = driver_task.await {
+        failure.get_or_insert(e.to_string());
+    }
+    info!("Analytics stopped.");
+    match failure {
+        Some(f) => Err(Error::Task(f)),
+        None => Ok(()),
+    }
+}
+
+async fn publish_or_log(
+    out: &EventPublisher,
+    events: Result<Vec<riverwatch_core::events::Event>, Error>,
+) {
+    match events {
+        Ok(events) => out.publish(events).await,
+        Err(error) => {
+            warn!(%error, "Closing windows failed; they close again on the next tick or reading.")
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Window tests: expected values worked out by hand from GB 3838-2002, HJ 633 and the
+//! completeness rule, not read from the code's output.
+
+use chrono::TimeZone;
+use riverwatch_core::{DataFlag, ParamCode, StationId};
+
+use super::*;
+
+fn reg() -> Registry {
+    Registry::builtin().unwrap()
+}
+
+/// CST time → UTC.
+fn cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
+}
+
+fn r(station: &str, p: &str, at: DateTime<Utc>, v: f64) -> Reading {
+    Reading {
+        station: StationId::new(station),
+        parameter: ParamCode::new(p),
+        observed_at: at,
+        received_at: at,
+        value: v,
+        flag: DataFlag::N,
+        period: Period::Sample,
+    }
+}
+
+const SECTION_PARAMS: [(&str, f64); 9] = [
+    ("WT", 18.0),
+    ("pH", 7.6),
+    ("DO", 7.0),
+    ("COND", 300.0),
+    ("TURB", 10.0),
+    ("CODMn", 4.5),
+    ("NH3N", 0.4),
+    ("TP", 0.08),
+    ("TN", 1.2),
+];
+
+/// A water section's day: one sample of every parameter at the given CST hours.
+fn section_day(station: &str, d: u32, hours: &[u32], nh3n: f64) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for &h in hours {
+        for (p, v) in SECTION_PARAMS {
+            let v = if p == "NH3N" { nh3n } else { v };
+            out.push(r(station, p, cst(9, d, h), v));
+        }
+    }
+    out
+}
+
+fn run(readings: &[Reading], requests: &[Request]) -> Results {
+    let reg = reg();
+    let cfg = AnalyticsConfig::default();
+    let ctx = Context {
+        registry: &reg,
+        config: &cfg,
+        now: cst(10, 1, 0),
+    };
+    compute(&ctx, readings, requests, &|| false).unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 9, d).unwrap()
+}
+
+#[test]
+fn a_full_day_has_a_rate_of_one_and_the_class_of_its_means() {
+    // Six samples every 4 h: NH3N mean 1.2 → Class IV (III ≤ 1.0 < IV ≤ 1.5).
+    let readings = section_day("LLH-NTS", 10, &[0, 4, 8, 12, 16, 20], 1.2);
+    let res = run(
+        &readings,
+        &[Request {
+            station: "LLH-NTS".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    let e = &res.daily[0];
+    assert_eq!((e.valid_readings, e.expected_readings), (54, 54));
+    assert_eq!(e.completeness, 1.0);
+    assert!(e.sufficient);
+    assert_eq!(e.class, Some(WaterClass::IV));
+    assert_eq!(e.compliant, Some(false));
+    assert_eq!(e.deciding, vec!["NH3N".to_string()]);
+    let nh3n = e.parameters.iter().find(|p| p.code == "NH3N").unwrap();
+    assert_eq!((nh3n.mean, nh3n.count), (1.2, 6));
+    // Exceedance multiple against Class III: (1.2 − 1.0) / 1.0.
+    assert!((nh3n.exceedance_multiple.unwrap() - 0.2).abs() < 1e-9);
+    // TN is classed for reference but does not decide.
+    let tn = e.parameters.iter().find(|p| p.code == "TN").unwrap();
+    assert_eq!(
+        (tn.class, tn.in_section_class),
+        (Some(WaterClass::IV), false)
+    );
+    assert_eq!(e.standard, "GB 3838-2002; 环办〔2011〕22号");
+}
+
+#[test]
+fn missing_samples_lower_the_rate_and_extra_samples_do_not_raise_it() {
+    let half = section_day("LLH-NTS", 10, &[0, 4, 8], 0.4);
+    let res = run(
+        &half,
+        &[Request {
+            station: "LLH-NTS".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    assert_eq!(res.daily[0].completeness, 0.5);
+    assert!(!res.daily[0].sufficient, "0.5 < 0.75");
+    // Hourly emergency sampling: 24 samples per parameter, capped at the 6 expected.
+    let hours: Vec<u32> = (0..24).collect();
+    let many = section_day("LLH-NTS", 10, &hours, 0.4);
+    let res = run(
+        &many,
+        &[Request {
+            station: "LLH-NTS".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    assert_eq!(res.daily[0].completeness, 1.0);
+    assert_eq!(res.daily[0].valid_readings, 54);
+}
+
+#[test]
+fn flagged_readings_do_not_count() {
+    let mut readings = section_day("LLH-NTS", 10, &[0, 4, 8, 12, 16, 20], 0.4);
+    for x in readings.iter_mut().filter(|x| x.parameter == "NH3N") {
+        x.flag = DataFlag::M;
+        x.value = 9.0;
+    }
+    let res = run(
+        &readings,
+        &[Request {
+            station: "LLH-NTS".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    let e = &res.daily[0];
+    assert_eq!(e.valid_readings, 48);
+    assert!(e.parameters.iter().all(|p| p.code != "NH3N"));
+    // Without the flagged NH3N the worst class item is CODMn 4.5 (Class III).
+    assert_eq!(e.class, Some(WaterClass::III));
+    assert_eq!(e.deciding, vec!["CODMn".to_string()]);
+}
+
+#[test]
+fn the_monthly_class_comes_from_the_mean_of_daily_means() {
+    // 30 days of September: 29 days NH3N 0.4, one day 9.1 → monthly mean 0.69 → Class III.
+    let mut readings = Vec::new();
+    for d in 1..=30 {
+        let v = if d == 15 { 9.1 } else { 0.4 };
+        readings.extend(section_day("LLH-NTS", d, &[0, 4, 8, 12, 16, 20], v));
+    }
+    let res = run(
+        &readings,
+        &[Request {
+            station: "LLH-NTS".into(),
+            days: vec![day(15)],
+            months: vec![Month {
+                year: 2026,
+                month: 9,
+            }],
+            ..Request::default()
+        }],
+    );
+    assert_eq!(res.daily[0].class, Some(WaterClass::WorseThanV));
+    let m = &res.monthly[0];
+    assert_eq!(m.period, WindowPeriod::Month);
+    assert_eq!(m.start, cst(9, 1, 0));
+    let nh3n = m.parameters.iter().find(|p| p.code == "NH3N").unwrap();
+    assert!((nh3n.mean - 0.69).abs() < 1e-9, "{}", nh3n.mean);
+    assert_eq!(nh3n.count, 30);
+    assert_eq!(m.class, Some(WaterClass::III));
+    assert_eq!(m.compliant, Some(true));
+    assert_eq!(m.completeness, 1.0);
+}
+
+#[test]
+fn lake_sections_use_the_lake_tp_limits() {
+    // TP 0.04: Class II in a river, Class III in a reservoir (0.025 < 0.04 ≤ 0.05).
+    let mut readings = Vec::new();
+    for h in [0, 4, 8, 12, 16, 20] {
+        readings.push(r("LLH-MPS", "TP", cst(9, 10, h), 0.04));
+    }
+    let res = run(
+        &readings,
+        &[Request {
+            station: "LLH-MPS".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    assert_eq!(res.daily[0].class, Some(WaterClass::III));
+    assert_eq!(res.daily[0].compliant, Some(false), "target II");
+}
+
+fn air_hour(station: &str, h: u32, pm25: f64, o3: Option<f64>) -> Vec<Reading> {
+    let at = cst(9, 10, h);
+    let mut v = vec![
+        r(station, "PM25", at, pm25),
+        r(station, "PM10", at, 60.0),
+        r(station, "SO2", at, 10.0),
+        r(station, "NO2", at, 20.0),
+        r(station, "CO", at, 0.6),
+    ];
+    if let Some(o3) = o3 {
+        v.push(r(station, "O3", at, o3));
+    }
+    for x in &mut v {
+        x.period = Period::Hour;
+    }
+    v
+}
+
+#[test]
+fn daily_aqi_uses_24_hour_means_and_the_o3_daily_maximum_8_hour_mean() {
+    // O3 100 µg/m³ except 300 for the eight hours 12:00–19:00: the maximum 8-hour mean is
+    // 300 (window ending 20:00). HJ 633-2012 O3 8h: 265 → 200, 800 → 300, so
+    // IAQI = 200 + 100 × (300 − 265) / (800 − 265) = 206.5 → 207. The day is after
+    // 2026-03-01, so PM2.5 86 uses HJ 633-2026: 124 (reference §3.4 worked example).
+    let mut readings = Vec::new();
+    for h in 0..24 {
+        let o3 = if (12..20).contains(&h) { 300.0 } else { 100.0 };
+        readings.extend(air_hour("AIR-SC", h, 86.0, Some(o3)));
+    }
+    let res = run(
+        &readings,
+        &[Request {
+            station: "AIR-SC".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    let a = &res.aqi_daily[0];
+    assert_eq!(a.concentrations.get("O3_8H"), Some(&300.0));
+    assert_eq!(a.concentrations.get("O3_1H_MAX"), Some(&300.0));
+    assert_eq!(a.iaqi.get("O3"), Some(&207));
+    assert_eq!(a.iaqi.get("PM25"), Some(&124));
+    assert_eq!(a.aqi, Some(207));
+    assert_eq!(a.level, Some(5));
+    assert_eq!(a.primary, vec!["O3".to_string()]);
+    assert_eq!(a.edition, "HJ 633-2026", "2026-09-10 is after 2026-03-01");
+    // PM2.5 86 is over the GB 3095-2026 phase 1 Grade II 24-h limit of 60; O3 8h over 160.
+    assert_eq!(a.over_gb3095, vec!["PM25".to_string(), "O3_8H".to_string()]);
+    assert!(a.insufficient.is_empty());
+}
+
+#[test]
+fn too_few_hours_leave_a_pollutant_out_of_the_daily_aqi() {
+    // 19 hours of data: below the 20 a 24-hour mean needs; O3 for 10 hours gives 5 valid
+    // 8-hour windows, fewer than 14.
+    let mut readings = Vec::new();
+    for h in 0..19 {
+        readings.extend(air_hour("AIR-SC", h, 86.0, (h < 10).then_some(100.0)));
+    }
+    let res = run(
+        &readings,
+        &[Request {
+            station: "AIR-SC".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    let a = &res.aqi_daily[0];
+    assert_eq!(a.aqi, None);
+    assert!(a.insufficient.contains(&"PM25".to_string()));
+    assert!(a.insufficient.contains(&"O3_8H".to_string()));
+}
+
+#[test]
+fn hourly_aqi_from_hourly_means() {
+    let readings = air_hour("AIR-SC", 9, 86.0, Some(40.0));
+    let res = run(
+        &readings,
+        &[Request {
+            station: "AIR-SC".into(),
+            hours: Some((cst(9, 10, 0), cst(9, 10, 12))),
+            ..Request::default()
+        }],
+    );
+    assert_eq!(res.hourly.len(), 1, "hours without data are skipped");
+    assert_eq!(res.aqi_hourly.len(), 1);
+    // HJ 633-2026 PM2.5 table: 60 → 100, 115 → 150: 100 + 50 × 26 / 55 = 123.6 → 124.
+    assert_eq!(res.aqi_hourly[0].aqi, Some(124));
+    assert_eq!(res.aqi_hourly[0].start, cst(9, 10, 9));
+}
+
+#[test]
+fn the_span_covers_every_window_asked_for() {
+    let req = Request {
+        station: "AIR-SC".into(),
+        hours: Some((cst(9, 10, 4), cst(9, 10, 8))),
+        days: vec![day(10)],
+        months: vec![],
+    };
+    assert_eq!(req.span(), Some((cst(9, 9, 5), cst(9, 11, 0))));
+    assert_eq!(Request::default().span(), None);
+}
