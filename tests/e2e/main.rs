@@ -10,5 +10,8 @@ mod util;
 /// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out.
 mod ingest;
 
+/// Simulators: a simulated network through a real broker into ingest, against its recording.
+mod simulate;
+
 /// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
 mod analytics;
