@@ -3,6 +3,7 @@
 //!
 //! Operator-facing errors are printed in the configured language (Chinese by default).
 
+pub mod alerts;
 pub mod bench;
 pub mod ingest;
 mod output;
@@ -61,6 +62,11 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run the ingest service against an external broker.
     Ingest(ingest::IngestCmdArgs),
+    /// Run the alert service, or list, show, acknowledge and silence alerts.
+    Alerts(alerts::AlertsCmdArgs),
+    /// Check the alert audit trail.
+    #[command(subcommand)]
+    Audit(alerts::AuditCommand),
     /// List the stations of the network.
     Stations(stations::StationsArgs),
     /// Print or check the configuration.
@@ -197,6 +203,8 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
     match command {
         Command::Up(args) => up::run(&args, &ctx).await,
         Command::Ingest(args) => ingest::run(&args, &ctx).await,
+        Command::Alerts(args) => alerts::run(&args, &ctx).await,
+        Command::Audit(cmd) => alerts::audit(&cmd, &ctx),
         Command::Stations(args) => stations::run(&args, &ctx),
         Command::Config(ConfigCommand::Default) => Ok(()),
         Command::Config(ConfigCommand::Check) => stations::check(&ctx),
