@@ -80,6 +80,8 @@ pub struct IngestBench {
     pub ratio: f64,
     /// Peak resident memory of the ingest process, MiB.
     pub ingest_peak_rss_mib: f64,
+    /// CPU time (user + system) the ingest process spent per message, µs.
+    pub ingest_cpu_us_per_msg: f64,
 }
 
 const READINGS_PER_MESSAGE: usize = 8;
@@ -237,6 +239,21 @@ fn count(db: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU seconds of a process so far (`/proc/PID/stat`, clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -257,7 +274,7 @@ async fn ingest_child(
     messages: Vec<(String, Vec<u8>)>,
     mode: Mode,
     wrap: Option<&str>,
-) -> anyhow::Result<(Duration, f64)> {
+) -> anyhow::Result<(Duration, f64, f64)> {
     let n = messages.len();
     let mut messages = Some(messages);
     if mode == Mode::Drain
@@ -319,12 +336,13 @@ async fn ingest_child(
         p.await??;
     }
     let rss = peak_rss_mib(child.id());
+    let cpu = cpu_seconds(child.id());
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
         .status();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-    Ok((elapsed, rss))
+    Ok((elapsed, rss, cpu))
 }
 
 /// Runs `riverwatch bench ingest`.
@@ -356,7 +374,7 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
     let a = plain_subscriber(&url, "riverwatch-bench-plain", messages.clone(), args.mode).await?;
 
     prime(&url, "riverwatch-bench-ingest").await?;
-    let (b, rss) = ingest_child(&url, &dir, messages, args.mode, args.wrap.as_deref()).await?;
+    let (b, rss, cpu) = ingest_child(&url, &dir, messages, args.mode, args.wrap.as_deref()).await?;
 
     let rate_a = n as f64 / a.as_secs_f64();
     let rate_b = n as f64 / b.as_secs_f64();
@@ -369,6 +387,7 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
         ingest_readings_per_sec: rate_b * READINGS_PER_MESSAGE as f64,
         ratio: rate_b / rate_a,
         ingest_peak_rss_mib: rss,
+        ingest_cpu_us_per_msg: cpu * 1e6 / n as f64,
     };
     let _ = std::fs::remove_dir_all(&dir);
     if args.json {
@@ -379,8 +398,8 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
              (a) broker -> plain subscriber : {rate_a:>10.0} msg/s\n\
              (b) broker -> riverwatch ingest: {rate_b:>10.0} msg/s ({:.0} readings/s into SQLite, synchronous=FULL)\n\
              b/a = {:.2}\n\
-             ingest peak RSS: {rss:.1} MiB",
-            args.mode, result.ingest_readings_per_sec, result.ratio
+             ingest peak RSS: {rss:.1} MiB, CPU {:.1} µs per message",
+            args.mode, result.ingest_readings_per_sec, result.ratio, result.ingest_cpu_us_per_msg
         );
     }
     Ok(())

@@ -61,6 +61,29 @@ fn time_arg(
         .transpose()
 }
 
+/// A store failure explained to an operator.
+fn store_error(ctx: &Context, e: &riverwatch_core::pipeline::StoreError) -> anyhow::Error {
+    let db = store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
+    if !db.exists() {
+        return user_error(
+            format!(
+                "数据目录 {} 中还没有数据库 {}：请先运行 riverwatch up 或 riverwatch ingest，或用 --data-dir 指定数据目录",
+                ctx.data_dir.display(),
+                db.display()
+            ),
+            format!(
+                "there is no database {} in the data directory {} yet: run riverwatch up or riverwatch ingest first, or pass --data-dir",
+                db.display(),
+                ctx.data_dir.display()
+            ),
+        );
+    }
+    user_error(
+        format!("读取数据存储失败：{e}"),
+        format!("reading the store failed: {e}"),
+    )
+}
+
 /// The CSV header of `riverwatch query` (also the simulator's recording format).
 pub const QUERY_CSV_HEADER: &str = "station,parameter,time_utc,value,flag";
 
@@ -97,8 +120,9 @@ pub async fn query(args: &QueryArgs, ctx: &Context) -> anyhow::Result<()> {
         &ctx.loaded.config.store,
         &ctx.data_dir,
         &ctx.loaded.registry,
-    )?;
-    let readings = reader.query(&q).await?;
+    )
+    .map_err(|e| store_error(ctx, &e))?;
+    let readings = reader.query(&q).await.map_err(|e| store_error(ctx, &e))?;
     let mut out = String::new();
     match args.format {
         QueryFormat::Csv => {
@@ -228,8 +252,12 @@ pub async fn dead_letters(args: &DeadLettersArgs, ctx: &Context) -> anyhow::Resu
         reason,
         limit: args.limit,
     };
-    let reader = store::open_dead_letter_reader(&ctx.loaded.config.store, &ctx.data_dir)?;
-    let dead = reader.dead_letters(&q).await?;
+    let reader = store::open_dead_letter_reader(&ctx.loaded.config.store, &ctx.data_dir)
+        .map_err(|e| store_error(ctx, &e))?;
+    let dead = reader
+        .dead_letters(&q)
+        .await
+        .map_err(|e| store_error(ctx, &e))?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = String::new();
     match args.format {

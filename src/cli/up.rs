@@ -1,6 +1,7 @@
 //! `riverwatch up`: everything in one process on the embedded defaults — an embedded MQTT
-//! broker on 127.0.0.1, ingest into SQLite under the data directory, and the services later
-//! parts add. Ctrl-C stops the services in order and waits for them to drain.
+//! broker on 127.0.0.1, ingest into SQLite under the data directory, the simulated station
+//! network on the wall clock, and the other services. Ctrl-C stops the simulator first, then
+//! the services in order, and waits for them to drain.
 
 use clap::Args;
 use riverwatch_core::shutdown::{Shutdown, wait_for_signal};
@@ -20,6 +21,12 @@ pub struct UpArgs {
     /// credentials from RIVERWATCH_MQTT_USERNAME / RIVERWATCH_MQTT_PASSWORD).
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// Do not run the simulated station network (real stations publish instead).
+    #[arg(long)]
+    pub no_simulator: bool,
+    /// Scenario the simulator plays on the wall clock (name or TOML file).
+    #[arg(long, default_value = "baseline")]
+    pub scenario: String,
 }
 
 /// Runs `riverwatch up` until Ctrl-C.
@@ -58,23 +65,62 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             error!(error = %e, "Ingest failed.");
         }
     });
+    // The simulator stops on its own token first, so ingest can drain what it sent.
+    let simulator_token = shutdown.token().child_token();
+    let simulator = if args.no_simulator {
+        None
+    } else {
+        let mut sim = riverwatch_simulators::SimulateConfig::wall_clock(
+            ctx.loaded.registry.clone(),
+            mqtt.clone(),
+        )
+        .map_err(|e| user_error(format!("模拟器配置有误：{e}"), e.to_string()))?;
+        if args.scenario != "baseline" {
+            sim.scenario = riverwatch_simulators::Scenario::load(&args.scenario).map_err(|e| {
+                user_error(
+                    format!("无法加载情景 `{}`：{e}", args.scenario),
+                    e.to_string(),
+                )
+            })?;
+        }
+        let token = simulator_token.clone();
+        Some(tokio::spawn(async move {
+            if let Err(e) = riverwatch_simulators::run(sim, token).await {
+                error!(error = %e, "Simulator failed.");
+            }
+        }))
+    };
     let db = riverwatch_ingest::store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
     info!(broker = %url, store = %db.display(), "riverwatch is up; press Ctrl-C to stop.");
+    let sim_zh = if args.no_simulator {
+        "模拟站网未启动".to_string()
+    } else {
+        format!("模拟站网（情景 {}）每分钟上报", args.scenario)
+    };
+    let sim_en = if args.no_simulator {
+        "no simulated stations".to_string()
+    } else {
+        format!("simulated stations ({}) report every minute", args.scenario)
+    };
     eprintln!(
         "{}",
         ctx.lang.pick(
             &format!(
-                "riverwatch 已启动：MQTT 代理 {url}，读数存储 {}。按 Ctrl-C 停止。",
+                "riverwatch 已启动：MQTT 代理 {url}，读数存储 {}，{sim_zh}。查看数据：riverwatch query --station LLH-CJG --format table。按 Ctrl-C 停止。",
                 db.display()
             ),
             &format!(
-                "riverwatch is up: MQTT broker {url}, readings in {}. Press Ctrl-C to stop.",
+                "riverwatch is up: MQTT broker {url}, readings in {}, {sim_en}. See data: riverwatch query --station LLH-CJG --format table. Press Ctrl-C to stop.",
                 db.display()
             ),
         )
     );
     wait_for_signal().await?;
     info!("Shutting down.");
+    simulator_token.cancel();
+    if let Some(sim) = simulator {
+        let _ = tokio::time::timeout(ctx.shutdown_timeout, sim).await;
+    }
     shutdown.trigger();
     let left = shutdown.join(ctx.shutdown_timeout).await;
     if left.is_empty() {

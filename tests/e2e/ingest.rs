@@ -15,7 +15,7 @@ use crate::util::*;
 
 /// Creates the ingest's persistent session before anything is published, as a deployment
 /// does once: the broker then queues every observation for it, even while it is down.
-async fn prime_session(url: &str, client_id: &str, filters: &[String]) {
+pub async fn prime_session(url: &str, client_id: &str, filters: &[String]) {
     let opts = MqttConfig::with_url(url).options(client_id, false).unwrap();
     let (client, mut eventloop) = AsyncClient::new(opts, 10);
     for f in filters {
@@ -40,7 +40,7 @@ async fn prime_session(url: &str, client_id: &str, filters: &[String]) {
     .await;
 }
 
-fn default_filters() -> Vec<String> {
+pub fn default_filters() -> Vec<String> {
     vec!["rw/v1/obs/+".to_string(), "rw/v1/hj212/+".to_string()]
 }
 

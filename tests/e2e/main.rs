@@ -9,3 +9,6 @@ mod util;
 
 /// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out.
 mod ingest;
+
+/// Simulators: a simulated network through a real broker into ingest, against its recording.
+mod simulate;

@@ -192,7 +192,7 @@ proptest! {
     /// The SQLite store behaves like the in-memory reference model: same inserted flags for
     /// every batch (including re-writes) and the same stored readings in the same order.
     #[test]
-    fn sqlite_matches_the_memory_model(batches in prop::collection::vec(prop::collection::vec(arb_reading(), 0..20), 1..6)) {
+    fn sqlite_matches_the_memory_model(batches in prop::collection::vec(prop::collection::vec(arb_reading(), 0..200), 1..6)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
         let rt = runtime();
