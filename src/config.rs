@@ -37,6 +37,9 @@ pub struct RiverwatchConfig {
     /// Analytics service.
     #[serde(default)]
     pub analytics: riverwatch_analytics::AnalyticsConfig,
+    /// Alert service: recipients of both provinces, grouping, escalation, email.
+    #[serde(default)]
+    pub alerts: riverwatch_alerts::AlertsConfig,
     /// Parameters (built-in list when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameter: Vec<Spanned<Parameter>>,
@@ -158,6 +161,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         .analytics
         .validate()
         .map_err(|e| invalid(format!("[analytics] {e}")))?;
+    config
+        .alerts
+        .validate()
+        .map_err(|e| invalid(format!("[alerts] {e}")))?;
     let def = NetworkDef {
         parameter: std::mem::take(&mut config.parameter),
         river: std::mem::take(&mut config.river),
@@ -208,7 +215,8 @@ pub fn default_file() -> Result<String, toml::ser::Error> {
     Ok(format!(
         "# riverwatch configuration. Secrets come from the environment:\n\
          # RIVERWATCH_MQTT_USERNAME / RIVERWATCH_MQTT_PASSWORD, RIVERWATCH_INFLUX_TOKEN,\n\
-         # RIVERWATCH_INFLUX_USERNAME / RIVERWATCH_INFLUX_PASSWORD.\n\n{services}\n{DEFAULT_NETWORK_TOML}"
+         # RIVERWATCH_INFLUX_USERNAME / RIVERWATCH_INFLUX_PASSWORD,\n\
+         # RIVERWATCH_SMTP_USERNAME / RIVERWATCH_SMTP_PASSWORD.\n\n{services}\n{DEFAULT_NETWORK_TOML}"
     ))
 }
 
@@ -228,6 +236,10 @@ mod tests {
         assert_eq!(
             loaded.config.analytics,
             riverwatch_analytics::AnalyticsConfig::default()
+        );
+        assert_eq!(
+            loaded.config.alerts,
+            riverwatch_alerts::AlertsConfig::default()
         );
     }
 

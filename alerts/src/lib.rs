@@ -1,1 +1,86 @@
-//! riverwatch-alerts: Alert lifecycle, routing to both provinces, notifiers and the durable alert store.
+//! riverwatch-alerts: turns analytics' evaluation events into alerts and notifies the duty
+//! officers of Heilongjiang and Jilin — both provinces as equals for provincial-boundary
+//! sections and regional air events, the owning province with an information copy to the
+//! other for internal stations — with grouping, silences, inhibition, acknowledgement and
+//! escalation per province, durable delivery with retries, and an audit trail both provinces
+//! can verify.
+//!
+//! Data flow: [`source`] (`{prefix}/events/+`, QoS 1, persistent session, manual acks) →
+//! [`service`] processor ([`lifecycle`] → [`inhibit`] → [`routing`] → [`grouping`], with
+//! [`silence`] and [`escalation`] on the clock) → one [`store`] transaction per event (alert,
+//! grouping state, [`audit`] rows), then the broker ack → due groups become notifications
+//! queued in the store's outbox → [`notify`] senders (email, webhook) deliver and record the
+//! outcome; [`notify::mqtt`] keeps the retained state on `{prefix}/alerts/{id}`. The console
+//! and reports read everything through [`reader::AlertReader`].
+//!
+//! # Layout
+//! - [`config`]: `[alerts]`: recipients per province with escalation levels, grouping,
+//!   retries, SMTP relay or outbox, sender, console link, language.
+//! - [`model`]: the typed records (alerts, acknowledgements, notifications, silences, audit).
+//! - [`lifecycle`]: pure state machine from events to alert state (event time, redelivery).
+//! - [`routing`]: pure: which recipients of which province get an alert, in which role.
+//! - [`grouping`]: pure, clock-driven grouping with Alertmanager's semantics.
+//! - [`silence`]: time-bounded matchers.
+//! - [`inhibit`]: downstream alerts of an incident attach to its source.
+//! - [`escalation`]: per-province escalation while unacknowledged.
+//! - [`notify`]: templates, email (lettre), webhooks, retained MQTT state.
+//! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
+//! - [`audit`]: the append-only hash chain and its verification.
+//! - [`reader`]: the public read API.
+//! - [`source`]: the event subscription.
+//! - [`service`]: [`run`], the processor and the wiring.
+//! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
+//! - `testing` and `bench` (feature `test-util`): a loopback SMTP server and the latency
+//!   benchmark.
+#![deny(missing_docs)]
+
+pub mod audit;
+#[cfg(feature = "test-util")]
+pub mod bench;
+pub mod config;
+pub mod escalation;
+pub mod grouping;
+pub mod inhibit;
+pub mod lifecycle;
+pub mod model;
+pub mod notify;
+pub mod reader;
+pub mod routing;
+pub mod service;
+pub mod silence;
+pub mod source;
+pub mod store;
+pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use config::AlertsConfig;
+pub use reader::AlertReader;
+pub use service::{AlertsArgs, run};
+
+/// An alert-service failure that stops it before it runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad `[alerts]` settings.
+    #[error("alerts configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// Bad broker settings.
+    #[error("broker configuration: {0}")]
+    Mqtt(#[from] riverwatch_core::mqtt::MqttConfigError),
+    /// The alert store cannot be opened.
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    /// The email transport cannot be built.
+    #[error("email: {0}")]
+    Email(#[from] notify::email::EmailError),
+    /// The webhook client cannot be built.
+    #[error("webhook client: {0}")]
+    Webhook(String),
+    /// A task of the service failed.
+    #[error("alert task failed: {0}")]
+    Task(String),
+}
+
+/// Result with the crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,6 +3,7 @@
 //!
 //! Operator-facing errors are printed in the configured language (Chinese by default).
 
+pub mod alerts;
 pub mod analytics;
 pub mod bench;
 pub mod ingest;
@@ -71,6 +72,11 @@ pub enum Command {
     /// incidents, the compensation ledger, events.
     #[command(subcommand)]
     Evaluations(analytics::EvaluationsCommand),
+    /// Run the alert service, or list, show, acknowledge and silence alerts.
+    Alerts(alerts::AlertsCmdArgs),
+    /// Check the alert audit trail.
+    #[command(subcommand)]
+    Audit(alerts::AuditCommand),
     /// List the stations of the network.
     Stations(stations::StationsArgs),
     /// Print or check the configuration.
@@ -210,6 +216,8 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Analytics(args) => analytics::run(&args, &ctx).await,
         Command::Evaluate(args) => analytics::evaluate(&args, &ctx),
         Command::Evaluations(cmd) => analytics::evaluations(&cmd, &ctx).await,
+        Command::Alerts(args) => alerts::run(&args, &ctx).await,
+        Command::Audit(cmd) => alerts::audit(&cmd, &ctx),
         Command::Stations(args) => stations::run(&args, &ctx),
         Command::Config(ConfigCommand::Default) => Ok(()),
         Command::Config(ConfigCommand::Check) => stations::check(&ctx),

@@ -1,0 +1,371 @@
+//! The audit trail both provinces can trust: an append-only, hash-chained log of alert state
+//! changes, notifications (queued, sent, failed, expired), acknowledgements and silences.
+//!
+//! Row `n` stores `hash_n = SHA-256(hash_{n-1} ‖ canonical_n)` (hex), where `canonical_n` is
+//! the JSON array `[seq, at_ms, actor, kind, alert_id, province, detail]` and `hash_0` is 64
+//! zeros. Changing, deleting or inserting a row breaks every later link; [`verify`] walks the
+//! chain and reports the first broken one. SQLite triggers refuse `UPDATE` and `DELETE` on
+//! the table, so the service itself cannot rewrite history; someone editing the file by hand
+//! is caught by the chain. Truncating the tail leaves a valid shorter chain, so `riverwatch
+//! audit verify` prints the head (sequence number and hash): a province that records the head
+//! it saw (e.g. in its duty log) can later prove nothing it saw was removed.
+
+use chrono::{DateTime, Utc};
+use riverwatch_core::Province;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::lifecycle::hex;
+use crate::model::AuditRow;
+
+/// The previous hash of the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The actor name of the service itself.
+pub const SERVICE: &str = "service";
+
+/// Table and triggers (part of the store schema).
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit (
+    seq       INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    alert_id  TEXT,
+    province  TEXT,
+    detail    TEXT    NOT NULL,
+    prev_hash TEXT    NOT NULL,
+    hash      TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_alert ON audit (alert_id);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+";
+
+/// Something to record.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    /// Who: [`SERVICE`] or an operator's name.
+    pub actor: &'a str,
+    /// What happened.
+    pub kind: &'a str,
+    /// The alert concerned.
+    pub alert_id: Option<&'a str>,
+    /// The province concerned.
+    pub province: Option<Province>,
+    /// Details (serialized once; the stored text is what is hashed).
+    pub detail: serde_json::Value,
+}
+
+impl<'a> Entry<'a> {
+    /// An entry by the service.
+    pub fn service(kind: &'a str, alert_id: Option<&'a str>, detail: serde_json::Value) -> Self {
+        Self {
+            actor: SERVICE,
+            kind,
+            alert_id,
+            province: None,
+            detail,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Canonical<'a>(
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
+
+/// The canonical content of a row.
+pub fn canonical(row: &AuditRow) -> String {
+    let province = row.province.map(|p| p.code());
+    serde_json::to_string(&Canonical(
+        row.seq,
+        row.at.timestamp_millis(),
+        &row.actor,
+        &row.kind,
+        row.alert_id.as_deref(),
+        province,
+        &row.detail,
+    ))
+    .unwrap_or_default()
+}
+
+/// `SHA-256(prev_hash ‖ canonical)` as hex.
+pub fn link_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(canonical.as_bytes());
+    hex(&h.finalize())
+}
+
+/// Appends one row inside the caller's (immediate) transaction, chained to the last row.
+///
+/// # Errors
+/// A database error.
+pub fn append(
+    tx: &Transaction<'_>,
+    at: DateTime<Utc>,
+    entry: &Entry<'_>,
+) -> rusqlite::Result<AuditRow> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
+    let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
+    let mut row = AuditRow {
+        seq: prev_seq + 1,
+        at,
+        actor: entry.actor.to_string(),
+        kind: entry.kind.to_string(),
+        alert_id: entry.alert_id.map(str::to_string),
+        province: entry.province,
+        detail: serde_json::to_string(&entry.detail).unwrap_or_else(|_| "null".to_string()),
+        prev_hash,
+        hash: String::new(),
+    };
+    row.hash = link_hash(&row.prev_hash, &canonical(&row));
+    tx.execute(
+        "INSERT INTO audit (seq, at_ms, actor, kind, alert_id, province, detail, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            row.seq,
+            row.at.timestamp_millis(),
+            row.actor,
+            row.kind,
+            row.alert_id,
+            row.province.map(|p| p.code()),
+            row.detail,
+            row.prev_hash,
+            row.hash
+        ],
+    )?;
+    Ok(row)
+}
+
+/// Why a link is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Break {
+    /// Rows are missing before this one (its sequence number skips).
+    Gap {
+        /// The sequence number expected.
+        expected: i64,
+    },
+    /// The row's `prev_hash` is not the previous row's hash.
+    PrevMismatch,
+    /// The row's content does not give its stored hash (it was edited).
+    ContentChanged,
+}
+
+impl Break {
+    /// Chinese description.
+    pub fn describe_zh(&self) -> String {
+        match self {
+            Break::Gap { expected } => {
+                format!("序号不连续：缺少第 {expected} 条起的记录（记录被删除）")
+            }
+            Break::PrevMismatch => "前一条哈希不符（记录被删除、插入或前一条被改写）".to_string(),
+            Break::ContentChanged => "内容与哈希不符（记录被篡改）".to_string(),
+        }
+    }
+
+    /// English description.
+    pub fn describe_en(&self) -> String {
+        match self {
+            Break::Gap { expected } => format!("sequence skips: rows from {expected} are missing (deleted)"),
+            Break::PrevMismatch => "prev_hash is not the previous row's hash (a row was removed, inserted or rewritten)".to_string(),
+            Break::ContentChanged => "content does not match its hash (the row was edited)".to_string(),
+        }
+    }
+}
+
+/// The first broken link.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BrokenLink {
+    /// The row where the chain breaks.
+    pub seq: i64,
+    /// Why.
+    pub reason: Break,
+    /// The row as stored.
+    pub row: AuditRow,
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    /// Rows checked (up to the first broken link).
+    pub rows: u64,
+    /// The last good row's sequence number and hash.
+    pub head: Option<(i64, String)>,
+    /// The first broken link, if any.
+    pub broken: Option<BrokenLink>,
+}
+
+impl Verification {
+    /// Whether the whole chain holds.
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// Walks rows in sequence order and reports the first broken link.
+pub fn verify(rows: impl IntoIterator<Item = AuditRow>) -> Verification {
+    let mut expected_seq = 1;
+    let mut prev = GENESIS.to_string();
+    let mut out = Verification {
+        rows: 0,
+        head: None,
+        broken: None,
+    };
+    for row in rows {
+        let reason = if row.seq != expected_seq {
+            Some(Break::Gap {
+                expected: expected_seq,
+            })
+        } else if row.prev_hash != prev {
+            Some(Break::PrevMismatch)
+        } else if link_hash(&row.prev_hash, &canonical(&row)) != row.hash {
+            Some(Break::ContentChanged)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            out.broken = Some(BrokenLink {
+                seq: row.seq,
+                reason,
+                row,
+            });
+            return out;
+        }
+        out.rows += 1;
+        expected_seq = row.seq + 1;
+        prev = row.hash.clone();
+        out.head = Some((row.seq, row.hash));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::tests::t;
+    use rusqlite::Connection;
+
+    fn db() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c
+    }
+
+    fn rows(c: &Connection) -> Vec<AuditRow> {
+        let mut stmt = c
+            .prepare("SELECT seq, at_ms, actor, kind, alert_id, province, detail, prev_hash, hash FROM audit ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(AuditRow {
+                seq: r.get(0)?,
+                at: DateTime::from_timestamp_millis(r.get(1)?).unwrap(),
+                actor: r.get(2)?,
+                kind: r.get(3)?,
+                alert_id: r.get(4)?,
+                province: r.get::<_, Option<String>>(5)?.map(|p| p.parse().unwrap()),
+                detail: r.get(6)?,
+                prev_hash: r.get(7)?,
+                hash: r.get(8)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    fn fill(c: &mut Connection, n: usize) {
+        for i in 0..n {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .unwrap();
+            append(
+                &tx,
+                t(i as i64),
+                &Entry {
+                    actor: "张伟",
+                    kind: "ack",
+                    alert_id: Some("abc"),
+                    province: Some(Province::Jilin),
+                    detail: serde_json::json!({"comment": format!("已处置 {i}")}),
+                },
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_edits_are_found_at_their_row() {
+        let mut c = db();
+        fill(&mut c, 5);
+        let v = verify(rows(&c));
+        assert!(v.is_intact());
+        assert_eq!(v.rows, 5);
+        assert_eq!(v.head.as_ref().unwrap().0, 5);
+
+        // The service cannot rewrite history.
+        assert!(
+            c.execute("UPDATE audit SET actor = 'x' WHERE seq = 3", [])
+                .is_err()
+        );
+        assert!(c.execute("DELETE FROM audit WHERE seq = 3", []).is_err());
+
+        // Someone editing the file by hand (triggers dropped) is caught at that row.
+        c.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+            .unwrap();
+        c.execute(
+            "UPDATE audit SET detail = '{\"comment\":\"未处置\"}' WHERE seq = 3",
+            [],
+        )
+        .unwrap();
+        let v = verify(rows(&c));
+        let b = v.broken.unwrap();
+        assert_eq!((b.seq, b.reason), (3, Break::ContentChanged));
+        assert_eq!(v.rows, 2);
+    }
+
+    #[test]
+    fn deleted_and_rehashed_rows_break_the_next_link() {
+        let mut c = db();
+        fill(&mut c, 5);
+        c.execute_batch("DROP TRIGGER audit_no_delete; DROP TRIGGER audit_no_update;")
+            .unwrap();
+        c.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+        let b = verify(rows(&c)).broken.unwrap();
+        assert_eq!((b.seq, b.reason), (3, Break::Gap { expected: 2 }));
+
+        // Edit row 4 and recompute its own hash: row 5's link breaks.
+        let mut c = db();
+        fill(&mut c, 5);
+        c.execute_batch("DROP TRIGGER audit_no_update;").unwrap();
+        let mut row4 = rows(&c).remove(3);
+        row4.actor = "someone else".into();
+        let h = link_hash(&row4.prev_hash, &canonical(&row4));
+        c.execute(
+            "UPDATE audit SET actor = ?1, hash = ?2 WHERE seq = 4",
+            params![row4.actor, h],
+        )
+        .unwrap();
+        let b = verify(rows(&c)).broken.unwrap();
+        assert_eq!((b.seq, b.reason), (5, Break::PrevMismatch));
+    }
+}

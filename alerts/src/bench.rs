@@ -1,0 +1,444 @@
+//! The latency benchmark (feature `test-util`): from the publish of what makes an alert
+//! fire to the email accepted (`250` after `DATA`) by a real SMTP server on loopback, over a
+//! burst, as p50/p99/max.
+//!
+//! It starts its own mosquitto and SMTP server and runs the alert service in-process against
+//! them with `group_wait = 0` and `group_by = ["..."]` (every alert its own notification: a
+//! grouping wait would measure the configuration, not the service), one duty-office
+//! recipient per province, and the default durable store (`synchronous=FULL`). The trigger
+//! is pluggable: [`EventTrigger`] publishes evaluation events on `{prefix}/events/{station}`;
+//! a trigger that publishes readings (with [`BenchOptions::pipeline`] starting analytics on
+//! the same broker) measures from the reading instead.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use riverwatch_core::events::{Event, EventStatus, Rule, Severity};
+use riverwatch_core::mqtt::{MqttConfig, network_options};
+use riverwatch_core::testing::Mosquitto;
+use riverwatch_core::time::SystemClock;
+use riverwatch_core::{Lang, Province, Registry, StationKind};
+use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AlertsConfig, GROUP_BY_ALL, Routing};
+use crate::lifecycle::alert_id;
+use crate::service::AlertsArgs;
+use crate::testing::SmtpServer;
+
+/// What the benchmark publishes to make alert `i` fire, and which alert that opens.
+pub trait Trigger: Send + Sync {
+    /// Where the clock starts: `event` or `reading`.
+    fn stage(&self) -> &'static str;
+    /// The messages (topic, payload) that make alert `i` fire.
+    fn messages(&self, i: usize, at: DateTime<Utc>) -> Vec<(String, Vec<u8>)>;
+    /// The id of the alert those messages open.
+    fn alert_id(&self, i: usize) -> String;
+}
+
+/// Publishes evaluation events directly (the alert service alone).
+#[derive(Debug, Clone)]
+pub struct EventTrigger {
+    stations: Vec<String>,
+    parameters: Vec<String>,
+    run: String,
+}
+
+impl EventTrigger {
+    /// Events on the registry's provincial-boundary water sections, one fingerprint each.
+    pub fn new(registry: &Registry) -> Self {
+        let stations: Vec<String> = registry
+            .stations()
+            .iter()
+            .filter(|s| s.kind == StationKind::Water && s.boundary)
+            .map(|s| s.id.as_str().to_string())
+            .collect();
+        let parameters = registry
+            .parameters()
+            .iter()
+            .map(|p| p.code.clone())
+            .collect();
+        Self {
+            stations,
+            parameters,
+            run: format!("{}", Utc::now().timestamp_millis()),
+        }
+    }
+
+    fn parts(&self, i: usize) -> (Rule, &str, &str) {
+        let s = self.stations.len().max(1);
+        let p = self.parameters.len().max(1);
+        let rule = Rule::ALL[(i / (s * p)) % Rule::ALL.len()];
+        let station = self
+            .stations
+            .get(i % s)
+            .map(String::as_str)
+            .unwrap_or("LLH-CJG");
+        let param = self
+            .parameters
+            .get((i / s) % p)
+            .map(String::as_str)
+            .unwrap_or("NH3N");
+        (rule, station, param)
+    }
+
+    fn event_id(&self, i: usize) -> String {
+        format!("bench-{}-{i}", self.run)
+    }
+
+    /// The event for alert `i`.
+    pub fn event(&self, i: usize, at: DateTime<Utc>) -> Event {
+        let (rule, station, param) = self.parts(i);
+        Event {
+            id: self.event_id(i),
+            rule,
+            status: EventStatus::Firing,
+            severity: Severity::Warning,
+            subject: station.to_string(),
+            parameter: Some(param.to_string()),
+            provinces: Province::ALL.to_vec(),
+            cross_border: true,
+            observed_at: at,
+            emitted_at: at,
+            value: Some(1.6),
+            unit: Some("mg/L".into()),
+            limit: Some(1.0),
+            class: None,
+            target: None,
+            exceedance_multiple: Some(0.6),
+            aqi: None,
+            level: None,
+            standard: "GB 3838-2002".into(),
+            attribution: None,
+            incident: None,
+            expected_next: None,
+            window: None,
+            summary_zh: format!("{station} {param} 超标（基准测试）"),
+            summary_en: format!("{station} {param} above limit (benchmark)"),
+        }
+    }
+}
+
+impl Trigger for EventTrigger {
+    fn stage(&self) -> &'static str {
+        "event"
+    }
+
+    fn messages(&self, i: usize, at: DateTime<Utc>) -> Vec<(String, Vec<u8>)> {
+        let e = self.event(i, at);
+        let topic = format!("rw/v1/events/{}", e.subject);
+        vec![(topic, serde_json::to_vec(&e).unwrap_or_default())]
+    }
+
+    fn alert_id(&self, i: usize) -> String {
+        let (rule, station, param) = self.parts(i);
+        alert_id(&format!("{rule}:{station}:{param}"), &self.event_id(i))
+    }
+}
+
+/// Starts what turns the trigger's messages into events (e.g. analytics) on the broker URL.
+pub type StartPipeline =
+    Box<dyn FnOnce(String, CancellationToken) -> tokio::task::JoinHandle<()> + Send>;
+
+/// Benchmark settings.
+pub struct BenchOptions {
+    /// Alerts in the burst.
+    pub alerts: usize,
+    /// Station registry.
+    pub registry: Arc<Registry>,
+    /// What is published (events by default).
+    pub trigger: Option<Arc<dyn Trigger>>,
+    /// Started before the burst (analytics, for a reading trigger).
+    pub pipeline: Option<StartPipeline>,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+impl BenchOptions {
+    /// A burst of 200 events on the given network.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self {
+            alerts: 200,
+            registry,
+            trigger: None,
+            pipeline: None,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// Where the clock starts (`event` or `reading`).
+    pub stage: String,
+    /// Alerts in the burst.
+    pub alerts: usize,
+    /// Emails accepted (one per province per alert).
+    pub emails: usize,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Largest, ms.
+    pub max_ms: f64,
+    /// From the first publish to the last acceptance, ms.
+    pub burst_ms: f64,
+    /// Emails per second over the burst.
+    pub emails_per_sec: f64,
+}
+
+impl BenchResult {
+    /// The figures as text.
+    pub fn render(&self, lang: Lang) -> String {
+        match lang {
+            Lang::Zh => format!(
+                "告警延迟（{} 发布 → SMTP 服务器接受邮件），突发 {} 条告警、{} 封邮件：\n  p50 {:.1} ms，p99 {:.1} ms，最大 {:.1} ms；整批 {:.0} ms，{:.0} 封/秒",
+                self.stage,
+                self.alerts,
+                self.emails,
+                self.p50_ms,
+                self.p99_ms,
+                self.max_ms,
+                self.burst_ms,
+                self.emails_per_sec
+            ),
+            Lang::En => format!(
+                "alert latency ({} publish → email accepted by the SMTP server), burst of {} alerts, {} emails:\n  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; whole burst {:.0} ms, {:.0} emails/s",
+                self.stage,
+                self.alerts,
+                self.emails,
+                self.p50_ms,
+                self.p99_ms,
+                self.max_ms,
+                self.burst_ms,
+                self.emails_per_sec
+            ),
+        }
+    }
+}
+
+/// A benchmark failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A server could not be started.
+    #[error("cannot start {what}: {source}")]
+    Start {
+        /// mosquitto or SMTP.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The service failed.
+    #[error("alert service: {0}")]
+    Service(String),
+    /// Publishing failed.
+    #[error("publishing: {0}")]
+    Publish(String),
+    /// Not every email arrived in time.
+    #[error("only {got} of {want} emails arrived within {secs} s")]
+    Timeout {
+        /// Received.
+        got: usize,
+        /// Expected.
+        want: usize,
+        /// The limit.
+        secs: u64,
+    },
+}
+
+fn bench_routing() -> Routing {
+    let mut r = Routing::default();
+    r.hlj.recipients.retain(|x| x.id == "hlj-duty");
+    r.jl.recipients.retain(|x| x.id == "jl-duty");
+    r
+}
+
+fn temp_dir() -> Result<PathBuf, BenchError> {
+    let base = std::env::temp_dir();
+    for n in 0..1000u32 {
+        let p = base.join(format!("rw-alerts-bench-{}-{n}", std::process::id()));
+        if std::fs::create_dir(&p).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err(BenchError::Start {
+        what: "a temporary directory",
+        source: std::io::Error::other("no free name"),
+    })
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// mosquitto or the SMTP server cannot start, the service fails, or emails do not arrive.
+pub async fn bench(opts: BenchOptions) -> Result<BenchResult, BenchError> {
+    let broker = Mosquitto::start().map_err(|source| BenchError::Start {
+        what: "mosquitto",
+        source,
+    })?;
+    let smtp = SmtpServer::start().map_err(|source| BenchError::Start {
+        what: "the SMTP server",
+        source,
+    })?;
+    let dir = temp_dir()?;
+    let result = run_bench(opts, &broker, &smtp, dir.clone()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run_bench(
+    opts: BenchOptions,
+    broker: &Mosquitto,
+    smtp: &SmtpServer,
+    dir: PathBuf,
+) -> Result<BenchResult, BenchError> {
+    let trigger: Arc<dyn Trigger> = match &opts.trigger {
+        Some(t) => t.clone(),
+        None => Arc::new(EventTrigger::new(&opts.registry)),
+    };
+    let config = AlertsConfig {
+        client_id: format!("rw-alerts-bench-{}", std::process::id()),
+        group_by: vec![GROUP_BY_ALL.to_string()],
+        group_wait_secs: 0,
+        group_interval_secs: 3600,
+        repeat_interval_secs: 86_400,
+        smtp_url: Some(smtp.url()),
+        routing: bench_routing(),
+        ..AlertsConfig::default()
+    };
+    let token = CancellationToken::new();
+    let service = tokio::spawn(crate::service::run(
+        AlertsArgs {
+            config,
+            mqtt: MqttConfig::with_url(&broker.url()),
+            registry: opts.registry.clone(),
+            data_dir: dir,
+            lang: Lang::Zh,
+            clock: Arc::new(SystemClock),
+        },
+        token.clone(),
+    ));
+    let pipeline = opts
+        .pipeline
+        .map(|start| start(broker.url(), token.clone()));
+
+    let mut mopts = MqttConfig::with_url(&broker.url())
+        .options(&format!("rw-alerts-bench-pub-{}", std::process::id()), true)
+        .map_err(|e| BenchError::Publish(e.to_string()))?;
+    mopts.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(mopts, 10_000);
+    eventloop.set_network_options(network_options());
+    let driver = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(MqttEvent::Incoming(Incoming::Disconnect)) => break,
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+
+    // Warm-up: one alert end to end (subscription in place, SMTP connection pooled).
+    let warm = opts.alerts;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut warmed = false;
+    while Instant::now() < deadline {
+        for (topic, payload) in trigger.messages(warm, Utc::now()) {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .map_err(|e| BenchError::Publish(e.to_string()))?;
+        }
+        if wait_emails(smtp, 2, Duration::from_secs(3)).await {
+            warmed = true;
+            break;
+        }
+    }
+    if !warmed {
+        token.cancel();
+        return Err(BenchError::Timeout {
+            got: smtp.count(),
+            want: 2,
+            secs: 60,
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = smtp.count();
+
+    let mut published: HashMap<String, Instant> = HashMap::new();
+    let start = Instant::now();
+    for i in 0..opts.alerts {
+        let at = Utc::now();
+        published.insert(trigger.alert_id(i), Instant::now());
+        for (topic, payload) in trigger.messages(i, at) {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .map_err(|e| BenchError::Publish(e.to_string()))?;
+        }
+    }
+    let want = before + opts.alerts * 2;
+    let arrived = wait_emails(smtp, want, opts.timeout).await;
+    let received = smtp.received();
+    token.cancel();
+    let _ = client.disconnect().await;
+    let stopped = service.await;
+    driver.abort();
+    if let Some(p) = pipeline {
+        let _ = p.await;
+    }
+    if !arrived {
+        return Err(BenchError::Timeout {
+            got: received.len().saturating_sub(before),
+            want: opts.alerts * 2,
+            secs: opts.timeout.as_secs(),
+        });
+    }
+    match stopped {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(BenchError::Service(e.to_string())),
+        Err(e) => return Err(BenchError::Service(e.to_string())),
+    }
+    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+        .map_err(|e| BenchError::Service(e.to_string()))?;
+    let mut last = start;
+    let mut emails = 0;
+    for r in received.iter().skip(before) {
+        let text = r.parsed().text;
+        let Some((_, t0)) = published.iter().find(|(id, _)| text.contains(id.as_str())) else {
+            continue;
+        };
+        let us = r.accepted_at.saturating_duration_since(*t0).as_micros() as u64;
+        let _ = hist.record(us.max(1));
+        last = last.max(r.accepted_at);
+        emails += 1;
+    }
+    let burst = last.saturating_duration_since(start);
+    Ok(BenchResult {
+        stage: trigger.stage().to_string(),
+        alerts: opts.alerts,
+        emails,
+        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        max_ms: hist.max() as f64 / 1000.0,
+        burst_ms: burst.as_secs_f64() * 1000.0,
+        emails_per_sec: emails as f64 / burst.as_secs_f64().max(1e-9),
+    })
+}
+
+async fn wait_emails(smtp: &SmtpServer, n: usize, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if smtp.count() >= n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    smtp.count() >= n
+}

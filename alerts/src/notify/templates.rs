@@ -1,0 +1,822 @@
+//! Notification texts: email subject, plain text and HTML, and the markdown of the group
+//! robots, in Simplified Chinese by default and English by configuration. Each alert shows
+//! station and river, rule, parameter, value, limit, class against target, exceedance
+//! multiple, AQI and level, attribution, incident, first and last seen (China Standard
+//! Time), both provinces' acknowledgement state and the console link. Pure functions.
+
+use std::fmt::Write as _;
+
+use riverwatch_core::events::{Attribution, Severity};
+use riverwatch_core::time::fmt_cst;
+use riverwatch_core::{Lang, Province, Registry};
+
+use crate::model::{Ack, Alert, AlertStatus, NotificationKind, Role};
+
+/// One alert as a notification shows it.
+#[derive(Debug, Clone)]
+pub struct Item<'a> {
+    /// The alert.
+    pub alert: &'a Alert,
+    /// Its acknowledgements.
+    pub acks: Vec<Ack>,
+    /// Downstream alerts of the same incident attached to it.
+    pub attached: Vec<&'a Alert>,
+}
+
+/// Who a notification is for and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Language.
+    pub lang: Lang,
+    /// Registry, for parameter and station names.
+    pub registry: &'a Registry,
+    /// Console base URL.
+    pub console_url: &'a str,
+    /// Recipient display name.
+    pub recipient_name: &'a str,
+    /// Recipient province.
+    pub province: Province,
+    /// That province's role.
+    pub role: Role,
+    /// Why it is sent.
+    pub kind: NotificationKind,
+    /// Recipient escalation level.
+    pub level: u8,
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// HTML.
+    pub html: String,
+}
+
+fn severity_label(s: Severity, lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => s.label_zh(),
+        Lang::En => match s {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        },
+    }
+}
+
+fn province_name(p: Province, lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => p.name_zh(),
+        Lang::En => p.name_en(),
+    }
+}
+
+fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+/// The alert's title: place, rule and parameter.
+pub fn title(alert: &Alert, ctx: &Context<'_>) -> String {
+    let lang = ctx.lang;
+    let rule = match lang {
+        Lang::Zh => alert.rule.label_zh(),
+        Lang::En => alert.rule.label_en(),
+    };
+    let param = alert
+        .parameter
+        .as_deref()
+        .map(|p| param_name(ctx.registry, p, lang))
+        .unwrap_or_default();
+    match (lang, param.is_empty()) {
+        (Lang::Zh, true) => format!("{} {rule}", alert.place_name(lang)),
+        (Lang::Zh, false) => format!("{} {param} {rule}", alert.place_name(lang)),
+        (Lang::En, true) => format!("{}: {rule}", alert.place_name(lang)),
+        (Lang::En, false) => format!("{}: {rule}, {param}", alert.place_name(lang)),
+    }
+}
+
+fn param_name(registry: &Registry, code: &str, lang: Lang) -> String {
+    match (registry.parameter(code), lang) {
+        (Some(p), Lang::Zh) => format!("{}（{code}）", p.name_zh),
+        (Some(p), Lang::En) => format!("{} ({code})", p.name_en),
+        (None, _) => code.to_string(),
+    }
+}
+
+fn station_name(registry: &Registry, id: &str, lang: Lang) -> String {
+    match (registry.station(id), lang) {
+        (Some(s), Lang::Zh) => format!("{}（{id}）", s.name_zh),
+        (Some(s), Lang::En) => format!("{} ({id})", s.name_pinyin),
+        (None, _) => id.to_string(),
+    }
+}
+
+/// The email subject.
+pub fn subject(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> String {
+    let lang = ctx.lang;
+    let kind = match lang {
+        Lang::Zh => ctx.kind.label_zh(),
+        Lang::En => ctx.kind.label_en(),
+    };
+    let all: Vec<&Item<'_>> = firing.iter().chain(resolved).collect();
+    let Some(first) = all.first() else {
+        return format!("[riverwatch] {kind}");
+    };
+    let worst = all
+        .iter()
+        .map(|i| i.alert.severity)
+        .max()
+        .unwrap_or(Severity::Warning);
+    let more = all.len() - 1;
+    let cross = all.iter().any(|i| i.alert.cross_border);
+    match lang {
+        Lang::Zh => {
+            let more = if more > 0 {
+                format!(" 等 {} 条", all.len())
+            } else {
+                String::new()
+            };
+            let cross = if cross { "｜跨界" } else { "" };
+            format!(
+                "[riverwatch]【{kind}·{}{cross}】{}{more}",
+                severity_label(worst, lang),
+                title(first.alert, ctx)
+            )
+        }
+        Lang::En => {
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            let cross = if cross { ", cross-border" } else { "" };
+            format!(
+                "[riverwatch] {kind} ({}{cross}): {}{more}",
+                severity_label(worst, lang),
+                title(first.alert, ctx)
+            )
+        }
+    }
+}
+
+fn role_line(ctx: &Context<'_>, items: &[&Item<'_>]) -> String {
+    let lang = ctx.lang;
+    let owner = items
+        .iter()
+        .find_map(|i| i.alert.owner)
+        .unwrap_or(ctx.province);
+    match (ctx.role, lang) {
+        (Role::Equal, Lang::Zh) => {
+            "省界断面或区域性事件：黑龙江省、吉林省同等通报，请各自确认本省一侧。".to_string()
+        }
+        (Role::Equal, Lang::En) => "Provincial-boundary section or regional event: Heilongjiang and Jilin are notified as equals; each acknowledges for its own side.".to_string(),
+        (Role::Owner, Lang::Zh) => format!(
+            "本告警属{}辖内断面/站点，由本省负责处置，请确认；已抄送{}知悉。",
+            province_name(owner, lang),
+            province_name(owner.other(), lang)
+        ),
+        (Role::Owner, Lang::En) => format!(
+            "This alert concerns a station within {}, which handles it; please acknowledge. {} is informed.",
+            province_name(owner, lang),
+            province_name(owner.other(), lang)
+        ),
+        (Role::InfoCopy, Lang::Zh) => format!(
+            "知会抄送：本告警属{}辖内断面/站点，由{}负责处置，特此告知，无需确认。",
+            province_name(owner, lang),
+            province_name(owner, lang)
+        ),
+        (Role::InfoCopy, Lang::En) => format!(
+            "For information: this alert concerns a station within {}, which handles it. No acknowledgement needed.",
+            province_name(owner, lang)
+        ),
+    }
+}
+
+/// The labelled lines of one alert, in order.
+pub fn fields(item: &Item<'_>, ctx: &Context<'_>) -> Vec<(String, String)> {
+    let a = item.alert;
+    let e = &a.event;
+    let lang = ctx.lang;
+    let zh = lang == Lang::Zh;
+    let l = |zh_label: &str, en_label: &str| lang.pick(zh_label, en_label).to_string();
+    let mut out = Vec::new();
+    out.push((l("告警编号", "Alert id"), a.id.clone()));
+    out.push((
+        l("级别", "Severity"),
+        severity_label(a.severity, lang).to_string(),
+    ));
+    match &a.place {
+        Some(p) => {
+            let kind = match (p.boundary, zh) {
+                (true, true) => "，省界断面",
+                (true, false) => ", provincial-boundary station",
+                (false, _) => "",
+            };
+            out.push((
+                l("站点", "Station"),
+                if zh {
+                    format!(
+                        "{} {}（{}），{} {}{kind}",
+                        p.name_zh,
+                        p.name_pinyin,
+                        a.subject,
+                        p.province.name_zh(),
+                        p.city_zh
+                    )
+                } else {
+                    format!(
+                        "{} {} ({}), {}, {}{kind}",
+                        p.name_pinyin,
+                        p.name_zh,
+                        a.subject,
+                        p.city_zh,
+                        p.province.name_en()
+                    )
+                },
+            ));
+            if let (Some(rz), Some(rp)) = (&p.river_zh, &p.river_pinyin) {
+                let km = p
+                    .river_km
+                    .map(|k| {
+                        if zh {
+                            format!("，河道里程 {} km", num(k))
+                        } else {
+                            format!(", river km {}", num(k))
+                        }
+                    })
+                    .unwrap_or_default();
+                out.push((l("河流", "River"), format!("{rz} {rp}{km}")));
+            }
+        }
+        None => out.push((l("范围", "Scope"), a.place_name(lang))),
+    }
+    let rule = if zh {
+        a.rule.label_zh()
+    } else {
+        a.rule.label_en()
+    };
+    out.push((
+        l("规则", "Rule"),
+        if zh {
+            format!("{rule}（{}）", e.standard)
+        } else {
+            format!("{rule} ({})", e.standard)
+        },
+    ));
+    if let Some(p) = &a.parameter {
+        out.push((l("指标", "Parameter"), param_name(ctx.registry, p, lang)));
+    }
+    let unit = e.unit.clone().unwrap_or_default();
+    let with_unit = |v: f64| {
+        if unit.is_empty() || unit == "-" {
+            num(v)
+        } else {
+            format!("{} {unit}", num(v))
+        }
+    };
+    if let Some(v) = e.value {
+        out.push((l("监测值", "Value"), with_unit(v)));
+    }
+    if let Some(limit) = e.limit {
+        let class = e
+            .target
+            .map(|t| {
+                if zh {
+                    format!("（{}标准）", t.label_zh())
+                } else {
+                    format!(" ({} limit)", t.label_en())
+                }
+            })
+            .unwrap_or_default();
+        out.push((l("限值", "Limit"), format!("{}{class}", with_unit(limit))));
+    }
+    if e.class.is_some() || e.target.is_some() {
+        let text = match (e.class, e.target, zh) {
+            (Some(c), Some(t), true) => format!("{}（目标 {}）", c.label_zh(), t.label_zh()),
+            (Some(c), Some(t), false) => format!("{} (target {})", c.label_en(), t.label_en()),
+            (Some(c), None, true) => c.label_zh().to_string(),
+            (Some(c), None, false) => c.label_en().to_string(),
+            (None, Some(t), true) => format!("目标 {}", t.label_zh()),
+            (None, Some(t), false) => format!("target {}", t.label_en()),
+            (None, None, _) => String::new(),
+        };
+        out.push((l("水质类别", "Class"), text));
+    }
+    if let Some(m) = e.exceedance_multiple {
+        out.push((l("超标倍数", "Exceedance multiple"), num(m)));
+    }
+    if let Some(aqi) = e.aqi {
+        out.push(("AQI".to_string(), aqi.to_string()));
+    }
+    if let Some(level) = &e.level {
+        out.push((l("级别/状态", "Level"), level.clone()));
+    }
+    if let Some(attr) = &e.attribution {
+        out.push((l("跨界归因", "Attribution"), attribution(attr, &unit, ctx)));
+    }
+    if let Some(inc) = &e.incident {
+        let next = e
+            .expected_next
+            .as_ref()
+            .map(|n| {
+                if zh {
+                    format!(
+                        "；预计 {} 到达 {}",
+                        fmt_cst(n.at),
+                        station_name(ctx.registry, &n.station, lang)
+                    )
+                } else {
+                    format!(
+                        "; expected at {} around {} (UTC+8)",
+                        station_name(ctx.registry, &n.station, lang),
+                        fmt_cst(n.at)
+                    )
+                }
+            })
+            .unwrap_or_default();
+        out.push((l("污染事件", "Incident"), format!("{inc}{next}")));
+    }
+    out.push((
+        l("首次发现", "First seen"),
+        format!("{}{}", fmt_cst(a.first_seen), l("（北京时间）", " (UTC+8)")),
+    ));
+    out.push((l("最近监测", "Last seen"), fmt_cst(a.last_seen)));
+    if a.status == AlertStatus::Resolved
+        && let Some(r) = a.resolved_at
+    {
+        out.push((l("恢复时间", "Resolved at"), fmt_cst(r)));
+    }
+    if a.status != AlertStatus::Notice {
+        out.push((l("确认状态", "Acknowledgement"), ack_state(item, ctx)));
+    }
+    if !item.attached.is_empty() {
+        let names: Vec<String> = item
+            .attached
+            .iter()
+            .map(|d| format!("{} [{}]", title(d, ctx), d.id))
+            .collect();
+        out.push((
+            l(
+                "关联下游告警（同一事件，不单独通知）",
+                "Attached downstream alerts (same incident, not notified separately)",
+            ),
+            names.join(if zh { "；" } else { "; " }),
+        ));
+    }
+    out.push((
+        l("摘要", "Summary"),
+        if zh {
+            e.summary_zh.clone()
+        } else {
+            e.summary_en.clone()
+        },
+    ));
+    out.push((
+        l("控制台", "Console"),
+        format!("{}/alerts/{}", ctx.console_url.trim_end_matches('/'), a.id),
+    ));
+    out
+}
+
+fn upstream_name(registry: &Registry, id: &str, province: Province, lang: Lang) -> String {
+    match (registry.station(id), lang) {
+        (Some(s), Lang::Zh) => format!("{}（{id}，{}）", s.name_zh, province.name_zh()),
+        (Some(s), Lang::En) => format!("{} ({id}, {})", s.name_pinyin, province.name_en()),
+        (None, Lang::Zh) => format!("{id}（{}）", province.name_zh()),
+        (None, Lang::En) => format!("{id} ({})", province.name_en()),
+    }
+}
+
+fn attribution(attr: &Attribution, unit: &str, ctx: &Context<'_>) -> String {
+    let lang = ctx.lang;
+    let zh = lang == Lang::Zh;
+    match attr {
+        Attribution::ArrivedFromUpstream {
+            upstream_station,
+            upstream_province,
+            upstream_value,
+            travel_hours,
+        } => {
+            let name = upstream_name(ctx.registry, upstream_station, *upstream_province, lang);
+            if zh {
+                format!(
+                    "来自上游：{} 约 {} 小时前已超标（{} {unit}）",
+                    name,
+                    num(*travel_hours),
+                    num(*upstream_value)
+                )
+            } else {
+                format!(
+                    "arrived from upstream: {} exceeded about {} h earlier ({} {unit})",
+                    name,
+                    num(*travel_hours),
+                    num(*upstream_value)
+                )
+            }
+        }
+        Attribution::ArisenBetween {
+            upstream_station,
+            upstream_province,
+            upstream_value,
+            travel_hours,
+        } => {
+            let name = upstream_name(ctx.registry, upstream_station, *upstream_province, lang);
+            if zh {
+                format!(
+                    "产生于两断面之间：上游 {} 约 {} 小时前未超标（{} {unit}）",
+                    name,
+                    num(*travel_hours),
+                    num(*upstream_value)
+                )
+            } else {
+                format!(
+                    "arose between sections: upstream {} was within the limit about {} h earlier ({} {unit})",
+                    name,
+                    num(*travel_hours),
+                    num(*upstream_value)
+                )
+            }
+        }
+        Attribution::Undetermined { reason } => {
+            if zh {
+                format!("无法判定（{reason}）")
+            } else {
+                format!("undetermined ({reason})")
+            }
+        }
+    }
+}
+
+fn ack_state(item: &Item<'_>, ctx: &Context<'_>) -> String {
+    let lang = ctx.lang;
+    let zh = lang == Lang::Zh;
+    let parts: Vec<String> = Province::ALL
+        .into_iter()
+        .map(|p| {
+            let role = item.alert.role_of(p);
+            let name = province_name(p, lang);
+            match (item.acks.iter().find(|a| a.province == p), role, zh) {
+                (Some(a), _, true) => format!(
+                    "{name} 已确认（{}，{}{}）",
+                    a.by,
+                    fmt_cst(a.at),
+                    a.comment
+                        .as_deref()
+                        .map(|c| format!("，{c}"))
+                        .unwrap_or_default()
+                ),
+                (Some(a), _, false) => format!(
+                    "{name} acknowledged ({}, {}{})",
+                    a.by,
+                    fmt_cst(a.at),
+                    a.comment
+                        .as_deref()
+                        .map(|c| format!(", {c}"))
+                        .unwrap_or_default()
+                ),
+                (None, Role::InfoCopy, true) => format!("{name} 知会（无需确认）"),
+                (None, Role::InfoCopy, false) => {
+                    format!("{name} informed (no acknowledgement needed)")
+                }
+                (None, _, true) => format!("{name} 未确认"),
+                (None, _, false) => format!("{name} not acknowledged"),
+            }
+        })
+        .collect();
+    parts.join(if zh { "；" } else { "; " })
+}
+
+fn ack_howto(ctx: &Context<'_>, ids: &[&str]) -> String {
+    let id = ids.first().copied().unwrap_or("<ID>");
+    match ctx.lang {
+        Lang::Zh => format!(
+            "确认（各省分别确认本省一侧）：riverwatch alerts ack {id} --province {} --by 姓名 [--comment 说明]，或在控制台点击“确认”。",
+            ctx.province.code()
+        ),
+        Lang::En => format!(
+            "Acknowledge (each province for its own side): riverwatch alerts ack {id} --province {} --by NAME [--comment TEXT], or use the console.",
+            ctx.province.code()
+        ),
+    }
+}
+
+fn heading(ctx: &Context<'_>, resolved: bool, n: usize) -> String {
+    match (ctx.lang, resolved) {
+        (Lang::Zh, false) => format!("告警中（{n} 条）"),
+        (Lang::Zh, true) => format!("已恢复（{n} 条）"),
+        (Lang::En, false) => format!("Firing ({n})"),
+        (Lang::En, true) => format!("Resolved ({n})"),
+    }
+}
+
+fn intro(ctx: &Context<'_>) -> Option<String> {
+    match (ctx.kind, ctx.lang) {
+        (NotificationKind::Escalation, Lang::Zh) => Some(format!(
+            "升级通知（第 {} 级）：以下告警在规定时间内未获{}确认。",
+            ctx.level,
+            ctx.province.name_zh()
+        )),
+        (NotificationKind::Escalation, Lang::En) => Some(format!(
+            "Escalation (level {}): {} has not acknowledged these alerts in time.",
+            ctx.level,
+            ctx.province.name_en()
+        )),
+        (NotificationKind::Repeat, Lang::Zh) => {
+            Some("重复提醒：以下告警仍在持续且本省尚未确认。".to_string())
+        }
+        (NotificationKind::Repeat, Lang::En) => Some(
+            "Reminder: these alerts still fire and your province has not acknowledged them."
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// The email: subject, plain text and HTML.
+pub fn email(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> Email {
+    let lang = ctx.lang;
+    let all: Vec<&Item<'_>> = firing.iter().chain(resolved).collect();
+    let ids: Vec<&str> = firing.iter().map(|i| i.alert.id.as_str()).collect();
+    let greeting = match lang {
+        Lang::Zh => format!("{}：", ctx.recipient_name),
+        Lang::En => format!("To {}:", ctx.recipient_name),
+    };
+    let role = role_line(ctx, &all);
+    let footer = match lang {
+        Lang::Zh => {
+            "—— riverwatch 哈长城市群跨界河流与大气环境监测告警服务。时间均为北京时间（UTC+8）。本邮件的 Message-ID 记录在告警审计链中。"
+        }
+        Lang::En => {
+            "— riverwatch cross-border river and air monitoring, Harbin–Changchun zone. Times are China Standard Time (UTC+8). This email's Message-ID is recorded in the alert audit trail."
+        }
+    };
+
+    let mut text = String::new();
+    let _ = writeln!(text, "{greeting}\n");
+    if let Some(i) = intro(ctx) {
+        let _ = writeln!(text, "{i}");
+    }
+    let _ = writeln!(text, "{role}\n");
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; font-size: 14px;\">\n<p>{}</p>\n",
+        lang.pick("zh-CN", "en"),
+        esc(&subject(ctx, firing, resolved)),
+        esc(&greeting)
+    );
+    if let Some(i) = intro(ctx) {
+        let _ = writeln!(html, "<p><strong>{}</strong></p>", esc(&i));
+    }
+    let _ = writeln!(html, "<p>{}</p>", esc(&role));
+    for (is_resolved, items) in [(false, firing), (true, resolved)] {
+        if items.is_empty() {
+            continue;
+        }
+        let head = heading(ctx, is_resolved, items.len());
+        let _ = writeln!(text, "{head}\n{}", "=".repeat(24));
+        let colour = if is_resolved { "#2e7d32" } else { "#c62828" };
+        let _ = writeln!(html, "<h2 style=\"color: {colour};\">{}</h2>", esc(&head));
+        for (n, item) in items.iter().enumerate() {
+            let t = title(item.alert, ctx);
+            let _ = writeln!(text, "{}. {t}", n + 1);
+            let _ = writeln!(
+                html,
+                "<h3>{}. {}</h3>\n<table cellpadding=\"4\" style=\"border-collapse: collapse;\">",
+                n + 1,
+                esc(&t)
+            );
+            for (k, v) in fields(item, ctx) {
+                let sep = lang.pick("：", ": ");
+                let _ = writeln!(text, "   {k}{sep}{v}");
+                let cell = if v.starts_with("http://") || v.starts_with("https://") {
+                    format!("<a href=\"{0}\">{0}</a>", esc(&v))
+                } else {
+                    esc(&v)
+                };
+                let _ = writeln!(
+                    html,
+                    "<tr><th align=\"left\" style=\"border: 1px solid #ccc; background: #f5f5f5;\">{}</th><td style=\"border: 1px solid #ccc;\">{cell}</td></tr>",
+                    esc(&k)
+                );
+            }
+            let _ = writeln!(text);
+            let _ = writeln!(html, "</table>");
+        }
+    }
+    if !firing.is_empty() && ctx.role != Role::InfoCopy {
+        let how = ack_howto(ctx, &ids);
+        let _ = writeln!(text, "{how}\n");
+        let _ = writeln!(html, "<p>{}</p>", esc(&how));
+    }
+    let _ = writeln!(text, "{footer}");
+    let _ = writeln!(
+        html,
+        "<p style=\"color: #666;\">{}</p>\n</body></html>",
+        esc(footer)
+    );
+    Email {
+        subject: subject(ctx, firing, resolved),
+        text,
+        html,
+    }
+}
+
+/// Markdown for the DingTalk and WeCom group robots: title line and the key fields.
+pub fn markdown(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> (String, String) {
+    let lang = ctx.lang;
+    let title_line = subject(ctx, firing, resolved);
+    let mut md = format!("### {title_line}\n\n");
+    let all: Vec<&Item<'_>> = firing.iter().chain(resolved).collect();
+    let _ = writeln!(md, "> {}\n", role_line(ctx, &all));
+    let keep = [
+        lang.pick("告警编号", "Alert id"),
+        lang.pick("级别", "Severity"),
+        lang.pick("监测值", "Value"),
+        lang.pick("限值", "Limit"),
+        lang.pick("水质类别", "Class"),
+        lang.pick("超标倍数", "Exceedance multiple"),
+        "AQI",
+        lang.pick("首次发现", "First seen"),
+        lang.pick("恢复时间", "Resolved at"),
+        lang.pick("确认状态", "Acknowledgement"),
+    ];
+    for (is_resolved, items) in [(false, firing), (true, resolved)] {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "**{}**\n", heading(ctx, is_resolved, items.len()));
+        for item in items {
+            let _ = writeln!(md, "- **{}**", title(item.alert, ctx));
+            for (k, v) in fields(item, ctx) {
+                if keep.contains(&k.as_str()) {
+                    let _ = writeln!(md, "  - {k}: {v}");
+                }
+            }
+            let _ = writeln!(
+                md,
+                "  - [{}]({}/alerts/{})",
+                lang.pick("在控制台查看", "Open in the console"),
+                ctx.console_url.trim_end_matches('/'),
+                item.alert.id
+            );
+        }
+        md.push('\n');
+    }
+    (title_line, md)
+}
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::tests::{event, t};
+    use crate::lifecycle::{Known, Outcome, apply};
+    use riverwatch_core::class::WaterClass;
+    use riverwatch_core::events::{EventStatus, ExpectedArrival, Rule};
+
+    fn boundary_alert(reg: &Registry) -> Alert {
+        let mut e = event("e1", EventStatus::Firing, "LLH-CJG", "NH3N", 0);
+        e.severity = Severity::Critical;
+        e.provinces = vec![Province::Heilongjiang, Province::Jilin];
+        e.cross_border = true;
+        e.value = Some(1.62);
+        e.limit = Some(1.0);
+        e.class = Some(WaterClass::V);
+        e.target = Some(WaterClass::III);
+        e.exceedance_multiple = Some(0.62);
+        e.attribution = Some(Attribution::ArisenBetween {
+            upstream_station: "LLH-YS".into(),
+            upstream_province: Province::Jilin,
+            upstream_value: 0.41,
+            travel_hours: 27.8,
+        });
+        e.incident = Some("inc-20261122-01".into());
+        e.expected_next = Some(ExpectedArrival {
+            station: "LLH-HK".into(),
+            at: t(600),
+        });
+        e.summary_zh = "蔡家沟断面氨氮 1.62 mg/L，超Ⅲ类标准 0.62 倍".into();
+        e.summary_en = "Caijiagou NH3-N 1.62 mg/L, 0.62 times above the Class III limit".into();
+        match apply(Known::default(), &e, reg, t(1)) {
+            Outcome::Opened(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn ctx<'a>(reg: &'a Registry, lang: Lang, role: Role, kind: NotificationKind) -> Context<'a> {
+        Context {
+            lang,
+            registry: reg,
+            console_url: "http://127.0.0.1:8080",
+            recipient_name: match lang {
+                Lang::Zh => "黑龙江省生态环境厅应急值班室",
+                Lang::En => "Heilongjiang duty office",
+            },
+            province: Province::Heilongjiang,
+            role,
+            kind,
+            level: 0,
+        }
+    }
+
+    #[test]
+    fn boundary_exceedance_email_in_chinese() {
+        let reg = Registry::builtin().unwrap();
+        let a = boundary_alert(&reg);
+        let acks = vec![Ack {
+            alert_id: a.id.clone(),
+            province: Province::Jilin,
+            by: "李娜".into(),
+            at: t(10),
+            comment: Some("已通知扶余市局现场核查".into()),
+        }];
+        let item = Item {
+            alert: &a,
+            acks,
+            attached: vec![],
+        };
+        let mail = email(
+            &ctx(&reg, Lang::Zh, Role::Equal, NotificationKind::Firing),
+            &[item],
+            &[],
+        );
+        insta::assert_snapshot!("boundary_zh_subject", mail.subject);
+        insta::assert_snapshot!("boundary_zh_text", mail.text);
+        insta::assert_snapshot!("boundary_zh_html", mail.html);
+    }
+
+    #[test]
+    fn information_copy_and_resolution_in_english() {
+        let reg = Registry::builtin().unwrap();
+        let mut e = event("e9", EventStatus::Firing, "SH2-SY", "TP", 0);
+        e.rule = Rule::ParameterExceedance;
+        let Outcome::Opened(a) = apply(Known::default(), &e, &reg, t(1)) else {
+            panic!()
+        };
+        let mut r = a.clone();
+        r.status = AlertStatus::Resolved;
+        r.resolved_at = Some(t(90));
+        let item = Item {
+            alert: &r,
+            acks: vec![],
+            attached: vec![],
+        };
+        let mail = email(
+            &ctx(&reg, Lang::En, Role::InfoCopy, NotificationKind::Resolved),
+            &[],
+            &[item],
+        );
+        insta::assert_snapshot!("info_copy_resolved_en_text", mail.text);
+        assert!(
+            mail.subject.starts_with("[riverwatch] Resolved"),
+            "{}",
+            mail.subject
+        );
+    }
+
+    #[test]
+    fn robot_markdown_keeps_the_key_fields() {
+        let reg = Registry::builtin().unwrap();
+        let a = boundary_alert(&reg);
+        let item = Item {
+            alert: &a,
+            acks: vec![],
+            attached: vec![],
+        };
+        let (title, md) = markdown(
+            &ctx(&reg, Lang::Zh, Role::Equal, NotificationKind::Firing),
+            &[item],
+            &[],
+        );
+        assert!(title.contains("蔡家沟（拉林河）"), "{title}");
+        insta::assert_snapshot!("robot_markdown_zh", md);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

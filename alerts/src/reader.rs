@@ -1,0 +1,344 @@
+//! The public read API of the alert store: how the console, the river-chief reports and the
+//! command line read alerts. It opens `alerts.db` read-only (WAL lets it read while the
+//! service writes) and returns typed records — alerts with both provinces' acknowledgement
+//! state, the notification log, silences and audit rows — so no other crate needs the SQL.
+//!
+//! ```no_run
+//! use riverwatch_alerts::reader::{AlertQuery, AlertReader, StateFilter};
+//! # fn main() -> Result<(), riverwatch_alerts::store::StoreError> {
+//! let reader = AlertReader::open(std::path::Path::new("data/alerts.db"))?;
+//! for view in reader.alerts(&AlertQuery { state: StateFilter::Firing, ..AlertQuery::default() })? {
+//!     let hlj = view.ack(riverwatch_core::Province::Heilongjiang);
+//!     println!("{} {} HLJ acknowledged: {}", view.alert.id, view.alert.fingerprint, hlj.is_some());
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use riverwatch_core::Province;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::audit::{self, Verification};
+use crate::model::{Ack, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence};
+use crate::routing::acting_provinces;
+use crate::store::{
+    AUDIT_COLUMNS, NOTIFICATION_COLUMNS, Result, StoreError, ack_row, audit_row, connect, ms,
+    notification_row, resolve_alert_id,
+};
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    /// Firing only (the default).
+    #[default]
+    Firing,
+    /// Resolved only.
+    Resolved,
+    /// Notices only.
+    Notice,
+    /// Everything.
+    All,
+}
+
+/// An alert listing query.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// Which states.
+    pub state: StateFilter,
+    /// Only alerts this province acts on (as owner or equal; information copies left out).
+    pub province: Option<Province>,
+    /// Only alerts of this station (or `REGION`).
+    pub subject: Option<String>,
+    /// Only alerts changed at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many, most recently changed first (all when `None`).
+    pub limit: Option<usize>,
+}
+
+/// A notification-log query.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationQuery {
+    /// Only notifications carrying this alert.
+    pub alert_id: Option<String>,
+    /// Only this recipient.
+    pub recipient_id: Option<String>,
+    /// Only notifications queued at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many, newest first (all when `None`).
+    pub limit: Option<usize>,
+}
+
+/// An audit query.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only rows about this alert.
+    pub alert_id: Option<String>,
+    /// Only rows after this sequence number.
+    pub after_seq: Option<i64>,
+    /// At most this many, in chain order.
+    pub limit: Option<usize>,
+}
+
+/// Read-only access to the alert store.
+#[derive(Debug)]
+pub struct AlertReader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl AlertReader {
+    /// Opens the store read-only.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] when the service has not created it yet, or a database error.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            conn: connect(path, true)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, body: &str) -> Result<T> {
+        serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Alerts with their provinces' state, most recently changed first.
+    ///
+    /// # Errors
+    /// A database or decoding error.
+    pub fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertView>> {
+        let status = match q.state {
+            StateFilter::Firing => Some("firing"),
+            StateFilter::Resolved => Some("resolved"),
+            StateFilter::Notice => Some("notice"),
+            StateFilter::All => None,
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT body FROM alerts WHERE (?1 IS NULL OR status = ?1) AND updated_ms >= ?2 \
+                 ORDER BY updated_ms DESC, id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let since = q.since.map(ms).unwrap_or(i64::MIN);
+        let bodies: Vec<String> = stmt
+            .query_map(params![status, since], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))?;
+        let silences = self.silences(false)?;
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for body in bodies {
+            let alert: Alert = self.decode(&body)?;
+            if q.province
+                .is_some_and(|p| alert.role_of(p) == crate::model::Role::InfoCopy)
+            {
+                continue;
+            }
+            if q.subject.as_deref().is_some_and(|s| s != alert.subject) {
+                continue;
+            }
+            out.push(self.view(alert, &silences, now)?);
+            if q.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One alert by id or unique prefix (at least 4 hex digits).
+    ///
+    /// # Errors
+    /// No match, several matches, or a database error.
+    pub fn alert(&self, id_or_prefix: &str) -> Result<AlertView> {
+        let id = resolve_alert_id(&self.conn, &self.path, id_or_prefix)?;
+        let body: Option<String> = self
+            .conn
+            .query_row("SELECT body FROM alerts WHERE id = ?1", [&id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        let Some(body) = body else {
+            return Err(StoreError::NotFound { what: "alert", id });
+        };
+        let silences = self.silences(false)?;
+        self.view(self.decode(&body)?, &silences, Utc::now())
+    }
+
+    fn view(&self, alert: Alert, silences: &[Silence], now: DateTime<Utc>) -> Result<AlertView> {
+        let acks = self.acks(&alert.id)?;
+        let acting = acting_provinces(&alert);
+        let provinces_state = Province::ALL
+            .into_iter()
+            .map(|p| ProvinceState {
+                province: p,
+                role: alert.role_of(p),
+                ack: acks.iter().find(|a| a.province == p).cloned(),
+                escalation_level: if acting.contains(&p) {
+                    alert.escalation_of(p).map(|e| e.level).unwrap_or(0)
+                } else {
+                    0
+                },
+            })
+            .collect();
+        let silenced_by = crate::silence::silencing(silences, &alert, now)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut attached = Vec::new();
+        if alert.is_firing() {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT body FROM alerts WHERE status = 'firing' AND incident = ?1 AND id != ?2")
+                .map_err(|e| self.sql(e))?;
+            if let Some(incident) = &alert.event.incident {
+                let bodies: Vec<String> = stmt
+                    .query_map(params![incident, alert.id], |r| r.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(|e| self.sql(e))?;
+                for b in bodies {
+                    let other: Alert = self.decode(&b)?;
+                    if other.inhibited_by.as_deref() == Some(alert.id.as_str()) {
+                        attached.push(other.id);
+                    }
+                }
+            }
+        }
+        Ok(AlertView {
+            alert,
+            provinces_state,
+            silenced_by,
+            attached,
+        })
+    }
+
+    /// The acknowledgements of an alert.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn acks(&self, alert_id: &str) -> Result<Vec<Ack>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT alert_id, province, by_name, at_ms, comment FROM acks WHERE alert_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map([alert_id], ack_row)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The notification log, newest first.
+    ///
+    /// # Errors
+    /// A database or decoding error.
+    pub fn notifications(&self, q: &NotificationQuery) -> Result<Vec<Notification>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
+                 WHERE (?1 IS NULL OR recipient_id = ?1) AND created_ms >= ?2 \
+                 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(alert_ids) WHERE value = ?3)) \
+                 ORDER BY id DESC LIMIT ?4"
+            ))
+            .map_err(|e| self.sql(e))?;
+        let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
+        stmt.query_map(
+            params![
+                q.recipient_id,
+                q.since.map(ms).unwrap_or(i64::MIN),
+                q.alert_id,
+                limit
+            ],
+            notification_row,
+        )
+        .and_then(Iterator::collect)
+        .map_err(|e| self.sql(e))
+    }
+
+    /// The bodies of one notification (plain text, HTML) as queued.
+    ///
+    /// # Errors
+    /// No such notification, or a database error.
+    pub fn notification_bodies(&self, id: i64) -> Result<(String, String)> {
+        self.conn
+            .query_row(
+                "SELECT body_text, body_html FROM notifications WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?
+            .ok_or(StoreError::NotFound {
+                what: "notification",
+                id: id.to_string(),
+            })
+    }
+
+    /// Silences, oldest first: active and future ones, or all including ended ones.
+    ///
+    /// # Errors
+    /// A database or decoding error.
+    pub fn silences(&self, include_ended: bool) -> Result<Vec<Silence>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body FROM silences WHERE ?1 OR (expired_ms IS NULL AND ends_ms > ?2) ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        let bodies: Vec<String> = stmt
+            .query_map(params![include_ended, ms(Utc::now())], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))?;
+        bodies.iter().map(|b| self.decode(b)).collect()
+    }
+
+    /// Audit rows in chain order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE (?1 IS NULL OR alert_id = ?1) AND seq > ?2 \
+                 ORDER BY seq LIMIT ?3"
+            ))
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map(
+            params![
+                q.alert_id,
+                q.after_seq.unwrap_or(0),
+                q.limit.map(|l| l as i64).unwrap_or(-1)
+            ],
+            audit_row,
+        )
+        .and_then(Iterator::collect)
+        .map_err(|e| self.sql(e))
+    }
+
+    /// Walks the whole audit chain and reports the first broken link.
+    ///
+    /// # Errors
+    /// A database error (a row that cannot even be read counts as one).
+    pub fn verify_audit(&self) -> Result<Verification> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))
+            .map_err(|e| self.sql(e))?;
+        let rows: Vec<AuditRow> = stmt
+            .query_map([], audit_row)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))?;
+        Ok(audit::verify(rows))
+    }
+}

@@ -1,0 +1,64 @@
+//! The alert service's counters: events received and applied, notifications sent, retried,
+//! failed and expired per channel.
+
+use riverwatch_core::telemetry::{Counter, counter};
+
+/// Metric handles, created once per service.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Event messages received.
+    pub events: Counter,
+    /// Events that were not valid JSON events (logged, acknowledged, counted).
+    pub bad_events: Counter,
+    /// Redelivered events recognised by id.
+    pub duplicate_events: Counter,
+    /// Alerts opened.
+    pub opened: Counter,
+    /// Alerts resolved.
+    pub resolved: Counter,
+    /// Reconnects to the broker.
+    pub reconnects: Counter,
+    /// Acks dropped because their connection had ended.
+    pub stale_acks: Counter,
+}
+
+impl Metrics {
+    /// The alert metric handles.
+    pub fn new() -> Self {
+        Self {
+            events: counter("alerts_events_total", &[]),
+            bad_events: counter("alerts_events_rejected_total", &[]),
+            duplicate_events: counter("alerts_events_duplicate_total", &[]),
+            opened: counter("alerts_opened_total", &[]),
+            resolved: counter("alerts_resolved_total", &[]),
+            reconnects: counter("alerts_reconnects_total", &[]),
+            stale_acks: counter("alerts_stale_acks_total", &[]),
+        }
+    }
+
+    /// Counts a delivered notification.
+    pub fn sent(&self, channel: &str) {
+        counter("alerts_sent_total", &[("channel", channel)]).inc();
+    }
+
+    /// Counts a failed attempt that will be retried.
+    pub fn retried(&self, channel: &str) {
+        counter("alerts_retries_total", &[("channel", channel)]).inc();
+    }
+
+    /// Counts a notification refused for good.
+    pub fn failed(&self, channel: &str) {
+        counter("alerts_failed_total", &[("channel", channel)]).inc();
+    }
+
+    /// Counts an expired notification.
+    pub fn expired(&self, channel: &str) {
+        counter("alerts_expired_total", &[("channel", channel)]).inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
