@@ -1,6 +1,7 @@
 //! `riverwatch up`: everything in one process on the embedded defaults — an embedded MQTT
 //! broker on 127.0.0.1, ingest into SQLite under the data directory, the simulated station
-//! network on the wall clock, and the other services. Ctrl-C stops the simulator first, then
+//! network on the wall clock, analytics, and the alert service (email to the outbox folder
+//! or an SMTP relay). Ctrl-C stops the simulator first, then
 //! the services in order, and waits for them to drain.
 
 use clap::Args;
@@ -27,6 +28,11 @@ pub struct UpArgs {
     /// Scenario the simulator plays on the wall clock (name or TOML file).
     #[arg(long, default_value = "baseline")]
     pub scenario: String,
+    /// Send alert emails through this SMTP relay (`smtp://host:port` with STARTTLS when
+    /// offered, `smtps://host:port`; credentials from RIVERWATCH_SMTP_USERNAME /
+    /// RIVERWATCH_SMTP_PASSWORD) instead of writing them to `<data-dir>/outbox/`.
+    #[arg(long)]
+    pub smtp: Option<String>,
 }
 
 /// Runs `riverwatch up` until Ctrl-C.
@@ -59,10 +65,33 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         // rumqttd has no `$SYS` tree and drops a client that subscribes to it.
         ingest.config.watch_broker_drops = false;
     }
+    // Configuration problems surface here, before anything runs.
+    let analytics = super::analytics::analytics_args(ctx, mqtt.clone())?;
+    let alerts = super::alerts::alerts_args(ctx, mqtt.clone(), args.smtp.as_deref())?;
+    let outbox = match alerts.config.transport() {
+        riverwatch_alerts::config::EmailTransport::Outbox => {
+            ctx.data_dir.join("outbox").display().to_string()
+        }
+        riverwatch_alerts::config::EmailTransport::Smtp(url) => {
+            riverwatch_alerts::config::redact_url(&url)
+        }
+    };
     let token = shutdown.token();
     shutdown.spawn("ingest", async move {
         if let Err(e) = riverwatch_ingest::run(ingest, token).await {
             error!(error = %e, "Ingest failed.");
+        }
+    });
+    let token = shutdown.token();
+    shutdown.spawn("analytics", async move {
+        if let Err(e) = riverwatch_analytics::run(analytics, token).await {
+            error!(error = %e, "Analytics failed.");
+        }
+    });
+    let token = shutdown.token();
+    shutdown.spawn("alerts", async move {
+        if let Err(e) = riverwatch_alerts::run(alerts, token).await {
+            error!(error = %e, "Alert service failed.");
         }
     });
     // The simulator stops on its own token first, so ingest can drain what it sent.
@@ -91,7 +120,7 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         }))
     };
     let db = riverwatch_ingest::store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
-    info!(broker = %url, store = %db.display(), "riverwatch is up; press Ctrl-C to stop.");
+    info!(broker = %url, store = %db.display(), email = %outbox, "riverwatch is up; press Ctrl-C to stop.");
     let sim_zh = if args.no_simulator {
         "模拟站网未启动".to_string()
     } else {
@@ -106,11 +135,11 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         "{}",
         ctx.lang.pick(
             &format!(
-                "riverwatch 已启动：MQTT 代理 {url}，读数存储 {}，{sim_zh}。查看数据：riverwatch query --station LLH-CJG --format table。按 Ctrl-C 停止。",
+                "riverwatch 已启动：MQTT 代理 {url}，读数存储 {}，{sim_zh}，分析与告警服务运行中，告警邮件 → {outbox}。查看数据：riverwatch query --station LLH-CJG --format table；告警：riverwatch alerts list。按 Ctrl-C 停止。",
                 db.display()
             ),
             &format!(
-                "riverwatch is up: MQTT broker {url}, readings in {}, {sim_en}. See data: riverwatch query --station LLH-CJG --format table. Press Ctrl-C to stop.",
+                "riverwatch is up: MQTT broker {url}, readings in {}, {sim_en}, analytics and alerts running, alert email -> {outbox}. See data: riverwatch query --station LLH-CJG --format table; alerts: riverwatch alerts list. Press Ctrl-C to stop.",
                 db.display()
             ),
         )
