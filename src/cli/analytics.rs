@@ -79,7 +79,7 @@ pub async fn run_service(
     let args = analytics_args(ctx, mqtt)?;
     riverwatch_analytics::run(args, token)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("analytics service")
 }
 
 fn open_readings(ctx: &Context) -> anyhow::Result<AnyReader> {
@@ -906,7 +906,7 @@ pub async fn evaluations(cmd: &EvaluationsCommand, ctx: &Context) -> anyhow::Res
                         match (s.class, s.aqi, &s.flood_state) {
                             (Some(c), _, _) => class_label(Some(c), lang),
                             (None, Some(a), _) => format!("AQI {a}"),
-                            (None, None, Some(f)) => f.clone(),
+                            (None, None, Some(f)) => flood_label(f, lang),
                             _ => "—".into(),
                         },
                         class_label(s.target, lang),
@@ -1295,6 +1295,17 @@ fn verdict(a: &riverwatch_core::events::Attribution, lang: Lang) -> String {
             .pick("无法判定（上游无数据）", "undetermined")
             .to_string(),
     }
+}
+
+/// A stored flood state (`normal`, `above_warning`, `above_guaranteed`) in the language.
+fn flood_label(state: &str, lang: Lang) -> String {
+    match state {
+        "normal" => lang.pick("正常", "normal"),
+        "above_warning" => lang.pick("超警戒水位", "above warning level"),
+        "above_guaranteed" => lang.pick("超保证水位", "above guaranteed level"),
+        other => other,
+    }
+    .to_string()
 }
 
 /// `riverwatch bench analytics`.
