@@ -79,7 +79,7 @@ pub async fn run_service(
     let args = analytics_args(ctx, mqtt)?;
     riverwatch_analytics::run(args, token)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("analytics service")
 }
 
 fn open_readings(ctx: &Context) -> anyhow::Result<AnyReader> {
@@ -906,7 +906,7 @@ pub async fn evaluations(cmd: &EvaluationsCommand, ctx: &Context) -> anyhow::Res
                         match (s.class, s.aqi, &s.flood_state) {
                             (Some(c), _, _) => class_label(Some(c), lang),
                             (None, Some(a), _) => format!("AQI {a}"),
-                            (None, None, Some(f)) => f.clone(),
+                            (None, None, Some(f)) => flood_label(f, lang),
                             _ => "—".into(),
                         },
                         class_label(s.target, lang),
@@ -1297,6 +1297,17 @@ fn verdict(a: &riverwatch_core::events::Attribution, lang: Lang) -> String {
     }
 }
 
+/// A stored flood state (`normal`, `above_warning`, `above_guaranteed`) in the language.
+fn flood_label(state: &str, lang: Lang) -> String {
+    match state {
+        "normal" => lang.pick("正常", "normal"),
+        "above_warning" => lang.pick("超警戒水位", "above warning level"),
+        "above_guaranteed" => lang.pick("超保证水位", "above guaranteed level"),
+        other => other,
+    }
+    .to_string()
+}
+
 /// `riverwatch bench analytics`.
 #[derive(Debug, Args)]
 pub struct AnalyticsBenchArgs {
@@ -1327,6 +1338,12 @@ pub struct AnalyticsBench {
     pub evaluate_secs: f64,
     /// Readings per second through the evaluation.
     pub evaluate_readings_per_sec: f64,
+    /// Baseline, same readings, same run: seconds of a plain one-pass hourly → daily →
+    /// monthly mean per station and parameter in `HashMap`s (no classes, no AQI, no
+    /// completeness), the least any window evaluation must do.
+    pub baseline_means_secs: f64,
+    /// `evaluate_secs ÷ baseline_means_secs`.
+    pub evaluate_vs_baseline: f64,
     /// Daily evaluations produced.
     pub daily_evaluations: usize,
     /// Monthly evaluations produced.
@@ -1341,6 +1358,19 @@ pub struct AnalyticsBench {
     pub live_p99_us: f64,
     /// Live path: findings (events) raised.
     pub live_findings: usize,
+    /// Baseline, same readings, same run: decoding each reading's `readings` message (the
+    /// JSON ingest publishes, one reading per message), which the service must do for every
+    /// reading anyway; readings per second.
+    pub baseline_decode_readings_per_sec: f64,
+    /// Baseline: median decode latency per reading, µs.
+    pub baseline_decode_p50_us: f64,
+    /// Baseline: 99th percentile decode latency per reading, µs.
+    pub baseline_decode_p99_us: f64,
+    /// `live_p99_us ÷ baseline_decode_p99_us`.
+    pub live_p99_vs_decode: f64,
+    /// `baseline_decode_readings_per_sec ÷ live_readings_per_sec` (how many times longer
+    /// judging a reading takes than decoding it).
+    pub live_time_vs_decode: f64,
 }
 
 /// Runs `riverwatch bench analytics`: one year (by default) of hourly data for the whole
@@ -1416,17 +1446,25 @@ pub async fn bench(args: &AnalyticsBenchArgs, ctx: &Context) -> anyhow::Result<(
             };
             let t = Instant::now();
             let r = windows::compute(&ctx, &readings, &requests, &|| false);
-            (r, t.elapsed().as_secs_f64(), readings)
+            let secs = t.elapsed().as_secs_f64();
+            (r, secs, readings)
         })
         .await?
     };
     let results = results?;
+    let (baseline_means_secs, readings) =
+        tokio::task::spawn_blocking(move || (baseline_means(&readings), readings)).await?;
 
     // (b) The live path, one reading per call, in observation order.
-    let (live_rate, p50, p99, findings) = {
+    let (live_rate, p50, p99, findings, decode) = {
         let registry = registry.clone();
         let config = Arc::new(config.clone());
-        tokio::task::spawn_blocking(move || live_bench(registry, config, readings)).await??
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let decode = decode_bench(&registry, &readings)?;
+            let (rate, p50, p99, findings) = live_bench(registry, config, readings)?;
+            Ok((rate, p50, p99, findings, decode))
+        })
+        .await??
     };
     let _ = std::fs::remove_dir_all(&dir);
     let result = AnalyticsBench {
@@ -1436,6 +1474,8 @@ pub async fn bench(args: &AnalyticsBenchArgs, ctx: &Context) -> anyhow::Result<(
         read_secs,
         evaluate_secs,
         evaluate_readings_per_sec: n as f64 / evaluate_secs.max(1e-9),
+        baseline_means_secs,
+        evaluate_vs_baseline: evaluate_secs / baseline_means_secs.max(1e-9),
         daily_evaluations: results.daily.len(),
         monthly_evaluations: results.monthly.len(),
         daily_aqi: results.aqi_daily.len(),
@@ -1443,6 +1483,11 @@ pub async fn bench(args: &AnalyticsBenchArgs, ctx: &Context) -> anyhow::Result<(
         live_p50_us: p50,
         live_p99_us: p99,
         live_findings: findings,
+        baseline_decode_readings_per_sec: decode.0,
+        baseline_decode_p50_us: decode.1,
+        baseline_decode_p99_us: decode.2,
+        live_p99_vs_decode: p99 / decode.2.max(1e-9),
+        live_time_vs_decode: decode.0 / live_rate.max(1e-9),
     };
     if args.json {
         return print_json(&result);
@@ -1451,7 +1496,10 @@ pub async fn bench(args: &AnalyticsBenchArgs, ctx: &Context) -> anyhow::Result<(
         "{} stations x {} days of hourly data = {} readings (SQLite)\n\
          read back:                {:>8.2} s\n\
          daily + monthly (polars): {:>8.2} s  ({:.0} readings/s; {} daily, {} monthly evaluations, {} daily AQI)\n\
-         live path:                {:>8.0} readings/s, p50 {:.1} µs, p99 {:.1} µs per reading ({} findings)",
+         baseline, plain means:    {:>8.2} s  → evaluation = {:.1} × baseline\n\
+         live path:                {:>8.0} readings/s, p50 {:.1} µs, p99 {:.1} µs per reading ({} findings)\n\
+         baseline, JSON decode:    {:>8.0} readings/s, p50 {:.1} µs, p99 {:.1} µs per reading\n\
+         live / decode:            p99 {:.1} ×, time per reading {:.1} ×",
         result.stations,
         days,
         result.readings,
@@ -1461,10 +1509,17 @@ pub async fn bench(args: &AnalyticsBenchArgs, ctx: &Context) -> anyhow::Result<(
         result.daily_evaluations,
         result.monthly_evaluations,
         result.daily_aqi,
+        baseline_means_secs,
+        result.evaluate_vs_baseline,
         live_rate,
         p50,
         p99,
-        findings
+        findings,
+        result.baseline_decode_readings_per_sec,
+        result.baseline_decode_p50_us,
+        result.baseline_decode_p99_us,
+        result.live_p99_vs_decode,
+        result.live_time_vs_decode,
     );
     Ok(())
 }
@@ -1536,6 +1591,87 @@ fn generate(
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(written)
+}
+
+/// The baseline of the window evaluation: hourly means, daily means of hourly means and
+/// monthly means of daily means per station and parameter with `HashMap`s, one pass over
+/// the valid readings. Returns seconds.
+fn baseline_means(readings: &[Reading]) -> f64 {
+    use std::collections::HashMap;
+    let t = Instant::now();
+    let mut hourly: HashMap<(&str, &str, i64), (f64, u32)> = HashMap::new();
+    for r in readings.iter().filter(|r| r.flag.is_valid()) {
+        let h = windows::frame::hour_index(r.observed_at);
+        let e = hourly
+            .entry((r.station.as_str(), r.parameter.as_str(), h))
+            .or_default();
+        e.0 += r.value;
+        e.1 += 1;
+    }
+    let mut daily: HashMap<(&str, &str, i32), (f64, u32)> = HashMap::new();
+    for ((s, p, h), (sum, n)) in &hourly {
+        let e = daily
+            .entry((s, p, windows::frame::day_of_hour(*h)))
+            .or_default();
+        e.0 += sum / f64::from(*n);
+        e.1 += 1;
+    }
+    let mut monthly: HashMap<(&str, &str, i32), (f64, u32)> = HashMap::new();
+    for ((s, p, d), (sum, n)) in &daily {
+        let month = windows::frame::month_of_date(windows::frame::date_of_day(*d));
+        let e = monthly.entry((s, p, month)).or_default();
+        e.0 += sum / f64::from(*n);
+        e.1 += 1;
+    }
+    std::hint::black_box(monthly.len());
+    t.elapsed().as_secs_f64()
+}
+
+/// The baseline of the live path: each reading encoded as the one-reading `readings`
+/// message ingest publishes, then timed while serde decodes it back. Returns readings/s,
+/// p50 µs and p99 µs.
+fn decode_bench(registry: &Registry, readings: &[Reading]) -> anyhow::Result<(f64, f64, f64)> {
+    use riverwatch_core::reading::{ReadingOut, ReadingsMessage};
+    let payloads: Vec<Vec<u8>> = readings
+        .iter()
+        .map(|r| {
+            ReadingsMessage {
+                station: r.station.clone(),
+                readings: vec![ReadingOut {
+                    parameter: r.parameter.clone(),
+                    value: r.value,
+                    unit: registry
+                        .parameter(r.parameter.as_str())
+                        .map(|p| p.unit.to_string())
+                        .unwrap_or_default(),
+                    observed_at: r.observed_at,
+                    received_at: r.received_at,
+                    flag: r.flag,
+                    valid: r.flag.is_valid(),
+                    period: r.period,
+                }],
+            }
+            .to_json()
+        })
+        .collect();
+    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .context("histogram bounds")?;
+    let total = Instant::now();
+    for p in &payloads {
+        let t = Instant::now();
+        let m: ReadingsMessage = serde_json::from_slice(p).context("decode a readings message")?;
+        std::hint::black_box(m.into_readings());
+        let ns = u64::try_from(t.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let _ = hist.record(ns.min(60_000_000));
+    }
+    let secs = total.elapsed().as_secs_f64();
+    Ok((
+        payloads.len() as f64 / secs.max(1e-9),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+    ))
 }
 
 fn live_bench(
