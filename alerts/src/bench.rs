@@ -93,32 +93,25 @@ impl EventTrigger {
     /// The event for alert `i`.
     pub fn event(&self, i: usize, at: DateTime<Utc>) -> Event {
         let (rule, station, param) = self.parts(i);
-        Event {
-            id: self.event_id(i),
+        let mut e = crate::testing::base_event(
+            &self.event_id(i),
             rule,
-            status: EventStatus::Firing,
-            severity: Severity::Warning,
-            subject: station.to_string(),
-            parameter: Some(param.to_string()),
-            provinces: Province::ALL.to_vec(),
-            cross_border: true,
-            observed_at: at,
-            emitted_at: at,
-            value: Some(1.6),
-            unit: Some("mg/L".into()),
-            limit: Some(1.0),
-            class: None,
-            target: None,
-            exceedance_multiple: Some(0.6),
-            aqi: None,
-            level: None,
-            standard: "GB 3838-2002".into(),
-            attribution: None,
-            incident: None,
-            expected_next: None,
-            summary_zh: format!("{station} {param} 超标（基准测试）"),
-            summary_en: format!("{station} {param} above limit (benchmark)"),
-        }
+            EventStatus::Firing,
+            Severity::Warning,
+            station,
+            &Province::ALL,
+            true,
+            at,
+        );
+        e.parameter = Some(param.to_string());
+        e.value = Some(1.6);
+        e.unit = Some("mg/L".into());
+        e.limit = Some(1.0);
+        e.exceedance_multiple = Some(0.6);
+        e.standard = "GB 3838-2002".into();
+        e.summary_zh = format!("{station} {param} 超标（基准测试）");
+        e.summary_en = format!("{station} {param} above limit (benchmark)");
+        e
     }
 }
 
