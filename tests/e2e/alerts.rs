@@ -907,6 +907,105 @@ async fn audit_verify_finds_a_tampered_row() {
     assert!(err.contains("broken at row 3"), "{err}");
 }
 
+/// A third-party SMTP server in its own process: Python's `smtpd` (Python 3.11, on every
+/// machine here), printing each message it accepts.
+struct PythonSmtpd {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl PythonSmtpd {
+    fn start(dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("smtpd.out");
+        let child = Command::new("python3")
+            .args([
+                "-u",
+                "-W",
+                "ignore",
+                "-m",
+                "smtpd",
+                "-n",
+                "-c",
+                "DebuggingServer",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with the smtpd module (Python 3.11)");
+        Self { child, port, log }
+    }
+
+    fn messages(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PythonSmtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_goes_through_a_third_party_smtp_server_process() {
+    let broker = Mosquitto::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let smtpd = PythonSmtpd::start(dir.path());
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            smtpd.port
+        ))
+        .is_ok())
+        .await,
+        "smtpd listening"
+    );
+    let data = dir.path().join("data");
+    let url = format!("smtp://127.0.0.1:{}", smtpd.port);
+    let config = write_alerts_config(dir.path(), &broker.url(), &url, 0, "");
+    prime_session(&broker.url(), CLIENT_ID).await;
+    let mut child = service(&config, &data);
+    let e = exceedance("py-1", EventStatus::Firing, "LLH-CJG", "NH3N", minute(0));
+    publish_all(&broker.url(), "it-py-pub", vec![message(&e)]).await;
+    let db = data.join("alerts.db");
+    let sent = wait_until(Duration::from_secs(30), || {
+        AlertReader::open(&db)
+            .and_then(|r| r.notifications(&NotificationQuery::default()))
+            .map(|n| n.len() == 5 && n.iter().all(|x| x.status == DeliveryStatus::Sent))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(sent, "five notifications sent");
+    assert_eq!(child.interrupt_and_wait().code(), Some(0));
+    let out = smtpd.messages();
+    assert_eq!(out.matches("MESSAGE FOLLOWS").count(), 5, "{out}");
+    for addr in [
+        "duty@hlj.example.org",
+        "duty@jl.example.org",
+        "lalin-hzb@jl.example.org",
+    ] {
+        assert!(out.contains(addr), "{addr}");
+    }
+    assert!(out.contains("Message-ID: <rw-"), "{out}");
+    let log = AlertReader::open(&db)
+        .unwrap()
+        .notifications(&NotificationQuery::default())
+        .unwrap();
+    assert!(
+        log.iter()
+            .all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")),
+        "{log:?}"
+    );
+}
+
 #[test]
 fn the_latency_benchmark_measures_a_small_burst() {
     let rt = tokio::runtime::Builder::new_multi_thread()
