@@ -93,33 +93,25 @@ impl EventTrigger {
     /// The event for alert `i`.
     pub fn event(&self, i: usize, at: DateTime<Utc>) -> Event {
         let (rule, station, param) = self.parts(i);
-        Event {
-            id: self.event_id(i),
+        let mut e = crate::testing::base_event(
+            &self.event_id(i),
             rule,
-            status: EventStatus::Firing,
-            severity: Severity::Warning,
-            subject: station.to_string(),
-            parameter: Some(param.to_string()),
-            provinces: Province::ALL.to_vec(),
-            cross_border: true,
-            observed_at: at,
-            emitted_at: at,
-            value: Some(1.6),
-            unit: Some("mg/L".into()),
-            limit: Some(1.0),
-            class: None,
-            target: None,
-            exceedance_multiple: Some(0.6),
-            aqi: None,
-            level: None,
-            standard: "GB 3838-2002".into(),
-            attribution: None,
-            incident: None,
-            expected_next: None,
-            window: None,
-            summary_zh: format!("{station} {param} 超标（基准测试）"),
-            summary_en: format!("{station} {param} above limit (benchmark)"),
-        }
+            EventStatus::Firing,
+            Severity::Warning,
+            station,
+            &Province::ALL,
+            true,
+            at,
+        );
+        e.parameter = Some(param.to_string());
+        e.value = Some(1.6);
+        e.unit = Some("mg/L".into());
+        e.limit = Some(1.0);
+        e.exceedance_multiple = Some(0.6);
+        e.standard = "GB 3838-2002".into();
+        e.summary_zh = format!("{station} {param} 超标（基准测试）");
+        e.summary_en = format!("{station} {param} above limit (benchmark)");
+        e
     }
 }
 
@@ -190,14 +182,25 @@ pub struct BenchResult {
     pub burst_ms: f64,
     /// Emails per second over the burst.
     pub emails_per_sec: f64,
+    /// Baseline, same run and server: the same number of emails handed straight to lettre
+    /// at once (as many in flight as the service uses), median latency, ms.
+    pub smtp_burst_p50_ms: f64,
+    /// Baseline burst, 99th percentile, ms.
+    pub smtp_burst_p99_ms: f64,
+    /// Baseline: one email at a time through lettre, median latency, ms.
+    pub smtp_single_p50_ms: f64,
 }
 
 impl BenchResult {
     /// The figures as text.
     pub fn render(&self, lang: Lang) -> String {
+        let r50 = ratio(self.p50_ms, self.smtp_burst_p50_ms);
+        let r99 = ratio(self.p99_ms, self.smtp_burst_p99_ms);
         match lang {
             Lang::Zh => format!(
-                "告警延迟（{} 发布 → SMTP 服务器接受邮件），突发 {} 条告警、{} 封邮件：\n  p50 {:.1} ms，p99 {:.1} ms，最大 {:.1} ms；整批 {:.0} ms，{:.0} 封/秒",
+                "告警延迟（{} 发布 → SMTP 服务器接受邮件），突发 {} 条告警、{} 封邮件：\n  p50 {:.1} ms，p99 {:.1} ms，最大 {:.1} ms；整批 {:.0} ms，{:.0} 封/秒\n\
+                 基线（同一 SMTP 服务器，lettre 直接发送同样数量的邮件，同样并发）：\n  p50 {:.1} ms，p99 {:.1} ms；逐封发送 p50 {:.1} ms\n\
+                 比值：p50 {:.1} 倍，p99 {:.1} 倍",
                 self.stage,
                 self.alerts,
                 self.emails,
@@ -205,10 +208,17 @@ impl BenchResult {
                 self.p99_ms,
                 self.max_ms,
                 self.burst_ms,
-                self.emails_per_sec
+                self.emails_per_sec,
+                self.smtp_burst_p50_ms,
+                self.smtp_burst_p99_ms,
+                self.smtp_single_p50_ms,
+                r50,
+                r99
             ),
             Lang::En => format!(
-                "alert latency ({} publish → email accepted by the SMTP server), burst of {} alerts, {} emails:\n  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; whole burst {:.0} ms, {:.0} emails/s",
+                "alert latency ({} publish → email accepted by the SMTP server), burst of {} alerts, {} emails:\n  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; whole burst {:.0} ms, {:.0} emails/s\n\
+                 baseline (same SMTP server, the same number of emails handed straight to lettre, same concurrency):\n  p50 {:.1} ms, p99 {:.1} ms; one at a time p50 {:.1} ms\n\
+                 ratio: p50 {:.1}x, p99 {:.1}x",
                 self.stage,
                 self.alerts,
                 self.emails,
@@ -216,10 +226,19 @@ impl BenchResult {
                 self.p99_ms,
                 self.max_ms,
                 self.burst_ms,
-                self.emails_per_sec
+                self.emails_per_sec,
+                self.smtp_burst_p50_ms,
+                self.smtp_burst_p99_ms,
+                self.smtp_single_p50_ms,
+                r50,
+                r99
             ),
         }
     }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
 }
 
 /// A benchmark failure.
@@ -420,6 +439,7 @@ async fn run_bench(
         emails += 1;
     }
     let burst = last.saturating_duration_since(start);
+    let (smtp_burst, smtp_single) = smtp_baseline(smtp, emails.max(1)).await?;
     Ok(BenchResult {
         stage: trigger.stage().to_string(),
         alerts: opts.alerts,
@@ -429,7 +449,69 @@ async fn run_bench(
         max_ms: hist.max() as f64 / 1000.0,
         burst_ms: burst.as_secs_f64() * 1000.0,
         emails_per_sec: emails as f64 / burst.as_secs_f64().max(1e-9),
+        smtp_burst_p50_ms: smtp_burst.value_at_quantile(0.5) as f64 / 1000.0,
+        smtp_burst_p99_ms: smtp_burst.value_at_quantile(0.99) as f64 / 1000.0,
+        smtp_single_p50_ms: smtp_single.value_at_quantile(0.5) as f64 / 1000.0,
     })
+}
+
+/// The raw SMTP baseline on the same server: `n` emails of the same size handed to lettre at
+/// once with the service's concurrency (latency from the start of the burst to each `250`),
+/// then 50 sent one at a time.
+async fn smtp_baseline(
+    smtp: &SmtpServer,
+    n: usize,
+) -> Result<(hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>), BenchError> {
+    use futures::StreamExt as _;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let fail = |e: String| BenchError::Service(format!("SMTP baseline: {e}"));
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url())
+        .map_err(|e| fail(e.to_string()))?
+        .build();
+    let sample = smtp
+        .received()
+        .last()
+        .map(|r| r.parsed().text)
+        .unwrap_or_default();
+    let message = |i: usize| {
+        Message::builder()
+            .from(
+                "riverwatch <alerts@riverwatch.example.org>"
+                    .parse()
+                    .map_err(|_| fail("from".into()))?,
+            )
+            .to("duty@hlj.example.org"
+                .parse()
+                .map_err(|_| fail("to".into()))?)
+            .subject(format!("基线 {i}"))
+            .body(sample.clone())
+            .map_err(|e| fail(e.to_string()))
+    };
+    let new_hist = || {
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+            .map_err(|e| fail(e.to_string()))
+    };
+    let mut burst = new_hist()?;
+    let messages = (0..n).map(message).collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    let mut sends = futures::stream::iter(messages.into_iter().map(|m| {
+        let t = &transport;
+        async move { t.send(m).await.map(|_| Instant::now()) }
+    }))
+    .buffer_unordered(crate::service::PARALLEL_SENDS);
+    while let Some(done) = sends.next().await {
+        let at = done.map_err(|e| fail(e.to_string()))?;
+        let _ = burst.record((at.saturating_duration_since(start).as_micros() as u64).max(1));
+    }
+    drop(sends);
+    let mut single = new_hist()?;
+    for i in 0..50 {
+        let m = message(i)?;
+        let t0 = Instant::now();
+        transport.send(m).await.map_err(|e| fail(e.to_string()))?;
+        let _ = single.record((t0.elapsed().as_micros() as u64).max(1));
+    }
+    Ok((burst, single))
 }
 
 async fn wait_emails(smtp: &SmtpServer, n: usize, timeout: Duration) -> bool {

@@ -236,33 +236,27 @@ pub(crate) mod tests {
         param: &str,
         min: i64,
     ) -> Event {
-        Event {
-            id: id.into(),
-            rule: Rule::ParameterExceedance,
+        let mut e = crate::testing::base_event(
+            id,
+            Rule::ParameterExceedance,
             status,
-            severity: Severity::Warning,
-            subject: subject.into(),
-            parameter: Some(param.into()),
-            provinces: vec![Province::Jilin],
-            cross_border: false,
-            observed_at: t(min),
-            emitted_at: t(min),
-            value: Some(1.6),
-            unit: Some("mg/L".into()),
-            limit: Some(1.0),
-            class: Some(WaterClass::V),
-            target: Some(WaterClass::III),
-            exceedance_multiple: Some(0.6),
-            aqi: None,
-            level: None,
-            standard: "GB 3838-2002".into(),
-            attribution: None,
-            incident: None,
-            expected_next: None,
-            window: None,
-            summary_zh: format!("{subject} {param} 超标"),
-            summary_en: format!("{subject} {param} above limit"),
-        }
+            Severity::Warning,
+            subject,
+            &[Province::Jilin],
+            false,
+            t(min),
+        );
+        e.parameter = Some(param.into());
+        e.value = Some(1.6);
+        e.unit = Some("mg/L".into());
+        e.limit = Some(1.0);
+        e.class = Some(WaterClass::V);
+        e.target = Some(WaterClass::III);
+        e.exceedance_multiple = Some(0.6);
+        e.standard = "GB 3838-2002".into();
+        e.summary_zh = format!("{subject} {param} 超标");
+        e.summary_en = format!("{subject} {param} above limit");
+        e
     }
 
     fn reg() -> Registry {

@@ -1,3 +1,6 @@
+//! The alert service end to end: a real mosquitto, a real SMTP server on loopback, the
+//! `riverwatch` binary (or the service in-process on a manual clock), and the alert store.
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -5,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use riverwatch_alerts::config::{GROUP_BY_ALL, Routing};
+use riverwatch_alerts::config::Routing;
 use riverwatch_alerts::model::{AlertView, DeliveryStatus};
 use riverwatch_alerts::reader::{AlertQuery, AlertReader, NotificationQuery, StateFilter};
-use riverwatch_alerts::testing::{ParsedMail, Received, SmtpServer, message_id_counts};
+use riverwatch_alerts::testing::{ParsedMail, Received, SmtpServer, base_event, message_id_counts};
 use riverwatch_alerts::{AlertsArgs, AlertsConfig};
 use riverwatch_core::Province;
 use riverwatch_core::class::WaterClass;
@@ -52,54 +55,69 @@ async fn prime_session(url: &str, client_id: &str) {
 
 fn minute(offset_min: i64) -> DateTime<Utc> {
     let t = Utc::now() - chrono::Duration::hours(3);
-    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap() + chrono::Duration::minutes(offset_min)
+    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
+        + chrono::Duration::minutes(offset_min)
 }
 
 /// A water exceedance event.
-fn exceedance(id: &str, status: EventStatus, station: &str, param: &str, at: DateTime<Utc>) -> Event {
+fn exceedance(
+    id: &str,
+    status: EventStatus,
+    station: &str,
+    param: &str,
+    at: DateTime<Utc>,
+) -> Event {
     let reg = registry();
     let s = reg.station(station).unwrap();
-    let provinces = if s.boundary { Province::ALL.to_vec() } else { vec![s.province] };
-    Event {
-        id: id.into(),
-        rule: Rule::ParameterExceedance,
+    let provinces = if s.boundary {
+        Province::ALL.to_vec()
+    } else {
+        vec![s.province]
+    };
+    let mut e = base_event(
+        id,
+        Rule::ParameterExceedance,
         status,
-        severity: Severity::Critical,
-        subject: station.into(),
-        parameter: Some(param.into()),
-        provinces,
-        cross_border: s.boundary,
-        observed_at: at,
-        emitted_at: at,
-        value: Some(1.62),
-        unit: Some("mg/L".into()),
-        limit: Some(1.0),
-        class: Some(WaterClass::V),
-        target: Some(WaterClass::III),
-        exceedance_multiple: Some(0.62),
-        aqi: None,
-        level: None,
-        standard: "GB 3838-2002".into(),
-        attribution: Some(Attribution::ArisenBetween {
-            upstream_station: "LLH-YS".into(),
-            upstream_province: Province::Jilin,
-            upstream_value: 0.41,
-            travel_hours: 27.8,
-        }),
-        incident: None,
-        expected_next: None,
-        window: None,
-        summary_zh: format!("{} {param} 1.62 mg/L，超Ⅲ类标准 0.62 倍", s.name_zh),
-        summary_en: format!("{} {param} 1.62 mg/L", s.name_pinyin),
-    }
+        Severity::Critical,
+        station,
+        &provinces,
+        s.boundary,
+        at,
+    );
+    e.parameter = Some(param.into());
+    e.value = Some(1.62);
+    e.unit = Some("mg/L".into());
+    e.limit = Some(1.0);
+    e.class = Some(WaterClass::V);
+    e.target = Some(WaterClass::III);
+    e.exceedance_multiple = Some(0.62);
+    e.standard = "GB 3838-2002".into();
+    e.attribution = Some(Attribution::ArisenBetween {
+        upstream_station: "LLH-YS".into(),
+        upstream_province: Province::Jilin,
+        upstream_value: 0.41,
+        travel_hours: 27.8,
+    });
+    e.summary_zh = format!("{} {param} 1.62 mg/L，超Ⅲ类标准 0.62 倍", s.name_zh);
+    e.summary_en = format!("{} {param} 1.62 mg/L", s.name_pinyin);
+    e
 }
 
 fn message(e: &Event) -> (String, Vec<u8>) {
-    (format!("rw/v1/events/{}", e.subject), serde_json::to_vec(e).unwrap())
+    (
+        format!("rw/v1/events/{}", e.subject),
+        serde_json::to_vec(e).unwrap(),
+    )
 }
 
 /// A configuration file for child processes: fast timings, email through `smtp`.
-fn write_alerts_config(dir: &Path, mqtt: &str, smtp: &str, group_wait_secs: u64, extra: &str) -> PathBuf {
+fn write_alerts_config(
+    dir: &Path,
+    mqtt: &str,
+    smtp: &str,
+    group_wait_secs: u64,
+    extra: &str,
+) -> PathBuf {
     let path = dir.join("riverwatch.toml");
     std::fs::write(
         &path,
@@ -218,15 +236,30 @@ async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_it
         "lalin-hzb@jl.example.org",
     ]
     .into();
-    assert!(smtp.wait_for(5, Duration::from_secs(30)), "got {}", smtp.count());
+    assert!(
+        smtp.wait_for(5, Duration::from_secs(30)),
+        "got {}",
+        smtp.count()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = smtp.received();
     let got = addresses(&received);
-    assert_eq!(got.keys().map(String::as_str).collect::<BTreeSet<_>>(), want, "{got:?}");
-    assert!(got.values().all(|n| *n == 1), "one email per recipient: {got:?}");
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        want,
+        "{got:?}"
+    );
+    assert!(
+        got.values().all(|n| *n == 1),
+        "one email per recipient: {got:?}"
+    );
     for addr in &want {
         let mail = &to(&received, addr)[0];
-        assert!(mail.subject.contains("蔡家沟（拉林河）"), "{}", mail.subject);
+        assert!(
+            mail.subject.contains("蔡家沟（拉林河）"),
+            "{}",
+            mail.subject
+        );
         assert!(mail.subject.contains("跨界"), "{}", mail.subject);
         for needle in [
             "省界断面或区域性事件：黑龙江省、吉林省同等通报",
@@ -242,7 +275,11 @@ async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_it
             "https://console.example.org/alerts/",
             "黑龙江省 未确认；吉林省 未确认",
         ] {
-            assert!(mail.text.contains(needle), "{addr} lacks `{needle}`:\n{}", mail.text);
+            assert!(
+                mail.text.contains(needle),
+                "{addr} lacks `{needle}`:\n{}",
+                mail.text
+            );
         }
         assert!(mail.html.contains("<table"), "HTML part");
         assert!(mail.html.contains("氨氮（NH3N）"));
@@ -255,12 +292,25 @@ async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_it
 
     let (code, out, _) = cli(&config, &data, &["alerts", "list"]);
     assert_eq!(code, 0);
-    assert!(out.contains(&alert.alert.id) && out.contains("未确认"), "{out}");
+    assert!(
+        out.contains(&alert.alert.id) && out.contains("未确认"),
+        "{out}"
+    );
 
     // Resolution is notified to the same recipients.
-    let r = exceedance("ev-cjg-2", EventStatus::Resolved, "LLH-CJG", "NH3N", minute(60));
+    let r = exceedance(
+        "ev-cjg-2",
+        EventStatus::Resolved,
+        "LLH-CJG",
+        "NH3N",
+        minute(60),
+    );
     publish_all(&broker.url(), "it-a-pub", vec![message(&r)]).await;
-    assert!(smtp.wait_for(10, Duration::from_secs(30)), "got {}", smtp.count());
+    assert!(
+        smtp.wait_for(10, Duration::from_secs(30)),
+        "got {}",
+        smtp.count()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = smtp.received();
     for addr in &want {
@@ -287,7 +337,11 @@ async fn an_internal_section_notifies_its_province_and_informs_the_other() {
     // 松原 on the Second Songhua: a Jilin section inside the province.
     let e = exceedance("ev-sy-1", EventStatus::Firing, "SH2-SY", "TP", minute(0));
     publish_all(&broker.url(), "it-b-pub", vec![message(&e)]).await;
-    assert!(smtp.wait_for(4, Duration::from_secs(30)), "got {}", smtp.count());
+    assert!(
+        smtp.wait_for(4, Duration::from_secs(30)),
+        "got {}",
+        smtp.count()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = smtp.received();
     let got = addresses(&received);
@@ -302,18 +356,40 @@ async fn an_internal_section_notifies_its_province_and_informs_the_other() {
     );
     let jl = &to(&received, "duty@jl.example.org")[0];
     assert!(jl.subject.contains("【告警·严重】"), "{}", jl.subject);
-    assert!(jl.text.contains("本告警属吉林省辖内断面/站点，由本省负责处置"), "{}", jl.text);
-    assert!(jl.text.contains("riverwatch alerts ack"), "owner is asked to acknowledge");
+    assert!(
+        jl.text
+            .contains("本告警属吉林省辖内断面/站点，由本省负责处置"),
+        "{}",
+        jl.text
+    );
+    assert!(
+        jl.text.contains("riverwatch alerts ack"),
+        "owner is asked to acknowledge"
+    );
     let hlj = &to(&received, "duty@hlj.example.org")[0];
     assert!(hlj.subject.contains("【知会·严重】"), "{}", hlj.subject);
-    assert!(hlj.text.contains("知会抄送：本告警属吉林省辖内断面/站点"), "{}", hlj.text);
-    assert!(!hlj.text.contains("riverwatch alerts ack"), "no acknowledgement asked");
+    assert!(
+        hlj.text.contains("知会抄送：本告警属吉林省辖内断面/站点"),
+        "{}",
+        hlj.text
+    );
+    assert!(
+        !hlj.text.contains("riverwatch alerts ack"),
+        "no acknowledgement asked"
+    );
     let v = views(&data, StateFilter::Firing).remove(0);
-    let roles: Vec<_> = v.provinces_state.iter().map(|p| (p.province, p.role)).collect();
+    let roles: Vec<_> = v
+        .provinces_state
+        .iter()
+        .map(|p| (p.province, p.role))
+        .collect();
     assert_eq!(
         roles,
         vec![
-            (Province::Heilongjiang, riverwatch_alerts::model::Role::InfoCopy),
+            (
+                Province::Heilongjiang,
+                riverwatch_alerts::model::Role::InfoCopy
+            ),
             (Province::Jilin, riverwatch_alerts::model::Role::Owner)
         ]
     );
@@ -406,7 +482,15 @@ async fn grouping_holds_a_burst_to_one_email_and_the_repeat_interval_resends() {
     let burst: Vec<_> = ["NH3N", "TP", "CODMn"]
         .iter()
         .enumerate()
-        .map(|(i, p)| message(&exceedance(&format!("burst-{i}"), EventStatus::Firing, "LLH-CJG", p, t)))
+        .map(|(i, p)| {
+            message(&exceedance(
+                &format!("burst-{i}"),
+                EventStatus::Firing,
+                "LLH-CJG",
+                p,
+                t,
+            ))
+        })
         .collect();
     publish_all(&broker.url(), "it-c-pub", burst).await;
     wait_applied(dir.path(), 3).await;
@@ -417,7 +501,11 @@ async fn grouping_holds_a_burst_to_one_email_and_the_repeat_interval_resends() {
     assert!(smtp.wait_for(2, Duration::from_secs(10)));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = smtp.received();
-    assert_eq!(received.len(), 2, "one email per province for the whole burst");
+    assert_eq!(
+        received.len(),
+        2,
+        "one email per province for the whole burst"
+    );
     for addr in ["duty@hlj.example.org", "duty@jl.example.org"] {
         let m = &to(&received, addr)[0];
         assert!(m.subject.contains("等 3 条"), "{}", m.subject);
@@ -466,11 +554,25 @@ async fn acknowledgement_by_one_province_stops_only_its_escalation() {
     let (code, out, err) = cli(
         &cfg_file,
         &data,
-        &["alerts", "ack", &id[..6], "--province", "HLJ", "--by", "王强", "--comment", "已派员核查"],
+        &[
+            "alerts",
+            "ack",
+            &id[..6],
+            "--province",
+            "HLJ",
+            "--by",
+            "王强",
+            "--comment",
+            "已派员核查",
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("已确认"), "{out}");
-    let (code, _, err) = cli(&cfg_file, &data, &["alerts", "ack", &id, "--province", "HLJ", "--by", "赵敏"]);
+    let (code, _, err) = cli(
+        &cfg_file,
+        &data,
+        &["alerts", "ack", &id, "--province", "HLJ", "--by", "赵敏"],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("已确认") && err.contains("王强"), "{err}");
     tokio::time::sleep(Duration::from_millis(500)).await; // the service picks the ack up
@@ -484,18 +586,33 @@ async fn acknowledgement_by_one_province_stops_only_its_escalation() {
     assert_eq!(got.get("leader@hlj.example.org"), None, "{got:?}");
     let up = &to(&received, "leader@jl.example.org")[0];
     assert!(up.subject.contains("升级告警"), "{}", up.subject);
-    assert!(up.text.contains("升级通知（第 1 级）：以下告警在规定时间内未获吉林省确认"), "{}", up.text);
+    assert!(
+        up.text
+            .contains("升级通知（第 1 级）：以下告警在规定时间内未获吉林省确认"),
+        "{}",
+        up.text
+    );
     assert!(up.text.contains("黑龙江省 已确认（王强"), "{}", up.text);
 
-    let v = AlertReader::open(&data.join("alerts.db")).unwrap().alert(&id).unwrap();
+    let v = AlertReader::open(&data.join("alerts.db"))
+        .unwrap()
+        .alert(&id)
+        .unwrap();
     assert_eq!(v.ack(Province::Heilongjiang).unwrap().by, "王强");
     assert!(v.ack(Province::Jilin).is_none());
-    let levels: Vec<u8> = v.provinces_state.iter().map(|p| p.escalation_level).collect();
+    let levels: Vec<u8> = v
+        .provinces_state
+        .iter()
+        .map(|p| p.escalation_level)
+        .collect();
     assert_eq!(levels, vec![0, 1]);
     svc.stop().await;
     let (code, out, _) = cli(&cfg_file, &data, &["alerts", "show", &id]);
     assert_eq!(code, 0);
-    assert!(out.contains("escalated") && out.contains("escalation_stopped") && out.contains("王强"), "{out}");
+    assert!(
+        out.contains("escalated") && out.contains("escalation_stopped") && out.contains("王强"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,8 +629,17 @@ async fn a_silence_suppresses_notification_and_is_visible() {
         &config,
         &data,
         &[
-            "alerts", "silence", "add", "--match", "subject=LLH-YS", "--duration", "4h", "--by",
-            "张伟", "--reason", "榆树站房维护",
+            "alerts",
+            "silence",
+            "add",
+            "--match",
+            "subject=LLH-YS",
+            "--duration",
+            "4h",
+            "--by",
+            "张伟",
+            "--reason",
+            "榆树站房维护",
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -527,18 +653,38 @@ async fn a_silence_suppresses_notification_and_is_visible() {
 
     let e = exceedance("sil-1", EventStatus::Firing, "LLH-YS", "NH3N", minute(0));
     publish_all(&broker.url(), "it-e-pub", vec![message(&e)]).await;
-    assert!(wait_until(Duration::from_secs(20), || !views(&data, StateFilter::Firing).is_empty()).await);
+    assert!(
+        wait_until(Duration::from_secs(20), || !views(
+            &data,
+            StateFilter::Firing
+        )
+        .is_empty())
+        .await
+    );
     tokio::time::sleep(Duration::from_secs(4)).await; // past group_wait and an interval
     assert_eq!(smtp.count(), 0, "silenced");
     let (_, out, _) = cli(&config, &data, &["alerts", "list"]);
     assert!(out.contains(&format!("静默 {silence_id}")), "{out}");
     let (_, out, _) = cli(&config, &data, &["alerts", "silence", "list"]);
-    assert!(out.contains(&silence_id) && out.contains("生效中") && out.contains("张伟") && out.contains("榆树站房维护"), "{out}");
+    assert!(
+        out.contains(&silence_id)
+            && out.contains("生效中")
+            && out.contains("张伟")
+            && out.contains("榆树站房维护"),
+        "{out}"
+    );
 
     // Ending the silence lets the alert through at the next group interval.
-    let (code, _, _) = cli(&config, &data, &["alerts", "silence", "expire", &silence_id, "--by", "张伟"]);
+    let (code, _, _) = cli(
+        &config,
+        &data,
+        &["alerts", "silence", "expire", &silence_id, "--by", "张伟"],
+    );
     assert_eq!(code, 0);
-    assert!(smtp.wait_for(1, Duration::from_secs(20)), "notified after the silence");
+    assert!(
+        smtp.wait_for(1, Duration::from_secs(20)),
+        "notified after the silence"
+    );
     assert_eq!(child.interrupt_and_wait().code(), Some(0));
     let reader = AlertReader::open(&data.join("alerts.db")).unwrap();
     let audit = reader.audit(&Default::default()).unwrap();
@@ -546,7 +692,11 @@ async fn a_silence_suppresses_notification_and_is_visible() {
     assert!(kinds.contains(&"silence_created"), "{kinds:?}");
     assert!(kinds.contains(&"notification_suppressed"), "{kinds:?}");
     assert!(kinds.contains(&"silence_expired"), "{kinds:?}");
-    assert!(audit.iter().any(|r| r.kind == "silence_created" && r.actor == "张伟"));
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.kind == "silence_created" && r.actor == "张伟")
+    );
 }
 
 /// Every (recipient, alert) delivered, judged by Message-ID.
@@ -570,33 +720,62 @@ async fn an_smtp_outage_is_retried_until_every_notification_is_delivered_exactly
     prime_session(&broker.url(), CLIENT_ID).await;
     smtp.stop(); // the relay is down from the start
     let mut child = service(&config, &data);
-    let stations = ["LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-ZY"];
+    let stations = [
+        "LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-ZY",
+    ];
     let events: Vec<_> = stations
         .iter()
         .enumerate()
-        .map(|(i, s)| message(&exceedance(&format!("out-{i}"), EventStatus::Firing, s, "NH3N", minute(0))))
+        .map(|(i, s)| {
+            message(&exceedance(
+                &format!("out-{i}"),
+                EventStatus::Firing,
+                s,
+                "NH3N",
+                minute(0),
+            ))
+        })
         .collect();
     publish_all(&broker.url(), "it-f-pub", events).await;
     let db = data.join("alerts.db");
     let retrying = wait_until(Duration::from_secs(30), || {
         AlertReader::open(&db)
             .and_then(|r| r.notifications(&NotificationQuery::default()))
-            .map(|n| n.len() == 12 && n.iter().all(|x| x.status == DeliveryStatus::Retrying && x.attempts >= 1))
+            .map(|n| {
+                n.len() == 12
+                    && n.iter()
+                        .all(|x| x.status == DeliveryStatus::Retrying && x.attempts >= 1)
+            })
             .unwrap_or(false)
     })
     .await;
     assert!(retrying, "all 12 notifications retrying during the outage");
     tokio::time::sleep(Duration::from_secs(3)).await;
     smtp.restart().unwrap();
-    assert!(smtp.wait_for(12, Duration::from_secs(30)), "got {}", smtp.count());
+    assert!(
+        smtp.wait_for(12, Duration::from_secs(30)),
+        "got {}",
+        smtp.count()
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let received = smtp.received();
     let ids = deliveries(&received);
     assert_eq!(ids.len(), 12, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
-    let log = AlertReader::open(&db).unwrap().notifications(&NotificationQuery::default()).unwrap();
-    assert!(log.iter().all(|n| n.status == DeliveryStatus::Sent && n.attempts >= 2), "{log:?}");
-    assert!(log.iter().all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")), "{log:?}");
+    let log = AlertReader::open(&db)
+        .unwrap()
+        .notifications(&NotificationQuery::default())
+        .unwrap();
+    assert!(
+        log.iter()
+            .all(|n| n.status == DeliveryStatus::Sent && n.attempts >= 2),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")),
+        "{log:?}"
+    );
     assert_eq!(child.interrupt_and_wait().code(), Some(0));
 }
 
@@ -615,12 +794,20 @@ async fn killing_the_service_mid_stream_loses_nothing_and_sends_nothing_twice() 
     );
     prime_session(&broker.url(), CLIENT_ID).await;
     let mut child = service(&config, &data);
-    let stations = ["LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-ZY"];
+    let stations = [
+        "LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-ZY",
+    ];
     let params = ["NH3N", "TP", "CODMn", "COD", "BOD5"];
     let mut events = Vec::new();
     for s in stations {
         for p in params {
-            events.push(message(&exceedance(&format!("kill-{s}-{p}"), EventStatus::Firing, s, p, minute(0))));
+            events.push(message(&exceedance(
+                &format!("kill-{s}-{p}"),
+                EventStatus::Firing,
+                s,
+                p,
+                minute(0),
+            )));
         }
     }
     let n_alerts = events.len();
@@ -643,23 +830,38 @@ async fn killing_the_service_mid_stream_loses_nothing_and_sends_nothing_twice() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(child.interrupt_and_wait().code(), Some(0));
     let received = smtp.received();
-    let log = AlertReader::open(&reader_db).unwrap().notifications(&NotificationQuery::default()).unwrap();
+    let log = AlertReader::open(&reader_db)
+        .unwrap()
+        .notifications(&NotificationQuery::default())
+        .unwrap();
     // Each boundary section reaches both duty offices, the bureau of its city and both
     // Lalin (or Songhua) river-chief offices; nothing was decided twice.
     let mut per_recipient_alert = BTreeMap::new();
     for n in &log {
         for a in &n.alert_ids {
-            *per_recipient_alert.entry((n.recipient_id.clone(), a.clone())).or_insert(0) += 1;
+            *per_recipient_alert
+                .entry((n.recipient_id.clone(), a.clone()))
+                .or_insert(0) += 1;
         }
     }
-    assert!(per_recipient_alert.values().all(|c| *c == 1), "a notification was decided twice");
+    assert!(
+        per_recipient_alert.values().all(|c| *c == 1),
+        "a notification was decided twice"
+    );
     let ids = deliveries(&received);
     let logged: BTreeSet<String> = log.iter().map(|n| n.message_id.clone()).collect();
-    assert_eq!(ids.keys().cloned().collect::<BTreeSet<_>>(), logged, "every decided email arrived, nothing else");
+    assert_eq!(
+        ids.keys().cloned().collect::<BTreeSet<_>>(),
+        logged,
+        "every decided email arrived, nothing else"
+    );
     let dups: usize = ids.values().map(|n| n - 1).sum();
     // A kill between the relay's 250 and the commit of `sent` resends that one message with
     // the same Message-ID; four deliveries run in parallel, so at most four.
-    assert!(dups <= 4, "{dups} duplicates (emails before the kill: {at_kill})");
+    assert!(
+        dups <= 4,
+        "{dups} duplicates (emails before the kill: {at_kill})"
+    );
     let (code, out, _) = cli(&config, &data, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
 }
@@ -685,7 +887,11 @@ async fn audit_verify_finds_a_tampered_row() {
     // Someone rewrites who was notified in row 3, after dropping the append-only trigger.
     let db = data.join("alerts.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    assert!(conn.execute("UPDATE audit SET actor = 'x' WHERE seq = 3", []).is_err(), "append-only");
+    assert!(
+        conn.execute("UPDATE audit SET actor = 'x' WHERE seq = 3", [])
+            .is_err(),
+        "append-only"
+    );
     conn.execute_batch("DROP TRIGGER audit_no_update;").unwrap();
     conn.execute(
         "UPDATE audit SET detail = replace(detail, 'example.org', 'example.net') WHERE seq = 3",
@@ -701,6 +907,105 @@ async fn audit_verify_finds_a_tampered_row() {
     assert!(err.contains("broken at row 3"), "{err}");
 }
 
+/// A third-party SMTP server in its own process: Python's `smtpd` (Python 3.11, on every
+/// machine here), printing each message it accepts.
+struct PythonSmtpd {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl PythonSmtpd {
+    fn start(dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("smtpd.out");
+        let child = Command::new("python3")
+            .args([
+                "-u",
+                "-W",
+                "ignore",
+                "-m",
+                "smtpd",
+                "-n",
+                "-c",
+                "DebuggingServer",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with the smtpd module (Python 3.11)");
+        Self { child, port, log }
+    }
+
+    fn messages(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PythonSmtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_goes_through_a_third_party_smtp_server_process() {
+    let broker = Mosquitto::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let smtpd = PythonSmtpd::start(dir.path());
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            smtpd.port
+        ))
+        .is_ok())
+        .await,
+        "smtpd listening"
+    );
+    let data = dir.path().join("data");
+    let url = format!("smtp://127.0.0.1:{}", smtpd.port);
+    let config = write_alerts_config(dir.path(), &broker.url(), &url, 0, "");
+    prime_session(&broker.url(), CLIENT_ID).await;
+    let mut child = service(&config, &data);
+    let e = exceedance("py-1", EventStatus::Firing, "LLH-CJG", "NH3N", minute(0));
+    publish_all(&broker.url(), "it-py-pub", vec![message(&e)]).await;
+    let db = data.join("alerts.db");
+    let sent = wait_until(Duration::from_secs(30), || {
+        AlertReader::open(&db)
+            .and_then(|r| r.notifications(&NotificationQuery::default()))
+            .map(|n| n.len() == 5 && n.iter().all(|x| x.status == DeliveryStatus::Sent))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(sent, "five notifications sent");
+    assert_eq!(child.interrupt_and_wait().code(), Some(0));
+    let out = smtpd.messages();
+    assert_eq!(out.matches("MESSAGE FOLLOWS").count(), 5, "{out}");
+    for addr in [
+        "duty@hlj.example.org",
+        "duty@jl.example.org",
+        "lalin-hzb@jl.example.org",
+    ] {
+        assert!(out.contains(addr), "{addr}");
+    }
+    assert!(out.contains("Message-ID: <rw-"), "{out}");
+    let log = AlertReader::open(&db)
+        .unwrap()
+        .notifications(&NotificationQuery::default())
+        .unwrap();
+    assert!(
+        log.iter()
+            .all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")),
+        "{log:?}"
+    );
+}
+
 #[test]
 fn the_latency_benchmark_measures_a_small_burst() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -712,5 +1017,8 @@ fn the_latency_benchmark_measures_a_small_burst() {
     opts.alerts = 10;
     let r = rt.block_on(riverwatch_alerts::bench::bench(opts)).unwrap();
     assert_eq!((r.alerts, r.emails), (10, 20));
-    assert!(r.p50_ms > 0.0 && r.p99_ms >= r.p50_ms && r.max_ms >= r.p99_ms, "{r:?}");
+    assert!(
+        r.p50_ms > 0.0 && r.p99_ms >= r.p50_ms && r.max_ms >= r.p99_ms,
+        "{r:?}"
+    );
 }

@@ -1,5 +1,5 @@
 //! End-to-end tests across services, against real servers started by each test on free
-//! loopback ports: mosquitto, SQLite files, (later) an SMTP server.
+//! loopback ports: mosquitto, SQLite files, an SMTP server.
 
 // A test binary: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,3 +15,7 @@ mod simulate;
 
 /// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
 mod analytics;
+
+/// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
+/// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
+mod alerts;

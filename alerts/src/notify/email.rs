@@ -198,3 +198,67 @@ fn classify(e: &lettre::transport::smtp::Error) -> Attempt {
         Attempt::Transient(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeliveryStatus, Notification, NotificationKind, Role};
+    use chrono::Utc;
+    use riverwatch_core::Province;
+
+    #[tokio::test]
+    async fn without_a_relay_email_goes_to_eml_files_in_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AlertsConfig::default();
+        assert!(
+            config.smtp_url.is_none(),
+            "the embedded default writes to the outbox"
+        );
+        let notifier = SmtpNotifier::new(&config, dir.path()).unwrap();
+        let outbox = dir.path().join(OUTBOX);
+        assert_eq!(notifier.outbox(), Some(outbox.as_path()));
+        let now = Utc::now();
+        let out = Outgoing {
+            notification: Notification {
+                id: 7,
+                created_at: now,
+                recipient_id: "jl-duty".into(),
+                recipient_name: "吉林省生态环境厅应急值班室".into(),
+                province: Province::Jilin,
+                role: Role::Equal,
+                channel: Channel::Email,
+                kind: NotificationKind::Firing,
+                target: "duty@jl.example.org, night@jl.example.org".into(),
+                subject: "【告警·严重】蔡家沟（拉林河） 氨氮超标".into(),
+                alert_ids: vec!["29b50280d8b6".into()],
+                status: DeliveryStatus::Queued,
+                attempts: 0,
+                next_attempt_at: None,
+                last_attempt_at: None,
+                sent_at: None,
+                expires_at: now,
+                last_reply: None,
+                message_id: "<rw-7-29b50280d8b6@riverwatch.example.org>".into(),
+            },
+            body_text: "监测值：1.62 mg/L".into(),
+            body_html: "<p>监测值：1.62 mg/L</p>".into(),
+        };
+        let Attempt::Delivered(reply) = notifier.deliver(&out).await else {
+            panic!("written to the outbox");
+        };
+        assert!(reply.starts_with("written to "), "{reply}");
+        let files: Vec<_> = std::fs::read_dir(&outbox)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+        let raw = std::fs::read_to_string(&files[0]).unwrap();
+        let mail = crate::testing::parse_mail(&raw);
+        assert_eq!(mail.subject, "【告警·严重】蔡家沟（拉林河） 氨氮超标");
+        assert!(mail.text.contains("监测值：1.62 mg/L"), "{}", mail.text);
+        assert!(mail.html.contains("<p>监测值"), "{}", mail.html);
+        assert!(raw.contains("rw-7-29b50280d8b6@riverwatch.example.org"));
+        assert!(raw.contains("duty@jl.example.org") && raw.contains("night@jl.example.org"));
+    }
+}
