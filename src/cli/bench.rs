@@ -27,6 +27,8 @@ pub enum BenchCommand {
     Ingest(IngestBenchArgs),
     /// Daily and monthly evaluation of a year of hourly data, and the live path's latency.
     Analytics(super::analytics::AnalyticsBenchArgs),
+    /// Alert latency from a reading's publish to the email accepted by an SMTP server.
+    Alerts(super::bench_alerts::AlertsBenchArgs),
 }
 
 /// `riverwatch bench ingest`.

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod bench;
+pub mod bench_alerts;
 pub mod ingest;
 mod output;
 pub mod records;
@@ -225,6 +226,7 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
         Command::Bench(bench::BenchCommand::Ingest(args)) => bench::ingest(&args, &ctx).await,
         Command::Bench(bench::BenchCommand::Analytics(args)) => analytics::bench(&args, &ctx).await,
+        Command::Bench(bench::BenchCommand::Alerts(args)) => bench_alerts::run(&args, &ctx).await,
         Command::Simulate(args) => simulate::simulate(&args, &ctx).await,
         Command::Record(args) => simulate::record(&args, &ctx).await,
         Command::Replay(args) => simulate::replay(&args, &ctx).await,
