@@ -50,7 +50,7 @@ use crate::notify::{RetryPolicy, SenderArgs, sender_loop};
 use crate::reader::AlertReader;
 use crate::routing::{self, Target};
 use crate::silence::silencing;
-use crate::source::{EventSource, Inbound, REQUEST_ROOM};
+use crate::source::{DRAIN_TIMEOUT, Inbound, REQUEST_ROOM, Subscriber};
 use crate::store::{NewNotification, Store, StoreError};
 use crate::telemetry::Metrics;
 
@@ -169,12 +169,11 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     let senders_stop = CancellationToken::new();
     let publisher_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(EventSource::new(client, eventloop, filter).run(
-        event_tx,
-        ack_rx,
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        Subscriber::new(client, eventloop, filter, metrics.clone())
+            .drain_timeout(DRAIN_TIMEOUT)
+            .run(event_tx, ack_rx, shutdown.clone()),
+    );
     let email_task = tokio::spawn(sender_loop(
         SenderArgs {
             deliver: smtp,

@@ -33,7 +33,7 @@ use crate::Error;
 use crate::config::AnalyticsConfig;
 use crate::engine::{Engine, EngineArgs};
 use crate::publish::{EventPublisher, publisher};
-use crate::source::{ACK_ROOM, Inbound, ReadingsSource};
+use crate::source::{ACK_ROOM, Inbound, Subscriber};
 use crate::store::AnalyticsStore;
 use crate::telemetry::Metrics;
 
@@ -144,7 +144,7 @@ where
             .run(publisher_done.clone())
             .instrument(info_span!("analytics_publisher")),
     );
-    let source = ReadingsSource::new(client, eventloop, filter);
+    let source = Subscriber::new(client, eventloop, filter, ());
     let source_task = tokio::spawn(
         source
             .run(in_tx, ack_rx, shutdown.clone())

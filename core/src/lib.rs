@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod reading;
 pub mod registry;
 pub mod shutdown;
+pub mod subscriber;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
