@@ -16,7 +16,6 @@ use riverwatch_core::events::Event;
 use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, network_options};
 use riverwatch_core::topics::Topics;
 use rumqttc::{AsyncClient, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
@@ -29,22 +28,8 @@ const REQUEST_ROOM: usize = 10_000;
 /// How often confirmed events are marked in the store.
 const MARK_EVERY: Duration = Duration::from_millis(200);
 
-#[derive(Serialize)]
-struct Status<'a> {
-    service: &'a str,
-    client_id: &'a str,
-    status: &'a str,
-    at: String,
-}
-
 fn status_payload(client_id: &str, status: &str) -> Vec<u8> {
-    serde_json::to_vec(&Status {
-        service: "analytics",
-        client_id,
-        status,
-        at: chrono::Utc::now().to_rfc3339(),
-    })
-    .unwrap_or_default()
+    riverwatch_core::mqtt::status_payload("analytics", client_id, status, chrono::Utc::now())
 }
 
 /// Hands events to the output connection.
@@ -290,15 +275,10 @@ impl PublisherDriver {
             true,
             status_payload(&self.client_id, "offline"),
         );
-        let _ = conn.client.try_disconnect();
-        let flush = async {
-            loop {
-                match conn.eventloop.poll().await {
-                    Ok(rumqttc::Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(5), flush).await;
+        if !riverwatch_core::mqtt::close(&conn.client, &mut conn.eventloop, Duration::from_secs(5))
+            .await
+        {
+            warn!("The broker did not take the last events in time.");
+        }
     }
 }

@@ -183,21 +183,7 @@ impl<H: SubscriberHooks> Subscriber<H> {
     }
 
     async fn disconnect(&mut self) {
-        if self.client.try_disconnect().is_err() {
-            return;
-        }
-        let flush = async {
-            loop {
-                match self.eventloop.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(5), flush)
-            .await
-            .is_err()
-        {
+        if !crate::mqtt::close(&self.client, &mut self.eventloop, Duration::from_secs(5)).await {
             warn!("The broker did not see the disconnect in time.");
         }
     }

@@ -11,8 +11,7 @@ use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{MqttConfig, network_options};
 use riverwatch_core::reading::ReadingsMessage;
 use riverwatch_core::topics::Topics;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, Outgoing, QoS};
-use serde::Serialize;
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -28,22 +27,8 @@ pub struct ReadingsPublisher {
     topics: Topics,
 }
 
-#[derive(Serialize)]
-struct Status<'a> {
-    service: &'a str,
-    client_id: &'a str,
-    status: &'a str,
-    at: String,
-}
-
 fn status_payload(client_id: &str, status: &str) -> Vec<u8> {
-    serde_json::to_vec(&Status {
-        service: "ingest",
-        client_id,
-        status,
-        at: chrono::Utc::now().to_rfc3339(),
-    })
-    .unwrap_or_default()
+    riverwatch_core::mqtt::status_payload("ingest", client_id, status, chrono::Utc::now())
 }
 
 /// The driving half of the output connection.
@@ -160,18 +145,12 @@ impl PublisherDriver {
                 true,
                 status_payload(&self.client_id, "offline"),
             );
-            let _ = self.client.try_disconnect();
-            let flush = async {
-                loop {
-                    match self.eventloop.poll().await {
-                        Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                }
-            };
-            if tokio::time::timeout(Duration::from_secs(5), flush)
-                .await
-                .is_err()
+            if !riverwatch_core::mqtt::close(
+                &self.client,
+                &mut self.eventloop,
+                Duration::from_secs(5),
+            )
+            .await
             {
                 warn!("Output connection did not close in time.");
             }

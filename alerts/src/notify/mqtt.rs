@@ -15,8 +15,7 @@ use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, network_options};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::Topics;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, Outgoing, QoS};
-use serde::Serialize;
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, QoS};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
@@ -24,22 +23,8 @@ use tracing::{debug, error, warn};
 use crate::reader::AlertReader;
 use crate::store::Store;
 
-#[derive(Serialize)]
-struct Status<'a> {
-    service: &'a str,
-    client_id: &'a str,
-    status: &'a str,
-    at: String,
-}
-
 fn status_payload(client_id: &str, status: &str, clock: &dyn Clock) -> Vec<u8> {
-    serde_json::to_vec(&Status {
-        service: "alerts",
-        client_id,
-        status,
-        at: clock.now().to_rfc3339(),
-    })
-    .unwrap_or_default()
+    riverwatch_core::mqtt::status_payload("alerts", client_id, status, clock.now())
 }
 
 /// Publishes retained alert state.
@@ -197,18 +182,8 @@ impl MqttDriver {
         let _ = self
             .client
             .try_publish(self.status_topic.clone(), QoS::AtLeastOnce, true, offline);
-        let _ = self.client.try_disconnect();
-        let flush = async {
-            loop {
-                match self.eventloop.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(5), flush)
+        if !riverwatch_core::mqtt::close(&self.client, &mut self.eventloop, Duration::from_secs(5))
             .await
-            .is_err()
         {
             warn!("The broker did not take the last alert states in time.");
         }

@@ -218,20 +218,8 @@ impl MqttSource {
     }
 
     async fn disconnect(&mut self) {
-        if self.client.try_disconnect().is_err() {
-            return;
-        }
-        let flush = async {
-            loop {
-                match self.eventloop.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(5), flush)
+        if !riverwatch_core::mqtt::close(&self.client, &mut self.eventloop, Duration::from_secs(5))
             .await
-            .is_err()
         {
             warn!("The broker did not see the disconnect in time.");
         }
