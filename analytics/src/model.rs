@@ -60,6 +60,33 @@ pub struct CurrentStatus {
     pub standard: String,
 }
 
+impl CurrentStatus {
+    /// The status of values that carry no class, AQI or flood state; the kinds that have
+    /// them set those fields on top.
+    pub fn measured(
+        station: &str,
+        kind: StationKind,
+        observed_at: DateTime<Utc>,
+        parameters: Vec<ParameterStatus>,
+        standard: String,
+    ) -> Self {
+        Self {
+            station: station.to_string(),
+            kind,
+            observed_at,
+            class: None,
+            target: None,
+            compliant: None,
+            deciding: Vec::new(),
+            parameters,
+            aqi: None,
+            aqi_level: None,
+            flood_state: None,
+            standard,
+        }
+    }
+}
+
 /// One parameter of a window evaluation: its mean over the window and its class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParameterMean {

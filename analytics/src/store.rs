@@ -755,40 +755,7 @@ impl EvaluationReader {
     /// # Errors
     /// Any SQLite or parse failure.
     pub fn evaluations(&self, q: &EvaluationQuery) -> Result<Vec<WindowEvaluation>> {
-        let mut sql = String::from("SELECT body FROM evaluations e WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(s) = &q.station {
-            sql.push_str(" AND e.station = ?");
-            args.push(s.clone().into());
-        }
-        if let Some(p) = q.period {
-            sql.push_str(" AND e.period = ?");
-            args.push(period_name(p).to_string().into());
-        }
-        if let Some(f) = q.from {
-            sql.push_str(" AND e.start_ms >= ?");
-            args.push(ms(f).into());
-        }
-        if let Some(t) = q.to {
-            sql.push_str(" AND e.start_ms < ?");
-            args.push(ms(t).into());
-        }
-        if !q.all_revisions {
-            sql.push_str(&latest_clause(
-                "evaluations",
-                &["station", "period", "start_ms"],
-            ));
-        }
-        let reverse = limited(
-            &mut sql,
-            "e.start_ms, e.station, e.period, e.revision",
-            q.limit,
-        );
-        let mut out = self.bodies(&sql, args)?;
-        if reverse {
-            out.reverse();
-        }
-        Ok(out)
+        self.windowed("evaluations", q)
     }
 
     /// Every revision of one window, oldest first.
@@ -831,7 +798,12 @@ impl EvaluationReader {
     /// # Errors
     /// Any SQLite or parse failure.
     pub fn aqi(&self, q: &EvaluationQuery) -> Result<Vec<AqiRecord>> {
-        let mut sql = String::from("SELECT body FROM aqi e WHERE 1=1");
+        self.windowed("aqi", q)
+    }
+
+    /// Records of a table keyed by (station, period, start_ms, revision), filtered by `q`.
+    fn windowed<T: DeserializeOwned>(&self, table: &str, q: &EvaluationQuery) -> Result<Vec<T>> {
+        let mut sql = format!("SELECT body FROM {table} e WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(s) = &q.station {
             sql.push_str(" AND e.station = ?");
@@ -850,7 +822,7 @@ impl EvaluationReader {
             args.push(ms(t).into());
         }
         if !q.all_revisions {
-            sql.push_str(&latest_clause("aqi", &["station", "period", "start_ms"]));
+            sql.push_str(&latest_clause(table, &["station", "period", "start_ms"]));
         }
         let reverse = limited(
             &mut sql,

@@ -376,18 +376,17 @@ impl LiveEvaluator {
                 );
                 out.findings.extend(o.findings);
                 out.current = Some(CurrentStatus {
-                    station: id.to_string(),
-                    kind: station.kind,
-                    observed_at: at,
                     class: o.class,
                     target: Some(target),
                     compliant: o.class.map(|c| c.meets(target)),
                     deciding: o.deciding,
-                    parameters: o.parameters,
-                    aqi: None,
-                    aqi_level: None,
-                    flood_state: None,
-                    standard: format!("{}; {}", std.water.edition.code, std.method.edition.code),
+                    ..CurrentStatus::measured(
+                        id,
+                        station.kind,
+                        at,
+                        o.parameters,
+                        format!("{}; {}", std.water.edition.code, std.method.edition.code),
+                    )
                 });
             }
             KindState::Air(a) => {
@@ -405,27 +404,15 @@ impl LiveEvaluator {
                 let last = o.hours.last().cloned();
                 out.hours.extend(o.hours);
                 out.current = Some(CurrentStatus {
-                    station: id.to_string(),
-                    kind: station.kind,
-                    observed_at: at,
-                    class: None,
-                    target: None,
-                    compliant: None,
-                    deciding: Vec::new(),
-                    parameters: fresh
-                        .iter()
-                        .map(|&(c, v, u, _)| ParameterStatus {
-                            code: c.to_string(),
-                            value: v,
-                            unit: u.to_string(),
-                            class: None,
-                            exceedance_multiple: None,
-                        })
-                        .collect(),
                     aqi: last.as_ref().and_then(|h| h.aqi),
                     aqi_level: last.as_ref().and_then(|h| h.level),
-                    flood_state: None,
-                    standard: last.map_or_else(|| std.aqi.edition.code.to_string(), |h| h.edition),
+                    ..CurrentStatus::measured(
+                        id,
+                        station.kind,
+                        at,
+                        unjudged(&fresh),
+                        last.map_or_else(|| std.aqi.edition.code.to_string(), |h| h.edition),
+                    )
                 });
             }
             KindState::Outfall(o) => {
@@ -435,20 +422,13 @@ impl LiveEvaluator {
                     fresh.iter().map(|&(c, v, u, _)| (c, v, u)).collect();
                 let r = o.observe(id, at, &values, limits, &cfg.debounce.discharge);
                 out.findings.extend(r.findings);
-                out.current = Some(CurrentStatus {
-                    station: id.to_string(),
-                    kind: station.kind,
-                    observed_at: at,
-                    class: None,
-                    target: None,
-                    compliant: None,
-                    deciding: Vec::new(),
-                    parameters: r.parameters,
-                    aqi: None,
-                    aqi_level: None,
-                    flood_state: None,
-                    standard: limits.edition().code.to_string(),
-                });
+                out.current = Some(CurrentStatus::measured(
+                    id,
+                    station.kind,
+                    at,
+                    r.parameters,
+                    limits.edition().code.to_string(),
+                ));
             }
             KindState::Hydrology(h) => {
                 let mut flood_state = None;
@@ -462,31 +442,32 @@ impl LiveEvaluator {
                         .map(|s| flood_state_name(s).to_string());
                 }
                 out.current = Some(CurrentStatus {
-                    station: id.to_string(),
-                    kind: station.kind,
-                    observed_at: at,
-                    class: None,
-                    target: None,
-                    compliant: None,
-                    deciding: Vec::new(),
-                    parameters: fresh
-                        .iter()
-                        .map(|&(c, v, u, _)| ParameterStatus {
-                            code: c.to_string(),
-                            value: v,
-                            unit: u.to_string(),
-                            class: None,
-                            exceedance_multiple: None,
-                        })
-                        .collect(),
-                    aqi: None,
-                    aqi_level: None,
                     flood_state,
-                    standard: "station levels".to_string(),
+                    ..CurrentStatus::measured(
+                        id,
+                        station.kind,
+                        at,
+                        unjudged(&fresh),
+                        "station levels".to_string(),
+                    )
                 });
             }
         }
     }
+}
+
+/// The fresh values as they are, for stations whose parameters have no water class.
+fn unjudged(fresh: &[(&str, f64, &str, Period)]) -> Vec<ParameterStatus> {
+    fresh
+        .iter()
+        .map(|&(c, v, u, _)| ParameterStatus {
+            code: c.to_string(),
+            value: v,
+            unit: u.to_string(),
+            class: None,
+            exceedance_multiple: None,
+        })
+        .collect()
 }
 
 /// The stable name of a flood state: `normal`, `above_warning`, `above_guaranteed`.
