@@ -306,8 +306,12 @@ where
         }
         let out = self.live.evaluate(readings, now);
         self.metrics.readings_judged.add(out.judged as u64);
-        let ids: BTreeSet<&str> = readings.iter().map(|r| r.station.as_str()).collect();
-        for id in ids {
+        let mut earliest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+        for r in readings {
+            let t = earliest.entry(r.station.as_str()).or_insert(r.observed_at);
+            *t = (*t).min(r.observed_at);
+        }
+        for (id, first) in earliest {
             if self.registry.station(id).is_none() {
                 continue;
             }
@@ -316,6 +320,7 @@ where
             let watermark = self.live.state(id).and_then(|l| l.watermark);
             let st = self.stations.entry(id.to_string()).or_default();
             if let Some(w) = watermark {
+                st.cursor.open(first);
                 let closed = st.cursor.observe(w);
                 if !closed.is_empty() {
                     jobs.entry(id.to_string()).or_default().add(closed);

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{ConfigError, IngestConfig};
-use crate::pipeline::{BatcherSettings, batcher, committer};
+use crate::pipeline::{BatcherSettings, CommitterSettings, batcher, committer};
 use crate::publish::ReadingsPublisher;
 use crate::source::MqttSource;
 use crate::telemetry::Metrics;
@@ -154,8 +154,19 @@ where
         demand_rx,
         clock,
     ));
+    let commit_settings = CommitterSettings {
+        linger: std::time::Duration::from_millis(config.commit_linger_ms),
+        full_batch: config.max_batch_readings,
+    };
     let committed = tokio::spawn(committer(
-        store, registry, demand_tx, ack_tx, publisher, metrics, shutdown,
+        store,
+        commit_settings,
+        registry,
+        demand_tx,
+        ack_tx,
+        publisher,
+        metrics,
+        shutdown,
     ));
     let mut failure = None;
     if let Err(e) = committed.await {

@@ -204,10 +204,20 @@ fn decode_one(
     }
 }
 
+/// Committer settings.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitterSettings {
+    /// Pause after a commit whose batch was not full.
+    pub linger: Duration,
+    /// A batch with this many readings or messages is full (a backlog): no pause after it.
+    pub full_batch: usize,
+}
+
 /// Writes batches durably, then acknowledges and publishes them.
 #[allow(clippy::too_many_arguments)]
 pub async fn committer<S: StoreWriter>(
     mut store: S,
+    settings: CommitterSettings,
     registry: Arc<Registry>,
     demand: mpsc::Sender<oneshot::Sender<Batch>>,
     acks: mpsc::UnboundedSender<Ack>,
@@ -216,7 +226,15 @@ pub async fn committer<S: StoreWriter>(
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::network();
+    let mut linger = false;
     'batches: loop {
+        if linger && !settings.linger.is_zero() {
+            // A batch that did not fill: let the next one gather (see `commit_linger_ms`).
+            tokio::select! {
+                () = tokio::time::sleep(settings.linger) => {}
+                () = token.cancelled() => {}
+            }
+        }
         let (tx, rx) = oneshot::channel();
         if demand.send(tx).await.is_err() {
             break;
@@ -228,6 +246,7 @@ pub async fn committer<S: StoreWriter>(
             write,
             acks: to_ack,
         } = batch;
+        linger = write.readings.len() < settings.full_batch && to_ack.len() < settings.full_batch;
         let write = Arc::new(write);
         let span = info_span!(
             "commit",

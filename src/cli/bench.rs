@@ -4,7 +4,9 @@
 //! Both sides drain the same queue: N QoS 1 observations (8 readings each) are published to
 //! a persistent session first, then (a) a plain rumqttc subscriber that only counts, and (b)
 //! `riverwatch ingest` (a child process of this binary, SQLite with durable commits and the
-//! dedup key in force) each take the whole queue. The ratio b/a is the figure; readings/s and
+//! dedup key in force) each take the whole queue; (b) is done when ingest has published every
+//! reading on its readings-out topic (which it does after the commit) and the store holds
+//! them all. The ratio b/a is the figure; readings/s and
 //! ingest's peak RSS (VmHWM) are reported with it.
 
 use std::path::{Path, PathBuf};
@@ -237,6 +239,27 @@ async fn wait_online(url: &str, client_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A readings-out message, counted without decoding the readings.
+#[derive(serde::Deserialize)]
+struct ReadingsCount {
+    readings: Vec<serde::de::IgnoredAny>,
+}
+
+/// A clean-session subscription to the readings ingest publishes after each commit.
+async fn readings_watch(url: &str) -> anyhow::Result<(AsyncClient, rumqttc::EventLoop)> {
+    let opts = MqttConfig::with_url(url).options("riverwatch-bench-readings", true)?;
+    let (client, mut el) = AsyncClient::new(opts, 10);
+    el.set_network_options(network_options());
+    client
+        .subscribe("rw/v1/readings/+", QoS::AtLeastOnce)
+        .await?;
+    drive_until(&mut el, |e| {
+        matches!(e, Event::Incoming(Incoming::SubAck(_)))
+    })
+    .await?;
+    Ok((client, el))
+}
+
 fn count(db: &Path) -> u64 {
     riverwatch_ingest::store::SqliteReader::open(db)
         .and_then(|r| r.count_blocking())
@@ -314,6 +337,11 @@ async fn ingest_child(
         .stdout(Stdio::null())
         .spawn()
         .context("cannot start riverwatch ingest")?;
+    let want = (n * READINGS_PER_MESSAGE) as u64;
+    // Completion is watched on the readings-out topic, which ingest publishes only after a
+    // commit; polling the database (a `count(*)` scan every few ms) would take CPU from
+    // the process under test. The store is counted exactly once at the end.
+    let (watch, mut watch_el) = readings_watch(url).await?;
     let mut publisher = None;
     if let Some(m) = messages.take() {
         wait_online(url, "riverwatch-bench-ingest-out").await?;
@@ -321,23 +349,37 @@ async fn ingest_child(
         let url = url.to_string();
         publisher = Some(tokio::spawn(async move { publish(&url, m).await }));
     }
-    let want = (n * READINGS_PER_MESSAGE) as u64;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut stored = 0;
-    while stored < want {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("ingest stored only {stored} of {want} readings in 10 minutes");
+    let mut published: u64 = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while published < want {
+        let event = tokio::select! {
+            e = watch_el.poll() => e.context("lost the broker while watching readings")?,
+            () = tokio::time::sleep_until(deadline) => {
+                let _ = child.kill();
+                bail!("ingest published only {published} of {want} readings in 10 minutes");
+            }
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!("ingest exited early: {status}");
+                }
+                continue;
+            }
+        };
+        if let Event::Incoming(Incoming::Publish(p)) = event {
+            let message: ReadingsCount = serde_json::from_slice(&p.payload)
+                .context("ingest published readings that do not parse")?;
+            published += message.readings.len() as u64;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!("ingest exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        stored = count(&db);
     }
     let elapsed = start.elapsed();
+    let _ = watch.disconnect().await;
     if let Some(p) = publisher {
         p.await??;
+    }
+    let stored = count(&db);
+    if stored != want {
+        let _ = child.kill();
+        bail!("ingest published {published} readings but the store holds {stored} of {want}");
     }
     let rss = peak_rss_mib(child.id());
     let cpu = cpu_seconds(child.id());

@@ -96,6 +96,16 @@ impl Cursor {
         self.closed_through.is_some_and(|c| t < c)
     }
 
+    /// Opens a station's first window at the hour of `first`, its earliest reading, if no
+    /// window is open yet. A station's first step may carry days of readings (a backlog
+    /// after a restart, or a burst); opening at the earliest of them, not at the newest,
+    /// lets the windows they span close instead of being skipped.
+    pub fn open(&mut self, first: DateTime<Utc>) {
+        if self.closed_through.is_none() {
+            self.closed_through = Some(hour_start(hour_index(first)));
+        }
+    }
+
     /// A reading observed at `t`: closes the hours before its hour. The first reading of a
     /// station opens its first hour and closes nothing.
     pub fn observe(&mut self, t: DateTime<Utc>) -> Closed {
@@ -194,6 +204,22 @@ mod tests {
             c.observe(cst(10, 1, 4) + chrono::Duration::minutes(30))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_first_step_spanning_days_closes_the_days_it_spans() {
+        let mut c = Cursor::default();
+        c.open(cst(9, 7, 0));
+        // The newest reading of the first step is already on the next day.
+        let closed = c.observe(cst(9, 8, 4));
+        assert_eq!(
+            closed.days,
+            vec![NaiveDate::from_ymd_opt(2026, 9, 7).unwrap()]
+        );
+        assert_eq!(closed.hours, Some((cst(9, 7, 0), cst(9, 8, 4))));
+        // Opening again changes nothing once a window is open.
+        c.open(cst(9, 1, 0));
+        assert_eq!(c.closed_through, Some(cst(9, 8, 4)));
     }
 
     #[test]

@@ -252,8 +252,7 @@ fn insert_sql(rows: usize) -> String {
     let values = vec![one; rows].join(",");
     format!(
         "INSERT OR IGNORE INTO readings \
-         (ts_ms, station_id, param_id, period, value, flag, received_ms) VALUES {values} \
-         RETURNING ts_ms, station_id, param_id, period"
+         (ts_ms, station_id, param_id, period, value, flag, received_ms) VALUES {values}"
     )
 }
 
@@ -265,9 +264,33 @@ struct KeyedRow {
     received_ms: i64,
 }
 
-/// Inserts readings, recording for each whether it was new. `RETURNING` lists the rows
-/// actually inserted; when a chunk returns fewer rows than it had, the duplicates are found
-/// by key (the first occurrence of a key in the batch is the one that could be new).
+fn bind_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    rows: &[KeyedRow],
+) -> Result<(), StoreError> {
+    for (i, row) in rows.iter().enumerate() {
+        let base = i * 7;
+        let (ts, sid, pid, period) = row.key;
+        stmt.raw_bind_parameter(base + 1, ts).map_err(local)?;
+        stmt.raw_bind_parameter(base + 2, sid).map_err(local)?;
+        stmt.raw_bind_parameter(base + 3, pid).map_err(local)?;
+        stmt.raw_bind_parameter(base + 4, period).map_err(local)?;
+        stmt.raw_bind_parameter(base + 5, row.value)
+            .map_err(local)?;
+        stmt.raw_bind_parameter(base + 6, row.flag).map_err(local)?;
+        stmt.raw_bind_parameter(base + 7, row.received_ms)
+            .map_err(local)?;
+    }
+    Ok(())
+}
+
+/// Inserts readings, recording for each whether it was new.
+///
+/// Full chunks go through one 64-row statement inside a savepoint. When the statement
+/// changed every row (the usual case: nothing was stored before), the chunk is done; when
+/// it changed fewer, some rows were duplicates, so the chunk is rolled back to the savepoint
+/// and inserted row by row, where each row's change count says whether it was new (a key
+/// repeated within the batch is new only the first time). The tail goes row by row.
 fn insert_readings(
     tx: &rusqlite::Transaction<'_>,
     rows: &[KeyedRow],
@@ -275,55 +298,30 @@ fn insert_readings(
 ) -> Result<(), StoreError> {
     let mut full = tx.prepare_cached(&insert_sql(CHUNK)).map_err(local)?;
     let mut single = tx.prepare_cached(&insert_sql(1)).map_err(local)?;
-    let mut start = 0;
-    while start < rows.len() {
-        // Full chunks through the 64-row statement, the tail row by row.
-        let (stmt, step) = if rows.len() - start >= CHUNK {
-            (&mut full, CHUNK)
-        } else {
-            (&mut single, 1)
-        };
-        let end = start + step;
-        for (i, row) in rows[start..end].iter().enumerate() {
-            let base = i * 7;
-            let (ts, sid, pid, period) = row.key;
-            stmt.raw_bind_parameter(base + 1, ts).map_err(local)?;
-            stmt.raw_bind_parameter(base + 2, sid).map_err(local)?;
-            stmt.raw_bind_parameter(base + 3, pid).map_err(local)?;
-            stmt.raw_bind_parameter(base + 4, period).map_err(local)?;
-            stmt.raw_bind_parameter(base + 5, row.value)
-                .map_err(local)?;
-            stmt.raw_bind_parameter(base + 6, row.flag).map_err(local)?;
-            stmt.raw_bind_parameter(base + 7, row.received_ms)
-                .map_err(local)?;
-        }
-        let mut inserted: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(step);
-        {
-            let mut returned = stmt.raw_query();
-            while let Some(row) = returned.next().map_err(local)? {
-                inserted.push((
-                    row.get(0).map_err(local)?,
-                    row.get(1).map_err(local)?,
-                    row.get(2).map_err(local)?,
-                    row.get(3).map_err(local)?,
-                ));
+    let mut savepoint = tx.prepare_cached("SAVEPOINT chunk").map_err(local)?;
+    let mut release = tx.prepare_cached("RELEASE chunk").map_err(local)?;
+    let mut rollback = tx.prepare_cached("ROLLBACK TO chunk").map_err(local)?;
+    for chunk in rows.chunks(CHUNK) {
+        if chunk.len() == CHUNK {
+            savepoint.raw_execute().map_err(local)?;
+            bind_rows(&mut full, chunk)?;
+            let changed = full.raw_execute().map_err(local)?;
+            if changed == CHUNK {
+                release.raw_execute().map_err(local)?;
+                report.inserted.extend(std::iter::repeat_n(true, CHUNK));
+                continue;
             }
+            rollback.raw_execute().map_err(local)?;
+            release.raw_execute().map_err(local)?;
         }
-        if inserted.len() == step {
-            report.inserted.extend(std::iter::repeat_n(true, step));
-        } else {
-            let mut fresh: std::collections::HashSet<(i64, i64, i64, i64)> =
-                inserted.into_iter().collect();
-            for row in &rows[start..end] {
-                // Removing marks the key taken: a later copy in the chunk is a duplicate.
-                let new = fresh.remove(&row.key);
-                if !new {
-                    report.duplicates += 1;
-                }
-                report.inserted.push(new);
+        for row in chunk {
+            bind_rows(&mut single, std::slice::from_ref(row))?;
+            let new = single.raw_execute().map_err(local)? == 1;
+            if !new {
+                report.duplicates += 1;
             }
+            report.inserted.push(new);
         }
-        start = end;
     }
     Ok(())
 }
