@@ -4,9 +4,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rumqttc::tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 /// Environment variable holding the broker user name.
@@ -126,6 +130,9 @@ pub enum MqttConfigError {
         /// Why.
         reason: String,
     },
+    /// No usable TLS trust roots, or TLS settings rustls refuses.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Packet limit too small to be useful.
     #[error("max_packet_bytes must be at least 1024")]
     PacketSize,
@@ -234,23 +241,52 @@ impl MqttConfig {
             opts.set_credentials(c.username.clone(), c.password.clone());
         }
         if addr.tls {
-            let transport = match &self.ca_file {
-                Some(path) => {
-                    let ca = std::fs::read(path).map_err(|e| MqttConfigError::CaFile {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
-                    Transport::tls_with_config(TlsConfiguration::Simple {
-                        ca,
-                        alpn: None,
-                        client_auth: None,
-                    })
-                }
-                None => Transport::tls_with_default_config(),
-            };
-            opts.set_transport(transport);
+            let config = self.tls_config()?;
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
         }
         Ok(opts)
+    }
+
+    /// The TLS client settings for `mqtts://`: the certificates of `ca_file`, or the
+    /// system's trust roots. The cryptography provider (aws-lc-rs, rumqttc's) is named explicitly, so no
+    /// process-wide default has to be installed first.
+    ///
+    /// # Errors
+    /// An unreadable CA file, one without a certificate, or no system roots.
+    pub fn tls_config(&self) -> Result<Arc<ClientConfig>, MqttConfigError> {
+        let mut roots = RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                let bad = |reason: String| MqttConfigError::CaFile {
+                    path: path.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| bad(e.to_string()))?;
+                    roots.add(cert).map_err(|e| bad(e.to_string()))?;
+                }
+                if roots.is_empty() {
+                    return Err(bad("no PEM certificate in the file".to_string()));
+                }
+            }
+            None => {
+                let native = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(native.certs);
+                if added == 0 {
+                    return Err(MqttConfigError::Tls(
+                        "no system trust roots found; set mqtt.ca_file".to_string(),
+                    ));
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| MqttConfigError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
     }
 
     /// The topic layout under this configuration's prefix.

@@ -40,6 +40,116 @@ pub struct MosquittoOptions {
     pub max_queued_messages: u64,
     /// Unacknowledged QoS 1/2 messages in flight per client.
     pub max_inflight_messages: u32,
+    /// Serve TLS (`mqtts://`) with this certificate instead of plain MQTT.
+    pub tls: Option<TestCertificates>,
+}
+
+/// A throwaway certificate authority and a server certificate for 127.0.0.1 signed by it,
+/// made with the `openssl` command (`apt-get install -y openssl`).
+#[derive(Debug, Clone)]
+pub struct TestCertificates {
+    /// The CA certificate (PEM): what a client trusts.
+    pub ca: PathBuf,
+    /// The server certificate (PEM), subjectAltName IP:127.0.0.1.
+    pub cert: PathBuf,
+    /// The server key (PEM).
+    pub key: PathBuf,
+}
+
+impl TestCertificates {
+    /// Creates the files in `dir`.
+    ///
+    /// # Errors
+    /// When `openssl` is missing or fails.
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        let ca_key = dir.join("ca.key");
+        let ca = dir.join("ca.crt");
+        let key = dir.join("server.key");
+        let csr = dir.join("server.csr");
+        let cert = dir.join("server.crt");
+        let ext = dir.join("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )?;
+        let p = |path: &Path| path.display().to_string();
+        let steps: [Vec<String>; 3] = [
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=riverwatch test CA",
+                "-keyout",
+            ]
+            .iter()
+            .map(|s| (*s).to_string())
+            .chain([p(&ca_key), "-out".into(), p(&ca)])
+            .collect(),
+            [
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+            ]
+            .iter()
+            .map(|s| (*s).to_string())
+            .chain([p(&key), "-out".into(), p(&csr)])
+            .collect(),
+            ["x509", "-req", "-days", "2", "-CAcreateserial", "-in"]
+                .iter()
+                .map(|s| (*s).to_string())
+                .chain([
+                    p(&csr),
+                    "-CA".into(),
+                    p(&ca),
+                    "-CAkey".into(),
+                    p(&ca_key),
+                    "-extfile".into(),
+                    p(&ext),
+                    "-out".into(),
+                    p(&cert),
+                ])
+                .collect(),
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot run openssl ({e}); install it with `apt-get install -y openssl`"
+                        ),
+                    )
+                })?;
+            if !out.status.success() {
+                return Err(std::io::Error::other(format!(
+                    "openssl {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
+        // mosquitto drops to its own user, which must read the key.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in [&cert, &key, &ca] {
+                std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644))?;
+            }
+        }
+        Ok(Self { ca, cert, key })
+    }
 }
 
 impl Default for MosquittoOptions {
@@ -48,6 +158,7 @@ impl Default for MosquittoOptions {
             persistence: false,
             max_queued_messages: 1_000_000,
             max_inflight_messages: 1000,
+            tls: None,
         }
     }
 }
@@ -56,6 +167,7 @@ impl Default for MosquittoOptions {
 #[derive(Debug)]
 pub struct Mosquitto {
     child: Option<Child>,
+    tls: bool,
     port: u16,
     dir: PathBuf,
     conf: PathBuf,
@@ -112,6 +224,10 @@ impl Mosquitto {
         let conf = dir.join("mosquitto.conf");
         let mut f = std::fs::File::create(&conf)?;
         writeln!(f, "listener {port} 127.0.0.1")?;
+        if let Some(tls) = &opts.tls {
+            writeln!(f, "certfile {}", tls.cert.display())?;
+            writeln!(f, "keyfile {}", tls.key.display())?;
+        }
         writeln!(f, "allow_anonymous true")?;
         writeln!(f, "max_queued_messages {}", opts.max_queued_messages)?;
         writeln!(f, "max_inflight_messages {}", opts.max_inflight_messages)?;
@@ -127,6 +243,7 @@ impl Mosquitto {
         drop(f);
         let mut m = Self {
             child: None,
+            tls: opts.tls.is_some(),
             port,
             dir,
             conf,
@@ -155,9 +272,10 @@ impl Mosquitto {
         wait_for_port(self.port, Duration::from_secs(10))
     }
 
-    /// The broker URL, `mqtt://127.0.0.1:PORT`.
+    /// The broker URL, `mqtt://127.0.0.1:PORT` (`mqtts://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The TCP port.

@@ -40,11 +40,11 @@ pub struct IngestConfig {
     /// reading from the broker (backpressure). Default 2048.
     #[serde(default = "default_channel_capacity")]
     pub channel_capacity: usize,
-    /// After a commit that did not fill a batch, how long the committer lets messages gather
-    /// before it takes the next batch, milliseconds. Under load this turns many small
-    /// commits (each a sync of the WAL) into fewer large ones; a quiet stream still commits
-    /// each message as soon as it arrives, and no message waits longer than this plus one
-    /// commit. 0 commits whatever is there at once. Default 20.
+    /// Longest a batch that is not full waits for more messages once the committer is free,
+    /// milliseconds. The batch goes as soon as the stream pauses for 2 ms, so a quiet
+    /// network commits each message at once, while a steady stream commits in batches of
+    /// hundreds of messages instead of a few (each commit syncs the WAL). 0 commits
+    /// whatever is there at once. Default 20.
     #[serde(default = "default_commit_linger_ms")]
     pub commit_linger_ms: u64,
     /// How long the parts of a multi-packet HJ 212 message are held waiting for the rest,

@@ -25,20 +25,19 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, network_options};
+use riverwatch_core::mqtt::{MqttConfig, MqttConfigError};
 use riverwatch_core::pipeline::StoreWriter;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, valid_filter};
-use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{ConfigError, IngestConfig};
-use crate::pipeline::{BatcherSettings, CommitterSettings, batcher, committer};
+use crate::pipeline::{BatcherSettings, batcher, committer};
 use crate::publish::ReadingsPublisher;
-use crate::source::MqttSource;
+use crate::source::{MqttSource, SessionOptions};
 use crate::telemetry::Metrics;
 
 /// An ingest failure that stops the service before it runs.
@@ -109,10 +108,7 @@ where
     } = args;
     config.validate()?;
     let filters = filters(&config, &mqtt)?;
-    let mut opts = mqtt.options(&config.client_id, false)?;
-    opts.set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(opts, source::mqtt::ACK_ROOM);
-    eventloop.set_network_options(network_options());
+    let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let metrics = Metrics::new();
 
     let (input_tx, input_rx) = mpsc::channel(config.channel_capacity);
@@ -129,13 +125,14 @@ where
     };
 
     info!(client_id = %config.client_id, filters = ?filters, broker = %mqtt.url, "Ingest starting.");
-    let source = MqttSource::new(client, eventloop, filters);
+    let source = MqttSource::new(session, filters);
     let settings = BatcherSettings {
         max_readings: config.max_batch_readings,
         max_payload_bytes: config.max_payload_bytes,
         future_tolerance: chrono::Duration::from_std(config.future_tolerance())
             .unwrap_or(chrono::Duration::minutes(10)),
         reassembly_timeout: std::time::Duration::from_secs(config.reassembly_timeout_secs),
+        linger: std::time::Duration::from_millis(config.commit_linger_ms),
     };
     let mut tasks = tokio::task::JoinSet::new();
     let driver_task = driver.map(|d| tokio::spawn(d.run(publisher_done.clone())));
@@ -154,19 +151,8 @@ where
         demand_rx,
         clock,
     ));
-    let commit_settings = CommitterSettings {
-        linger: std::time::Duration::from_millis(config.commit_linger_ms),
-        full_batch: config.max_batch_readings,
-    };
     let committed = tokio::spawn(committer(
-        store,
-        commit_settings,
-        registry,
-        demand_tx,
-        ack_tx,
-        publisher,
-        metrics,
-        shutdown,
+        store, registry, demand_tx, ack_tx, publisher, metrics, shutdown,
     ));
     let mut failure = None;
     if let Err(e) = committed.await {

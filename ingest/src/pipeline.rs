@@ -60,7 +60,13 @@ pub struct BatcherSettings {
     pub future_tolerance: chrono::Duration,
     /// How long packets of an incomplete HJ 212 message are held.
     pub reassembly_timeout: Duration,
+    /// Longest a batch that is not full is held for more messages once the committer asks.
+    pub linger: Duration,
 }
+
+/// A held batch goes to the committer once no message has arrived for this long: the
+/// stream has paused (or the broker waits for acks before it sends more).
+const QUIET: Duration = Duration::from_millis(2);
 
 /// Decodes messages into a batch until the committer asks for it.
 pub async fn batcher(
@@ -82,22 +88,34 @@ pub async fn batcher(
     let mut input_open = true;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // While the committer waits and the batch is not full, the batch is held until the
+    // stream pauses for QUIET or `linger` has passed since the committer asked.
+    let mut hold_until: Option<tokio::time::Instant> = None;
+    let mut last_arrival = tokio::time::Instant::now();
     loop {
         if !input_open && pending.is_empty() {
             break;
-        }
-        if !pending.is_empty()
-            && let Some(tx) = waiting.take()
-        {
-            if tx.send(std::mem::take(&mut pending)).is_err() {
-                break;
-            }
-            continue;
         }
         // Messages that produce only dead letters count too, so a flood of bad input
         // cannot grow a batch without bound.
         let room = pending.write.readings.len() < settings.max_readings
             && pending.acks.len() < settings.max_readings;
+        if !pending.is_empty() && waiting.is_some() {
+            let now = tokio::time::Instant::now();
+            let until = *hold_until.get_or_insert(now + settings.linger);
+            let release = !room || !input_open || now >= until || now >= last_arrival + QUIET;
+            if release && let Some(tx) = waiting.take() {
+                hold_until = None;
+                if tx.send(std::mem::take(&mut pending)).is_err() {
+                    break;
+                }
+                continue;
+            }
+        }
+        let held = waiting.is_some() && !pending.is_empty();
+        let wake = hold_until
+            .map(|u| u.min(last_arrival + QUIET))
+            .unwrap_or(last_arrival);
         tokio::select! {
             biased;
             request = demand.recv(), if waiting.is_none() => match request {
@@ -105,9 +123,13 @@ pub async fn batcher(
                 None => break,
             },
             message = input.recv(), if input_open && room => match message {
-                Some(inbound) => decode_one(&validator, &topics, &mut reassembler, &mut pending, inbound),
+                Some(inbound) => {
+                    last_arrival = tokio::time::Instant::now();
+                    decode_one(&validator, &topics, &mut reassembler, &mut pending, inbound);
+                }
                 None => input_open = false,
             },
+            () = tokio::time::sleep_until(wake), if held => {}
             _ = tick.tick() => {
                 for expired in reassembler.expire(clock.now()) {
                     pending.write.dead_letters.push(expired.dead_letter);
@@ -204,20 +226,10 @@ fn decode_one(
     }
 }
 
-/// Committer settings.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitterSettings {
-    /// Pause after a commit whose batch was not full.
-    pub linger: Duration,
-    /// A batch with this many readings or messages is full (a backlog): no pause after it.
-    pub full_batch: usize,
-}
-
 /// Writes batches durably, then acknowledges and publishes them.
 #[allow(clippy::too_many_arguments)]
 pub async fn committer<S: StoreWriter>(
     mut store: S,
-    settings: CommitterSettings,
     registry: Arc<Registry>,
     demand: mpsc::Sender<oneshot::Sender<Batch>>,
     acks: mpsc::UnboundedSender<Ack>,
@@ -226,15 +238,7 @@ pub async fn committer<S: StoreWriter>(
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::network();
-    let mut linger = false;
     'batches: loop {
-        if linger && !settings.linger.is_zero() {
-            // A batch that did not fill: let the next one gather (see `commit_linger_ms`).
-            tokio::select! {
-                () = tokio::time::sleep(settings.linger) => {}
-                () = token.cancelled() => {}
-            }
-        }
         let (tx, rx) = oneshot::channel();
         if demand.send(tx).await.is_err() {
             break;
@@ -246,7 +250,6 @@ pub async fn committer<S: StoreWriter>(
             write,
             acks: to_ack,
         } = batch;
-        linger = write.readings.len() < settings.full_batch && to_ack.len() < settings.full_batch;
         let write = Arc::new(write);
         let span = info_span!(
             "commit",

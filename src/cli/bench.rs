@@ -404,7 +404,7 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
             let opts = MosquittoOptions {
                 max_queued_messages: (n as u64).max(1_000_000),
                 max_inflight_messages: 1000,
-                persistence: false,
+                ..MosquittoOptions::default()
             };
             broker = tokio::task::spawn_blocking(move || Mosquitto::start_with(&opts))
                 .await?

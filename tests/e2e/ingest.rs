@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version, split_packets};
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::pipeline::{DeadLetterQuery, ReadingQuery};
-use riverwatch_core::testing::{Mosquitto, MosquittoOptions};
+use riverwatch_core::testing::{Mosquitto, MosquittoOptions, TestCertificates};
 use riverwatch_core::{DataFlag, Period, ReasonCode};
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::SqliteReader;
@@ -583,4 +583,78 @@ async fn messages_the_broker_drops_are_reported() {
         "ingest did not notice the broker dropping messages"
     );
     ingest.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_refused() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = TestCertificates::create(certs_dir.path()).unwrap();
+    let broker = Mosquitto::start_with(&MosquittoOptions {
+        tls: Some(certs.clone()),
+        ..MosquittoOptions::default()
+    })
+    .unwrap();
+    assert!(broker.url().starts_with("mqtts://"));
+    let mut mqtt = MqttConfig::with_url(&broker.url());
+    mqtt.ca_file = Some(certs.ca.clone());
+
+    // Without the CA the broker's certificate is not trusted: the handshake fails.
+    let mut other_ca = MqttConfig::with_url(&broker.url());
+    other_ca.ca_file = Some(certs.cert.clone());
+    let opts =
+        riverwatch_ingest::source::SessionOptions::new(&other_ca, "it-tls-untrusted").unwrap();
+    let refused = riverwatch_ingest::source::session::Session::open(&opts, &[]).await;
+    let Err(error) = refused else {
+        panic!("a broker certificate outside the trusted CA was accepted")
+    };
+    assert!(error.to_string().contains("TLS"), "{error}");
+
+    // Readings out, watched over TLS through rumqttc with the same TLS settings.
+    let (watch, mut watch_el) = AsyncClient::new(mqtt.options("it-tls-watch", true).unwrap(), 10);
+    watch
+        .subscribe("rw/v1/readings/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let published = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = published.clone();
+    let watcher = tokio::spawn(async move {
+        while let Ok(ev) = watch_el.poll().await {
+            if let Event::Incoming(Incoming::Publish(p)) = ev {
+                sink.lock().unwrap().push(p.payload.to_vec());
+            }
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("readings.db");
+    let cfg = IngestConfig {
+        client_id: "it-tls".into(),
+        ..IngestConfig::test_config()
+    };
+    let ingest = InProcessIngest::start_with(mqtt.clone(), &db, cfg);
+    let t = now_minute();
+    let message = json_obs("LLH-CJG", t, &[("pH", 7.4), ("NH3N", 0.61)]);
+    // Resent until ingest has subscribed; the store keeps one copy.
+    let (publisher, mut publisher_el) =
+        AsyncClient::new(mqtt.options("it-tls-pub", true).unwrap(), 10);
+    let driver = tokio::spawn(async move { while publisher_el.poll().await.is_ok() {} });
+    let stored = wait_until(Duration::from_secs(20), || {
+        let _ = publisher.try_publish(&message.0, QoS::AtLeastOnce, false, message.1.clone());
+        count_readings(&db) == 2
+    })
+    .await;
+    assert!(stored, "readings sent over TLS were not stored");
+    let announced = wait_until(Duration::from_secs(10), || {
+        published
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| String::from_utf8_lossy(p).contains("\"NH3N\""))
+    })
+    .await;
+    assert!(announced, "readings-out did not arrive over TLS");
+    ingest.stop().await;
+    assert_eq!(count_readings(&db), 2);
+    watcher.abort();
+    driver.abort();
 }

@@ -150,12 +150,16 @@ pub struct InProcessIngest {
 
 impl InProcessIngest {
     pub fn start(url: &str, db: &Path, config: IngestConfig) -> Self {
+        Self::start_with(MqttConfig::with_url(url), db, config)
+    }
+
+    pub fn start_with(mqtt: MqttConfig, db: &Path, config: IngestConfig) -> Self {
         let _ = riverwatch_core::telemetry::init("warn");
         let store = SqliteStore::open(db, &test_sqlite_config()).unwrap();
         let token = CancellationToken::new();
         let args = riverwatch_ingest::IngestArgs {
             config,
-            mqtt: MqttConfig::with_url(url),
+            mqtt,
             store,
             registry: registry(),
             clock: Arc::new(SystemClock),

@@ -1,5 +1,7 @@
 //! Where ingest's input comes from: the MQTT subscription.
 
 pub mod mqtt;
+pub mod session;
 
 pub use mqtt::{Ack, Inbound, MqttSource};
+pub use session::SessionOptions;

@@ -1,10 +1,10 @@
 //! The MQTT source: one persistent-session QoS 1 subscription whose messages are
 //! acknowledged to the broker only after what they produced is durably stored.
 //!
-//! This task alone owns the rumqttc event loop. Messages go downstream through a bounded
-//! channel (a full channel stops the reading of the socket: backpressure, not memory
-//! growth); acknowledgements come back on a second channel and are handed to rumqttc here,
-//! right before the next poll, so acks never wait on a blocked poll loop.
+//! This task alone owns the connection ([`super::session`]). Messages go downstream through a
+//! bounded channel (a full channel stops the reading of the socket: backpressure, not memory
+//! growth); acknowledgements come back on a second channel, and all that have arrived are
+//! written to the broker together, ahead of reading more.
 //!
 //! Each broker connection is an *epoch*. An ack for a message received in an earlier epoch
 //! is dropped: the broker redelivers such a message on the new connection (the session
@@ -16,11 +16,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::time::Clock;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, Publish, QoS, SubscribeFilter};
+use rumqttc::{Packet, Publish, QoS, SubscribeReasonCode};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::session::{Session, SessionError, SessionOptions};
 use crate::telemetry::Metrics;
 
 /// A message as received, with what is needed to acknowledge it later.
@@ -52,40 +53,30 @@ impl From<Inbound> for Ack {
     }
 }
 
-/// The subscriber: client, event loop and what to subscribe to.
+/// The subscriber: how to connect and what to subscribe to.
 pub struct MqttSource {
-    client: AsyncClient,
-    eventloop: EventLoop,
+    options: SessionOptions,
     filters: Vec<String>,
-    /// Acks handed to rumqttc and acks it has written, for the backlog gauge.
-    queued_acks: u64,
-    sent_acks: u64,
 }
 
-/// Room for acknowledgements waiting to be written.
-///
-/// rumqttc writes one queued request per turn of its event loop but reads up to ten packets
-/// per turn, so while the broker has more to send, acks fall behind the messages they answer.
-/// Brokers are meant to cap this (mosquitto's `max_inflight_messages`, MQTT 5's receive
-/// maximum), but mosquitto 2.0 releases a queued backlog in whole windows per ack it receives,
-/// so after an outage the backlog can arrive almost entirely unacknowledged. An ack request is
-/// about 100 bytes; this room (≈100 MB at worst) covers a million-message backlog, and the
-/// acks catch up as soon as the broker's queue is empty.
-pub const ACK_ROOM: usize = 1_000_000;
+/// Most acknowledgements written in one go.
+const ACK_BURST: usize = 4096;
 
 /// How long shutdown waits for the last acknowledgements to reach the broker.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Why a connection ended.
+enum Ended {
+    /// The writer side is done, or the drain timed out: stop.
+    Stop,
+    /// The connection failed: reconnect (unless shutting down).
+    Lost(SessionError),
+}
+
 impl MqttSource {
-    /// A source on `client`/`eventloop` (built with [`ACK_ROOM`] request capacity).
-    pub fn new(client: AsyncClient, eventloop: EventLoop, filters: Vec<String>) -> Self {
-        Self {
-            client,
-            eventloop,
-            filters,
-            queued_acks: 0,
-            sent_acks: 0,
-        }
+    /// A source connecting with `options` and subscribing to `filters` at QoS 1.
+    pub fn new(options: SessionOptions, filters: Vec<String>) -> Self {
+        Self { options, filters }
     }
 
     /// Runs until shutdown: forwards messages to `out`, acknowledges what comes back on
@@ -93,7 +84,7 @@ impl MqttSource {
     /// side closes `acks` (everything in flight is committed and acknowledged), then
     /// disconnects.
     pub async fn run(
-        mut self,
+        self,
         out: mpsc::Sender<Inbound>,
         mut acks: mpsc::UnboundedReceiver<Ack>,
         clock: std::sync::Arc<dyn Clock>,
@@ -102,24 +93,130 @@ impl MqttSource {
     ) {
         let mut out = Some(out);
         let mut epoch: u64 = 0;
-        let mut connected = false;
         let mut backoff = Backoff::network();
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        'connections: loop {
+            if out.is_none() {
+                // Shutting down with no connection: unacked messages are redelivered.
+                break;
+            }
+            let opened = tokio::select! {
+                opened = Session::open(&self.options, &self.filters) => opened,
+                () = token.cancelled() => {
+                    out = None;
+                    continue;
+                }
+            };
+            let mut session = match opened {
+                Ok((session, session_present)) => {
+                    epoch += 1;
+                    backoff.reset();
+                    info!(session_present, epoch, "Connected to the broker.");
+                    session
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    metrics.reconnects.inc();
+                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot connect to the broker; retrying.");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = token.cancelled() => { out = None; }
+                    }
+                    continue;
+                }
+            };
+            let ended = self
+                .connected(
+                    &mut session,
+                    epoch,
+                    &mut out,
+                    &mut acks,
+                    &mut drain_deadline,
+                    &clock,
+                    &metrics,
+                    &token,
+                )
+                .await;
+            match ended {
+                Ended::Stop => {
+                    session.close().await;
+                    break 'connections;
+                }
+                Ended::Lost(error) => {
+                    if out.is_none() {
+                        break 'connections;
+                    }
+                    let delay = backoff.next_delay();
+                    metrics.reconnects.inc();
+                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "MQTT connection lost; reconnecting.");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = token.cancelled() => { out = None; }
+                    }
+                }
+            }
+        }
+        info!("Ingest source stopped.");
+    }
+
+    /// One connection's life.
+    #[allow(clippy::too_many_arguments)]
+    async fn connected(
+        &self,
+        session: &mut Session,
+        epoch: u64,
+        out: &mut Option<mpsc::Sender<Inbound>>,
+        acks: &mut mpsc::UnboundedReceiver<Ack>,
+        drain_deadline: &mut Option<tokio::time::Instant>,
+        clock: &std::sync::Arc<dyn Clock>,
+        metrics: &Metrics,
+        token: &CancellationToken,
+    ) -> Ended {
+        let keep_alive = self.options.keep_alive();
+        let mut ping = tokio::time::interval(if keep_alive.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            keep_alive
+        });
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let mut ping_outstanding = false;
         loop {
             if out.is_none() && drain_deadline.is_none() {
-                drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                *drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
             }
-            let deadline = drain_deadline;
+            let deadline = *drain_deadline;
             tokio::select! {
                 biased;
-                ack = acks.recv() => match ack {
-                    Some(ack) => self.ack(ack, epoch, &metrics),
-                    // The writer side is done: every committed message has been acked.
-                    None => break,
-                },
+                ack = acks.recv() => {
+                    let Some(ack) = ack else {
+                        // The writer side is done: every committed message has been acked.
+                        return Ended::Stop;
+                    };
+                    // Everything the committer has handed over so far goes out in one write.
+                    let mut written = 0;
+                    let mut next = Some(ack);
+                    while let Some(ack) = next.take() {
+                        if ack.epoch != epoch {
+                            metrics.stale_acks.inc();
+                        } else if ack.publish.qos == QoS::AtLeastOnce {
+                            if let Err(error) = session.queue_ack(ack.publish.pkid) {
+                                return Ended::Lost(error);
+                            }
+                            written += 1;
+                        }
+                        if written < ACK_BURST {
+                            next = acks.try_recv().ok();
+                        }
+                    }
+                    if let Err(error) = session.flush().await {
+                        return Ended::Lost(error);
+                    }
+                    metrics.ack_backlog.set(acks.len() as u64);
+                }
                 () = token.cancelled(), if out.is_some() => {
                     info!("Ingest source stopping; draining acknowledgements.");
-                    out = None;
+                    *out = None;
                 }
                 () = async move {
                     match deadline {
@@ -128,12 +225,24 @@ impl MqttSource {
                     }
                 } => {
                     warn!("Acknowledgements still pending at shutdown; the broker will redeliver those messages.");
-                    break;
+                    return Ended::Stop;
                 }
-                event = self.eventloop.poll() => match event {
-                    Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                _ = ping.tick(), if !keep_alive.is_zero() => {
+                    if ping_outstanding {
+                        return Ended::Lost(SessionError::Timeout("waiting for the broker's PINGRESP"));
+                    }
+                    if let Err(error) = session.queue_ping() {
+                        return Ended::Lost(error);
+                    }
+                    if let Err(error) = session.flush().await {
+                        return Ended::Lost(error);
+                    }
+                    ping_outstanding = true;
+                }
+                packet = session.next_packet() => match packet {
+                    Ok(Packet::Publish(publish)) => {
                         metrics.messages.inc();
-                        let Some(tx) = &out else {
+                        let Some(tx) = out.as_ref() else {
                             // Shutting down: not acked, so the broker keeps it for next time.
                             continue;
                         };
@@ -141,30 +250,20 @@ impl MqttSource {
                         tokio::select! {
                             sent = tx.send(inbound) => {
                                 if sent.is_err() {
-                                    out = None;
+                                    *out = None;
                                 }
                             }
                             () = token.cancelled() => {
                                 info!("Ingest source stopping; draining acknowledgements.");
-                                out = None;
+                                *out = None;
                             }
                         }
                     }
-                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                        epoch += 1;
-                        connected = true;
-                        backoff.reset();
-                        info!(session_present = ack.session_present, epoch, "Connected to the broker.");
-                        let filters = self.filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                        if let Err(error) = self.client.try_subscribe_many(filters) {
-                            error!(%error, "Cannot queue the subscription.");
-                        }
-                    }
-                    Ok(Event::Incoming(Incoming::SubAck(suback))) => {
+                    Ok(Packet::SubAck(suback)) => {
                         let refused = suback
                             .return_codes
                             .iter()
-                            .filter(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                            .filter(|c| matches!(c, SubscribeReasonCode::Failure))
                             .count();
                         if refused > 0 {
                             error!(refused, filters = ?self.filters, "The broker refused subscriptions; check its ACL.");
@@ -172,56 +271,11 @@ impl MqttSource {
                             debug!(filters = ?self.filters, "Subscribed.");
                         }
                     }
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
-                    Ok(Event::Outgoing(Outgoing::PubAck(_))) => {
-                        self.sent_acks += 1;
-                        if self.sent_acks.is_multiple_of(1024) {
-                            metrics.ack_backlog.set(self.queued_acks.saturating_sub(self.sent_acks));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        connected = false;
-                        if out.is_none() {
-                            // Shutting down with no connection: unacked messages are redelivered.
-                            break;
-                        }
-                        let delay = backoff.next_delay();
-                        metrics.reconnects.inc();
-                        warn!(%error, retry_in_ms = delay.as_millis() as u64, "MQTT connection lost; reconnecting.");
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = token.cancelled() => { out = None; }
-                        }
-                    }
+                    Ok(Packet::PingResp) => ping_outstanding = false,
+                    Ok(other) => debug!(packet = ?other, "Ignored packet from the broker."),
+                    Err(error) => return Ended::Lost(error),
                 },
             }
-        }
-        if connected {
-            self.disconnect().await;
-        }
-        info!("Ingest source stopped.");
-    }
-
-    fn ack(&mut self, ack: Ack, epoch: u64, metrics: &Metrics) {
-        if ack.epoch != epoch {
-            metrics.stale_acks.inc();
-            return;
-        }
-        if let Err(error) = self.client.try_ack(&ack.publish) {
-            // Over ACK_ROOM acks behind: the broker redelivers this message after the next
-            // reconnect and the store ignores the copy.
-            error!(%error, backlog = self.queued_acks.saturating_sub(self.sent_acks), "Cannot queue an acknowledgement.");
-        } else {
-            self.queued_acks += 1;
-        }
-    }
-
-    async fn disconnect(&mut self) {
-        if !riverwatch_core::mqtt::close(&self.client, &mut self.eventloop, Duration::from_secs(5))
-            .await
-        {
-            warn!("The broker did not see the disconnect in time.");
         }
     }
 }
