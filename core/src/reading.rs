@@ -288,6 +288,9 @@ impl ReadingsMessage {
         out.extend_from_slice(b"{\"station\":");
         push_json_str(&mut out, self.station.as_str());
         out.extend_from_slice(b",\"readings\":[");
+        // The readings of one observation share both times: format each distinct one once.
+        let mut observed = Stamp::default();
+        let mut received = Stamp::default();
         for (i, r) in self.readings.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -299,9 +302,9 @@ impl ReadingsMessage {
             out.extend_from_slice(b",\"unit\":");
             push_json_str(&mut out, &r.unit);
             out.extend_from_slice(b",\"observed_at\":\"");
-            push_rfc3339_millis(&mut out, r.observed_at);
+            observed.push(&mut out, r.observed_at);
             out.extend_from_slice(b"\",\"received_at\":\"");
-            push_rfc3339_millis(&mut out, r.received_at);
+            received.push(&mut out, r.received_at);
             out.extend_from_slice(b"\",\"flag\":\"");
             out.push(r.flag.letter() as u8);
             out.extend_from_slice(b"\",\"valid\":");
@@ -366,6 +369,24 @@ fn push_digits(out: &mut Vec<u8>, n: u32, width: usize) {
     out.extend_from_slice(&digits[10 - width..]);
 }
 
+/// The last time formatted, reused while the next one is the same.
+#[derive(Default)]
+struct Stamp {
+    last: Option<DateTime<Utc>>,
+    text: Vec<u8>,
+}
+
+impl Stamp {
+    fn push(&mut self, out: &mut Vec<u8>, t: DateTime<Utc>) {
+        if self.last != Some(t) {
+            self.text.clear();
+            push_rfc3339_millis(&mut self.text, t);
+            self.last = Some(t);
+        }
+        out.extend_from_slice(&self.text);
+    }
+}
+
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn push_rfc3339_millis(out: &mut Vec<u8>, t: DateTime<Utc>) {
     use chrono::{Datelike, Timelike};
@@ -412,6 +433,17 @@ mod tests {
                     unit: "个/L".into(),
                     observed_at: t,
                     received_at: t,
+                    flag: DataFlag::N,
+                    valid: true,
+                    period: Period::Sample,
+                },
+                // A later observation after two of the same time: the times change.
+                ReadingOut {
+                    parameter: ParamCode::new("NH3N"),
+                    value: 0.5,
+                    unit: "mg/L".into(),
+                    observed_at: t + chrono::Duration::hours(1),
+                    received_at: t + chrono::Duration::hours(1),
                     flag: DataFlag::N,
                     valid: true,
                     period: Period::Sample,

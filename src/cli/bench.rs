@@ -48,6 +48,10 @@ pub struct IngestBenchArgs {
     /// and the consumer drains the queue.
     #[arg(long, value_enum, default_value_t = Mode::Live)]
     pub mode: Mode,
+    /// Rounds of (a) then (b), each on fresh sessions and a fresh database; medians are
+    /// reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -76,14 +80,20 @@ pub struct IngestBench {
     pub messages: usize,
     /// Readings per observation.
     pub readings_per_message: usize,
+    /// Rounds of (a) then (b); the rates are medians over them.
+    pub rounds: usize,
     /// (a) broker to a plain subscriber, messages/s.
     pub broker_msgs_per_sec: f64,
     /// (b) broker to riverwatch ingest into SQLite, messages/s.
     pub ingest_msgs_per_sec: f64,
     /// (b) in readings/s.
     pub ingest_readings_per_sec: f64,
-    /// b / a.
+    /// b / a of the medians.
     pub ratio: f64,
+    /// Lowest b / a of a single round.
+    pub ratio_min: f64,
+    /// Highest b / a of a single round.
+    pub ratio_max: f64,
     /// Peak resident memory of the ingest process, MiB.
     pub ingest_peak_rss_mib: f64,
     /// CPU time (user + system) the ingest process spent per message, µs.
@@ -297,6 +307,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// (b): `riverwatch ingest` as a child process until every reading is stored.
 async fn ingest_child(
     url: &str,
+    client_id: &str,
     dir: &Path,
     messages: Vec<(String, Vec<u8>)>,
     mode: Mode,
@@ -312,7 +323,7 @@ async fn ingest_child(
     let config = dir.join("bench.toml");
     std::fs::write(
         &config,
-        format!("[mqtt]\nurl = \"{url}\"\n\n[ingest]\nclient_id = \"riverwatch-bench-ingest\"\n"),
+        format!("[mqtt]\nurl = \"{url}\"\n\n[ingest]\nclient_id = \"{client_id}\"\n"),
     )?;
     let data = dir.join("data");
     let db = data.join("readings.db");
@@ -344,7 +355,7 @@ async fn ingest_child(
     let (watch, mut watch_el) = readings_watch(url).await?;
     let mut publisher = None;
     if let Some(m) = messages.take() {
-        wait_online(url, "riverwatch-bench-ingest-out").await?;
+        wait_online(url, &format!("{client_id}-out")).await?;
         start = Instant::now();
         let url = url.to_string();
         publisher = Some(tokio::spawn(async move { publish(&url, m).await }));
@@ -416,39 +427,91 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
     tracing::info!(messages = n, broker = %url, "Generating the load.");
     let messages = load(n);
 
-    prime(&url, "riverwatch-bench-plain").await?;
-    let a = plain_subscriber(&url, "riverwatch-bench-plain", messages.clone(), args.mode).await?;
-
-    prime(&url, "riverwatch-bench-ingest").await?;
-    let (b, rss, cpu) = ingest_child(&url, &dir, messages, args.mode, args.wrap.as_deref()).await?;
-
-    let rate_a = n as f64 / a.as_secs_f64();
-    let rate_b = n as f64 / b.as_secs_f64();
+    // (a) and (b) alternate, each round on fresh sessions and a fresh database; medians are
+    // reported, since a shared 2-core machine varies from run to run.
+    let rounds = args.rounds.max(1);
+    let mut rates_a = Vec::with_capacity(rounds);
+    let mut rates_b = Vec::with_capacity(rounds);
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut cpus = Vec::with_capacity(rounds);
+    let mut rss: f64 = 0.0;
+    for round in 0..rounds {
+        let plain = format!("riverwatch-bench-plain-{round}");
+        prime(&url, &plain).await?;
+        let a = plain_subscriber(&url, &plain, messages.clone(), args.mode).await?;
+        let ingest_id = format!("riverwatch-bench-ingest-{round}");
+        prime(&url, &ingest_id).await?;
+        let round_dir = dir.join(format!("round-{round}"));
+        std::fs::create_dir_all(&round_dir)?;
+        let (b, peak, cpu) = ingest_child(
+            &url,
+            &ingest_id,
+            &round_dir,
+            messages.clone(),
+            args.mode,
+            args.wrap.as_deref(),
+        )
+        .await?;
+        let rate_a = n as f64 / a.as_secs_f64();
+        let rate_b = n as f64 / b.as_secs_f64();
+        tracing::info!(
+            round,
+            rate_a,
+            rate_b,
+            ratio = rate_b / rate_a,
+            "Round done."
+        );
+        rates_a.push(rate_a);
+        rates_b.push(rate_b);
+        ratios.push(rate_b / rate_a);
+        cpus.push(cpu * 1e6 / n as f64);
+        rss = rss.max(peak);
+    }
+    let rate_a = median(&mut rates_a);
+    let rate_b = median(&mut rates_b);
     let result = IngestBench {
         mode: args.mode,
         messages: n,
         readings_per_message: READINGS_PER_MESSAGE,
+        rounds,
         broker_msgs_per_sec: rate_a,
         ingest_msgs_per_sec: rate_b,
         ingest_readings_per_sec: rate_b * READINGS_PER_MESSAGE as f64,
         ratio: rate_b / rate_a,
+        ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         ingest_peak_rss_mib: rss,
-        ingest_cpu_us_per_msg: cpu * 1e6 / n as f64,
+        ingest_cpu_us_per_msg: median(&mut cpus),
     };
     let _ = std::fs::remove_dir_all(&dir);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         println!(
-            "{:?} mode, messages {n} x {READINGS_PER_MESSAGE} readings\n\
+            "{:?} mode, messages {n} x {READINGS_PER_MESSAGE} readings, median of {rounds} rounds\n\
              (a) broker -> plain subscriber : {rate_a:>10.0} msg/s\n\
              (b) broker -> riverwatch ingest: {rate_b:>10.0} msg/s ({:.0} readings/s into SQLite, synchronous=FULL)\n\
-             b/a = {:.2}\n\
+             b/a = {:.2} (rounds {:.2} - {:.2})\n\
              ingest peak RSS: {rss:.1} MiB, CPU {:.1} µs per message",
-            args.mode, result.ingest_readings_per_sec, result.ratio, result.ingest_cpu_us_per_msg
+            args.mode,
+            result.ingest_readings_per_sec,
+            result.ratio,
+            result.ratio_min,
+            result.ratio_max,
+            result.ingest_cpu_us_per_msg
         );
     }
     Ok(())
+}
+
+/// The median (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
