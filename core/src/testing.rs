@@ -1,6 +1,7 @@
 //! Test support (feature `test-util`): a real mosquitto broker on a free loopback port, with
 //! its data in a temporary folder, stopped when dropped.
 
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,29 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> std::io::Result<()> {
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `openssl` with `args`; its error output becomes the error.
+fn openssl(args: &[&OsStr]) -> std::io::Result<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot run openssl ({e}); install it with `apt-get install -y openssl`"),
+            )
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "openssl {:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        )))
     }
 }
 
@@ -72,74 +96,51 @@ impl TestCertificates {
             &ext,
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
         )?;
-        let p = |path: &Path| path.display().to_string();
-        let steps: [Vec<String>; 3] = [
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=riverwatch test CA",
-                "-keyout",
-            ]
-            .iter()
-            .map(|s| (*s).to_string())
-            .chain([p(&ca_key), "-out".into(), p(&ca)])
-            .collect(),
-            [
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-            ]
-            .iter()
-            .map(|s| (*s).to_string())
-            .chain([p(&key), "-out".into(), p(&csr)])
-            .collect(),
-            ["x509", "-req", "-days", "2", "-CAcreateserial", "-in"]
-                .iter()
-                .map(|s| (*s).to_string())
-                .chain([
-                    p(&csr),
-                    "-CA".into(),
-                    p(&ca),
-                    "-CAkey".into(),
-                    p(&ca_key),
-                    "-extfile".into(),
-                    p(&ext),
-                    "-out".into(),
-                    p(&cert),
-                ])
-                .collect(),
-        ];
-        for args in steps {
-            let out = Command::new("openssl")
-                .args(&args)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot run openssl ({e}); install it with `apt-get install -y openssl`"
-                        ),
-                    )
-                })?;
-            if !out.status.success() {
-                return Err(std::io::Error::other(format!(
-                    "openssl {} failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
-        }
+        let s = OsStr::new;
+        openssl(&[
+            s("req"),
+            s("-x509"),
+            s("-newkey"),
+            s("rsa:2048"),
+            s("-nodes"),
+            s("-days"),
+            s("2"),
+            s("-subj"),
+            s("/CN=riverwatch test CA"),
+            s("-keyout"),
+            ca_key.as_os_str(),
+            s("-out"),
+            ca.as_os_str(),
+        ])?;
+        openssl(&[
+            s("req"),
+            s("-newkey"),
+            s("rsa:2048"),
+            s("-nodes"),
+            s("-subj"),
+            s("/CN=127.0.0.1"),
+            s("-keyout"),
+            key.as_os_str(),
+            s("-out"),
+            csr.as_os_str(),
+        ])?;
+        openssl(&[
+            s("x509"),
+            s("-req"),
+            s("-days"),
+            s("2"),
+            s("-CAcreateserial"),
+            s("-in"),
+            csr.as_os_str(),
+            s("-CA"),
+            ca.as_os_str(),
+            s("-CAkey"),
+            ca_key.as_os_str(),
+            s("-extfile"),
+            ext.as_os_str(),
+            s("-out"),
+            cert.as_os_str(),
+        ])?;
         // mosquitto drops to its own user, which must read the key.
         #[cfg(unix)]
         {

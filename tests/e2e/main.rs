@@ -7,7 +7,8 @@
 /// Shared helpers: brokers, publishers, child processes, polling.
 mod util;
 
-/// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out.
+/// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out,
+/// TLS, and the throughput benchmark on a small load.
 mod ingest;
 
 /// Simulators: a simulated network through a real broker into ingest, against its recording.

@@ -73,6 +73,20 @@ enum Ended {
     Lost(SessionError),
 }
 
+/// Waits out the backoff before the next connection attempt. False when shutdown came first.
+async fn pause(backoff: &mut Backoff, metrics: &Metrics, token: &CancellationToken) -> bool {
+    let delay = backoff.next_delay();
+    metrics.reconnects.inc();
+    info!(
+        retry_in_ms = delay.as_millis() as u64,
+        "Reconnecting after a pause."
+    );
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = token.cancelled() => false,
+    }
+}
+
 impl MqttSource {
     /// A source connecting with `options` and subscribing to `filters` at QoS 1.
     pub fn new(options: SessionOptions, filters: Vec<String>) -> Self {
@@ -115,12 +129,9 @@ impl MqttSource {
                     session
                 }
                 Err(error) => {
-                    let delay = backoff.next_delay();
-                    metrics.reconnects.inc();
-                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot connect to the broker; retrying.");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = token.cancelled() => { out = None; }
+                    warn!(%error, "Cannot connect to the broker.");
+                    if !pause(&mut backoff, &metrics, &token).await {
+                        out = None;
                     }
                     continue;
                 }
@@ -146,12 +157,9 @@ impl MqttSource {
                     if out.is_none() {
                         break 'connections;
                     }
-                    let delay = backoff.next_delay();
-                    metrics.reconnects.inc();
-                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "MQTT connection lost; reconnecting.");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = token.cancelled() => { out = None; }
+                    warn!(%error, "MQTT connection lost.");
+                    if !pause(&mut backoff, &metrics, &token).await {
+                        out = None;
                     }
                 }
             }
@@ -159,7 +167,7 @@ impl MqttSource {
         info!("Ingest source stopped.");
     }
 
-    /// One connection's life.
+    /// One connection's life (until it fails or the service is done).
     #[allow(clippy::too_many_arguments)]
     async fn connected(
         &self,
