@@ -226,13 +226,7 @@ impl MqttConfig {
         clean_session: bool,
     ) -> Result<MqttOptions, MqttConfigError> {
         let addr = self.validate()?;
-        let id_ok = (1..=64).contains(&client_id.len())
-            && client_id
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'+' && b != b'#');
-        if !id_ok {
-            return Err(MqttConfigError::ClientId(client_id.to_string()));
-        }
+        check_client_id(client_id)?;
         let mut opts = MqttOptions::new(client_id, addr.host.clone(), addr.port);
         opts.set_keep_alive(Duration::from_secs(self.keep_alive_secs));
         opts.set_clean_session(clean_session);
@@ -302,6 +296,22 @@ pub fn network_options() -> rumqttc::NetworkOptions {
     net.set_tcp_nodelay(true);
     net.set_connection_timeout(10);
     net
+}
+
+/// Checks an MQTT client id: 1–64 printable ASCII characters, no spaces or wildcards.
+///
+/// # Errors
+/// [`MqttConfigError::ClientId`] otherwise.
+pub fn check_client_id(client_id: &str) -> Result<(), MqttConfigError> {
+    let ok = (1..=64).contains(&client_id.len())
+        && client_id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'+' && b != b'#');
+    if ok {
+        Ok(())
+    } else {
+        Err(MqttConfigError::ClientId(client_id.to_string()))
+    }
 }
 
 /// The retained service status on `{prefix}/status/{client_id}` (also the last will):

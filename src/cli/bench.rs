@@ -1,13 +1,14 @@
 //! `riverwatch bench ingest`: ingest throughput as a ratio to the broker's own delivery
 //! rate, measured in one run on one mosquitto.
 //!
-//! Both sides drain the same queue: N QoS 1 observations (8 readings each) are published to
-//! a persistent session first, then (a) a plain rumqttc subscriber that only counts, and (b)
-//! `riverwatch ingest` (a child process of this binary, SQLite with durable commits and the
-//! dedup key in force) each take the whole queue; (b) is done when ingest has published every
+//! N QoS 1 observations (8 readings each) go through (a) a plain rumqttc subscriber that
+//! only counts, and (b) `riverwatch ingest` (a child process of this binary, SQLite with
+//! durable commits and the dedup key in force). In `drain` mode they are queued on a
+//! persistent session first and each side takes the whole queue; in `live` mode the load
+//! generator publishes while the side runs. (b) is done when ingest has published every
 //! reading on its readings-out topic (which it does after the commit) and the store holds
-//! them all. The ratio b/a is the figure; readings/s and
-//! ingest's peak RSS (VmHWM) are reported with it.
+//! them all. Rounds of (a) then (b) give medians of the rates; the ratio b/a is the figure,
+//! with readings/s, ingest's CPU per message and its peak RSS (VmHWM).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -83,9 +83,9 @@ impl SessionOptions {
     /// # Errors
     /// A bad URL or client id, or TLS settings that cannot be built.
     pub fn new(mqtt: &MqttConfig, client_id: &str) -> Result<Self, MqttConfigError> {
-        // The same checks every other connection gets (URL, client id, packet size).
-        mqtt.options(client_id, false)?;
+        // The same checks every other connection gets (URL, packet size, client id).
         let addr = mqtt.validate()?;
+        riverwatch_core::mqtt::check_client_id(client_id)?;
         let tls = if addr.tls {
             Some(mqtt.tls_config()?)
         } else {
