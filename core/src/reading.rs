@@ -282,39 +282,22 @@ pub struct ReadingsMessage {
 impl ReadingsMessage {
     /// The message as JSON, written directly: ingest publishes one per station and batch,
     /// and the generic serializer (timestamps through `Display`, every string escaped) cost
-    /// a fifth of ingest's CPU at full load. Parses back with serde into the same message.
+    /// a fifth of ingest's CPU at full load. Parses back with serde into the same message;
+    /// `valid` is written from the flag (only N and S are valid), as ingest sets it.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.readings.len() * 180);
-        out.extend_from_slice(b"{\"station\":");
-        push_json_str(&mut out, self.station.as_str());
-        out.extend_from_slice(b",\"readings\":[");
-        // The readings of one observation share both times: format each distinct one once.
-        let mut observed = Stamp::default();
-        let mut received = Stamp::default();
-        for (i, r) in self.readings.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"parameter\":");
-            push_json_str(&mut out, r.parameter.as_str());
-            out.extend_from_slice(b",\"value\":");
-            push_f64(&mut out, r.value);
-            out.extend_from_slice(b",\"unit\":");
-            push_json_str(&mut out, &r.unit);
-            out.extend_from_slice(b",\"observed_at\":\"");
-            observed.push(&mut out, r.observed_at);
-            out.extend_from_slice(b"\",\"received_at\":\"");
-            received.push(&mut out, r.received_at);
-            out.extend_from_slice(b"\",\"flag\":\"");
-            out.push(r.flag.letter() as u8);
-            out.extend_from_slice(b"\",\"valid\":");
-            out.extend_from_slice(if r.valid { b"true" } else { b"false" });
-            out.extend_from_slice(b",\"period\":\"");
-            out.extend_from_slice(r.period.as_str().as_bytes());
-            out.extend_from_slice(b"\"}");
+        let mut json = ReadingsJson::new(&self.station, self.readings.len());
+        for r in &self.readings {
+            json.push(ReadingRef {
+                parameter: r.parameter.as_str(),
+                value: r.value,
+                unit: &r.unit,
+                observed_at: r.observed_at,
+                received_at: r.received_at,
+                flag: r.flag,
+                period: r.period,
+            });
         }
-        out.extend_from_slice(b"]}");
-        out
+        json.finish()
     }
 
     /// The readings as [`Reading`] values.
@@ -332,6 +315,94 @@ impl ReadingsMessage {
                 period: r.period,
             })
             .collect()
+    }
+}
+
+/// One reading as [`ReadingsJson`] writes it, borrowed from wherever it lives (ingest writes
+/// straight from its stored [`Reading`]s, with the unit from the registry).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadingRef<'a> {
+    /// Parameter code.
+    pub parameter: &'a str,
+    /// The value.
+    pub value: f64,
+    /// Unit from the registry.
+    pub unit: &'a str,
+    /// Observation time.
+    pub observed_at: DateTime<Utc>,
+    /// Reception time.
+    pub received_at: DateTime<Utc>,
+    /// Data flag.
+    pub flag: DataFlag,
+    /// What span of time the value stands for.
+    pub period: Period,
+}
+
+/// Writes the JSON of a [`ReadingsMessage`] reading by reading, without building the
+/// message first (no per-reading allocation).
+pub struct ReadingsJson {
+    out: Vec<u8>,
+    count: usize,
+    // The readings of one observation share both times: each distinct one is formatted once.
+    observed: Stamp,
+    received: Stamp,
+}
+
+impl ReadingsJson {
+    /// Starts the message of `station`, sized for about `readings` readings.
+    pub fn new(station: &StationId, readings: usize) -> Self {
+        let mut out = Vec::with_capacity(64 + readings * 180);
+        out.extend_from_slice(b"{\"station\":");
+        push_json_str(&mut out, station.as_str());
+        out.extend_from_slice(b",\"readings\":[");
+        Self {
+            out,
+            count: 0,
+            observed: Stamp::default(),
+            received: Stamp::default(),
+        }
+    }
+
+    /// Appends one reading.
+    pub fn push(&mut self, r: ReadingRef<'_>) {
+        let out = &mut self.out;
+        if self.count > 0 {
+            out.push(b',');
+        }
+        self.count += 1;
+        out.extend_from_slice(b"{\"parameter\":");
+        push_json_str(out, r.parameter);
+        out.extend_from_slice(b",\"value\":");
+        push_f64(out, r.value);
+        out.extend_from_slice(b",\"unit\":");
+        push_json_str(out, r.unit);
+        out.extend_from_slice(b",\"observed_at\":\"");
+        self.observed.push(out, r.observed_at);
+        out.extend_from_slice(b"\",\"received_at\":\"");
+        self.received.push(out, r.received_at);
+        out.extend_from_slice(b"\",\"flag\":\"");
+        out.push(r.flag.letter() as u8);
+        out.extend_from_slice(b"\",\"valid\":");
+        out.extend_from_slice(if r.flag.is_valid() { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"period\":\"");
+        out.extend_from_slice(r.period.as_str().as_bytes());
+        out.extend_from_slice(b"\"}");
+    }
+
+    /// Readings appended so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no reading was appended.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The finished JSON.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(b"]}");
+        self.out
     }
 }
 

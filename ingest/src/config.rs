@@ -36,8 +36,9 @@ pub struct IngestConfig {
     /// Most readings committed in one transaction. Default 8192.
     #[serde(default = "default_max_batch_readings")]
     pub max_batch_readings: usize,
-    /// Messages buffered between the MQTT connection and the batcher; a full buffer stops
-    /// reading from the broker (backpressure). Default 2048.
+    /// Most messages buffered between the MQTT connection and the batcher (they travel in
+    /// runs of up to 64, what one socket read brought); a full buffer stops reading from
+    /// the broker (backpressure). Default 2048.
     #[serde(default = "default_channel_capacity")]
     pub channel_capacity: usize,
     /// Longest a batch that is not full waits for more messages once the committer is free,

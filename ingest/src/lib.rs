@@ -37,7 +37,7 @@ use tracing::info;
 use crate::config::{ConfigError, IngestConfig};
 use crate::pipeline::{BatcherSettings, batcher, committer};
 use crate::publish::ReadingsPublisher;
-use crate::source::{MqttSource, SessionOptions};
+use crate::source::{MqttSource, RUN, SessionOptions};
 use crate::telemetry::Metrics;
 
 /// An ingest failure that stops the service before it runs.
@@ -111,7 +111,8 @@ where
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let metrics = Metrics::new();
 
-    let (input_tx, input_rx) = mpsc::channel(config.channel_capacity);
+    // Runs of up to RUN messages: at most `channel_capacity` messages wait in the channel.
+    let (input_tx, input_rx) = mpsc::channel((config.channel_capacity / RUN).max(1));
     let (demand_tx, demand_rx) = mpsc::channel(1);
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let publisher_done = CancellationToken::new();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::pipeline::{StoreWriter, WriteBatch};
-use riverwatch_core::reading::{ReadingOut, ReadingsMessage};
+use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
@@ -49,6 +49,26 @@ impl Batch {
     }
 }
 
+/// The committer's request for the next batch. It hands back the emptied vectors of the
+/// batch it finished, so a steady stream reuses two batches' worth of memory instead of
+/// growing fresh vectors (and faulting in fresh pages) for every commit.
+#[derive(Debug)]
+pub struct Demand {
+    /// Where the batch goes.
+    pub reply: oneshot::Sender<Batch>,
+    /// An empty batch with capacity, for the batcher to fill next.
+    pub spare: Option<Batch>,
+}
+
+impl Batch {
+    /// Empties the batch, keeping its capacity.
+    fn clear(&mut self) {
+        self.write.readings.clear();
+        self.write.dead_letters.clear();
+        self.acks.clear();
+    }
+}
+
 /// Batcher settings.
 #[derive(Debug, Clone)]
 pub struct BatcherSettings {
@@ -73,8 +93,8 @@ pub async fn batcher(
     registry: Arc<Registry>,
     topics: Topics,
     settings: BatcherSettings,
-    mut input: mpsc::Receiver<Inbound>,
-    mut demand: mpsc::Receiver<oneshot::Sender<Batch>>,
+    mut input: mpsc::Receiver<Vec<Inbound>>,
+    mut demand: mpsc::Receiver<Demand>,
     clock: Arc<dyn Clock>,
 ) {
     let validator = Validator {
@@ -85,6 +105,7 @@ pub async fn batcher(
     let mut reassembler: Reassembler<Ack> = Reassembler::new(settings.reassembly_timeout);
     let mut pending = Batch::default();
     let mut waiting: Option<oneshot::Sender<Batch>> = None;
+    let mut spare: Option<Batch> = None;
     let mut input_open = true;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -106,7 +127,8 @@ pub async fn batcher(
             let release = !room || !input_open || now >= until || now >= last_arrival + QUIET;
             if release && let Some(tx) = waiting.take() {
                 hold_until = None;
-                if tx.send(std::mem::take(&mut pending)).is_err() {
+                let next = spare.take().unwrap_or_default();
+                if tx.send(std::mem::replace(&mut pending, next)).is_err() {
                     break;
                 }
                 continue;
@@ -119,13 +141,21 @@ pub async fn batcher(
         tokio::select! {
             biased;
             request = demand.recv(), if waiting.is_none() => match request {
-                Some(tx) => waiting = Some(tx),
+                Some(Demand { reply, spare: returned }) => {
+                    waiting = Some(reply);
+                    if let Some(mut b) = returned {
+                        b.clear();
+                        spare = Some(b);
+                    }
+                }
                 None => break,
             },
             message = input.recv(), if input_open && room => match message {
-                Some(inbound) => {
+                Some(run) => {
                     last_arrival = tokio::time::Instant::now();
-                    decode_one(&validator, &topics, &mut reassembler, &mut pending, inbound);
+                    for inbound in run {
+                        decode_one(&validator, &topics, &mut reassembler, &mut pending, inbound);
+                    }
                 }
                 None => input_open = false,
             },
@@ -231,16 +261,21 @@ fn decode_one(
 pub async fn committer<S: StoreWriter>(
     mut store: S,
     registry: Arc<Registry>,
-    demand: mpsc::Sender<oneshot::Sender<Batch>>,
-    acks: mpsc::UnboundedSender<Ack>,
+    demand: mpsc::Sender<Demand>,
+    acks: mpsc::UnboundedSender<Vec<Ack>>,
     publisher: Option<ReadingsPublisher>,
     metrics: Metrics,
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::network();
+    let mut spare: Option<Batch> = None;
     'batches: loop {
-        let (tx, rx) = oneshot::channel();
-        if demand.send(tx).await.is_err() {
+        let (reply, rx) = oneshot::channel();
+        let request = Demand {
+            reply,
+            spare: spare.take(),
+        };
+        if demand.send(request).await.is_err() {
             break;
         }
         let Ok(batch) = rx.await else {
@@ -248,7 +283,7 @@ pub async fn committer<S: StoreWriter>(
         };
         let Batch {
             write,
-            acks: to_ack,
+            acks: mut to_ack,
         } = batch;
         let write = Arc::new(write);
         let span = info_span!(
@@ -289,15 +324,20 @@ pub async fn committer<S: StoreWriter>(
         for d in &write.dead_letters {
             metrics.dead_letter(d.reason_code);
         }
-        for ack in to_ack {
-            // The source may be gone at shutdown; the broker then redelivers and the store
-            // ignores the copy.
-            let _ = acks.send(ack);
-        }
+        // The source may be gone at shutdown; the broker then redelivers and the store
+        // ignores the copy.
+        let _ = acks.send(std::mem::take(&mut to_ack));
         if let Some(p) = &publisher {
-            for message in readings_messages(&registry, &write, &report.inserted) {
-                p.publish(message).await;
+            for (station, body) in readings_payloads(&registry, &write, &report.inserted) {
+                p.publish(&station, body).await;
             }
+        }
+        // The store keeps no copy once the write returned; if it did, a new batch is grown.
+        if let Ok(write) = Arc::try_unwrap(write) {
+            spare = Some(Batch {
+                write,
+                acks: to_ack,
+            });
         }
     }
     store_close(&mut store).await;
@@ -309,37 +349,39 @@ async fn store_close<S: StoreWriter>(store: &mut S) {
     }
 }
 
-/// Groups the newly stored readings of a batch by station, in arrival order.
-pub fn readings_messages(
+/// The newly stored readings of a batch as one readings-out payload per station (JSON of
+/// a [`riverwatch_core::reading::ReadingsMessage`]), stations in id order, readings in
+/// arrival order.
+pub fn readings_payloads(
     registry: &Registry,
     write: &WriteBatch,
     inserted: &[bool],
-) -> Vec<ReadingsMessage> {
-    let mut by_station: BTreeMap<StationId, Vec<ReadingOut>> = BTreeMap::new();
+) -> Vec<(StationId, Vec<u8>)> {
+    let mut by_station: BTreeMap<&StationId, Vec<&Reading>> = BTreeMap::new();
     for (r, &new) in write.readings.iter().zip(inserted) {
-        if !new {
-            continue;
+        if new {
+            by_station.entry(&r.station).or_default().push(r);
         }
-        let unit = registry
-            .parameter(r.parameter.as_str())
-            .map(|p| p.unit.clone())
-            .unwrap_or_default();
-        by_station
-            .entry(r.station.clone())
-            .or_default()
-            .push(ReadingOut {
-                parameter: r.parameter.clone(),
-                value: r.value,
-                unit,
-                observed_at: r.observed_at,
-                received_at: r.received_at,
-                flag: r.flag,
-                valid: r.is_valid(),
-                period: r.period,
-            });
     }
     by_station
         .into_iter()
-        .map(|(station, readings)| ReadingsMessage { station, readings })
+        .map(|(station, readings)| {
+            let mut json = ReadingsJson::new(station, readings.len());
+            for r in readings {
+                let unit = registry
+                    .parameter(r.parameter.as_str())
+                    .map_or("", |p| p.unit.as_str());
+                json.push(ReadingRef {
+                    parameter: r.parameter.as_str(),
+                    value: r.value,
+                    unit,
+                    observed_at: r.observed_at,
+                    received_at: r.received_at,
+                    flag: r.flag,
+                    period: r.period,
+                });
+            }
+            (station.clone(), json.finish())
+        })
         .collect()
 }

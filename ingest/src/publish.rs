@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use riverwatch_core::StationId;
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{MqttConfig, network_options};
-use riverwatch_core::reading::ReadingsMessage;
 use riverwatch_core::topics::Topics;
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, QoS};
 use tokio_util::sync::CancellationToken;
@@ -80,11 +80,11 @@ impl ReadingsPublisher {
         ))
     }
 
-    /// Publishes one station's new readings at QoS 1. Waits only for room in the outgoing
+    /// Publishes one station's new readings (the JSON of a
+    /// [`riverwatch_core::reading::ReadingsMessage`]) at QoS 1. Waits only for room in the outgoing
     /// queue (backpressure), not for the broker.
-    pub async fn publish(&self, message: ReadingsMessage) {
-        let topic = self.topics.readings(message.station.as_str());
-        let body = message.to_json();
+    pub async fn publish(&self, station: &StationId, body: Vec<u8>) {
+        let topic = self.topics.readings(station.as_str());
         if let Err(error) = self
             .client
             .publish(topic, QoS::AtLeastOnce, false, body)

@@ -3,5 +3,5 @@
 pub mod mqtt;
 pub mod session;
 
-pub use mqtt::{Ack, Inbound, MqttSource};
+pub use mqtt::{Ack, Inbound, MqttSource, RUN};
 pub use session::SessionOptions;

@@ -2,9 +2,10 @@
 //! acknowledged to the broker only after what they produced is durably stored.
 //!
 //! This task alone owns the connection ([`super::session`]). Messages go downstream through a
-//! bounded channel (a full channel stops the reading of the socket: backpressure, not memory
-//! growth); acknowledgements come back on a second channel, and all that have arrived are
-//! written to the broker together, ahead of reading more.
+//! bounded channel, all those one socket read brought in one hand-over (a run; a full
+//! channel stops the reading of the socket: backpressure, not memory growth).
+//! Acknowledgements come back on a second channel, a commit's worth at a time, and all that
+//! have arrived are written to the broker together, ahead of reading more.
 //!
 //! Each broker connection is an *epoch*. An ack for a message received in an earlier epoch
 //! is dropped: the broker redelivers such a message on the new connection (the session
@@ -36,10 +37,12 @@ pub struct Inbound {
 }
 
 /// A request to acknowledge one message to the broker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Ack {
-    /// The publish to acknowledge.
-    pub publish: Publish,
+    /// The packet id of the publish.
+    pub pkid: u16,
+    /// Its QoS (only QoS 1 is acknowledged).
+    pub qos: QoS,
     /// The connection it arrived on.
     pub epoch: u64,
 }
@@ -47,11 +50,15 @@ pub struct Ack {
 impl From<Inbound> for Ack {
     fn from(i: Inbound) -> Self {
         Ack {
-            publish: i.publish,
+            pkid: i.publish.pkid,
+            qos: i.publish.qos,
             epoch: i.epoch,
         }
     }
 }
+
+/// Most messages handed downstream in one run.
+pub const RUN: usize = 64;
 
 /// The subscriber: how to connect and what to subscribe to.
 pub struct MqttSource {
@@ -99,8 +106,8 @@ impl MqttSource {
     /// disconnects.
     pub async fn run(
         self,
-        out: mpsc::Sender<Inbound>,
-        mut acks: mpsc::UnboundedReceiver<Ack>,
+        out: mpsc::Sender<Vec<Inbound>>,
+        mut acks: mpsc::UnboundedReceiver<Vec<Ack>>,
         clock: std::sync::Arc<dyn Clock>,
         metrics: Metrics,
         token: CancellationToken,
@@ -173,8 +180,8 @@ impl MqttSource {
         &self,
         session: &mut Session,
         epoch: u64,
-        out: &mut Option<mpsc::Sender<Inbound>>,
-        acks: &mut mpsc::UnboundedReceiver<Ack>,
+        out: &mut Option<mpsc::Sender<Vec<Inbound>>>,
+        acks: &mut mpsc::UnboundedReceiver<Vec<Ack>>,
         drain_deadline: &mut Option<tokio::time::Instant>,
         clock: &std::sync::Arc<dyn Clock>,
         metrics: &Metrics,
@@ -197,21 +204,23 @@ impl MqttSource {
             tokio::select! {
                 biased;
                 ack = acks.recv() => {
-                    let Some(ack) = ack else {
+                    let Some(committed) = ack else {
                         // The writer side is done: every committed message has been acked.
                         return Ended::Stop;
                     };
                     // Everything the committer has handed over so far goes out in one write.
                     let mut written = 0;
-                    let mut next = Some(ack);
-                    while let Some(ack) = next.take() {
-                        if ack.epoch != epoch {
-                            metrics.stale_acks.inc();
-                        } else if ack.publish.qos == QoS::AtLeastOnce {
-                            if let Err(error) = session.queue_ack(ack.publish.pkid) {
-                                return Ended::Lost(error);
+                    let mut next = Some(committed);
+                    while let Some(committed) = next.take() {
+                        for ack in committed {
+                            if ack.epoch != epoch {
+                                metrics.stale_acks.inc();
+                            } else if ack.qos == QoS::AtLeastOnce {
+                                if let Err(error) = session.queue_ack(ack.pkid) {
+                                    return Ended::Lost(error);
+                                }
+                                written += 1;
                             }
-                            written += 1;
                         }
                         if written < ACK_BURST {
                             next = acks.try_recv().ok();
@@ -249,41 +258,71 @@ impl MqttSource {
                 }
                 packet = session.next_packet() => match packet {
                     Ok(Packet::Publish(publish)) => {
-                        metrics.messages.inc();
-                        let Some(tx) = out.as_ref() else {
-                            // Shutting down: not acked, so the broker keeps it for next time.
-                            continue;
-                        };
-                        let inbound = Inbound { publish, epoch, received_at: clock.now() };
-                        tokio::select! {
-                            sent = tx.send(inbound) => {
-                                if sent.is_err() {
+                        let received_at = clock.now();
+                        let mut run = vec![Inbound { publish, epoch, received_at }];
+                        // What else the last read brought goes along in the same hand-over.
+                        let mut after = None;
+                        while run.len() < RUN {
+                            match session.buffered_packet() {
+                                Ok(Some(Packet::Publish(publish))) => {
+                                    run.push(Inbound { publish, epoch, received_at });
+                                }
+                                Ok(Some(other)) => {
+                                    after = Some(Ok(other));
+                                    break;
+                                }
+                                Ok(None) => break,
+                                Err(error) => {
+                                    after = Some(Err(error));
+                                    break;
+                                }
+                            }
+                        }
+                        metrics.messages.add(run.len() as u64);
+                        if let Some(tx) = out.as_ref() {
+                            tokio::select! {
+                                sent = tx.send(run) => {
+                                    if sent.is_err() {
+                                        *out = None;
+                                    }
+                                }
+                                () = token.cancelled() => {
+                                    info!("Ingest source stopping; draining acknowledgements.");
                                     *out = None;
                                 }
                             }
-                            () = token.cancelled() => {
-                                info!("Ingest source stopping; draining acknowledgements.");
-                                *out = None;
-                            }
+                        }
+                        // Shutting down, the run is not acked, so the broker keeps it for next time.
+                        match after {
+                            Some(Ok(packet)) => self.control(packet, &mut ping_outstanding),
+                            Some(Err(error)) => return Ended::Lost(error),
+                            None => {}
                         }
                     }
-                    Ok(Packet::SubAck(suback)) => {
-                        let refused = suback
-                            .return_codes
-                            .iter()
-                            .filter(|c| matches!(c, SubscribeReasonCode::Failure))
-                            .count();
-                        if refused > 0 {
-                            error!(refused, filters = ?self.filters, "The broker refused subscriptions; check its ACL.");
-                        } else {
-                            debug!(filters = ?self.filters, "Subscribed.");
-                        }
-                    }
-                    Ok(Packet::PingResp) => ping_outstanding = false,
-                    Ok(other) => debug!(packet = ?other, "Ignored packet from the broker."),
+                    Ok(packet) => self.control(packet, &mut ping_outstanding),
                     Err(error) => return Ended::Lost(error),
                 },
             }
+        }
+    }
+
+    /// A packet other than a publish: SUBACK, PINGRESP, or one the subscriber ignores.
+    fn control(&self, packet: Packet, ping_outstanding: &mut bool) {
+        match packet {
+            Packet::SubAck(suback) => {
+                let refused = suback
+                    .return_codes
+                    .iter()
+                    .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+                    .count();
+                if refused > 0 {
+                    error!(refused, filters = ?self.filters, "The broker refused subscriptions; check its ACL.");
+                } else {
+                    debug!(filters = ?self.filters, "Subscribed.");
+                }
+            }
+            Packet::PingResp => *ping_outstanding = false,
+            other => debug!(packet = ?other, "Ignored packet from the broker."),
         }
     }
 }

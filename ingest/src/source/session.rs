@@ -206,12 +206,8 @@ impl Session {
     /// The connection closed or failed, or a packet did not parse.
     pub async fn next_packet(&mut self) -> Result<Packet, SessionError> {
         loop {
-            match Packet::read(&mut self.read, self.max_packet_bytes) {
-                Ok(packet) => return Ok(packet),
-                Err(rumqttc::Error::InsufficientBytes(more)) => {
-                    self.read.reserve(more.max(4096));
-                }
-                Err(e) => return Err(SessionError::Protocol(e.to_string())),
+            if let Some(packet) = self.buffered_packet()? {
+                return Ok(packet);
             }
             let n = self
                 .stream
@@ -221,6 +217,21 @@ impl Session {
             if n == 0 {
                 return Err(SessionError::Closed);
             }
+        }
+    }
+
+    /// The next packet if the bytes already read hold a whole one; never reads the socket.
+    ///
+    /// # Errors
+    /// A packet that does not parse.
+    pub fn buffered_packet(&mut self) -> Result<Option<Packet>, SessionError> {
+        match Packet::read(&mut self.read, self.max_packet_bytes) {
+            Ok(packet) => Ok(Some(packet)),
+            Err(rumqttc::Error::InsufficientBytes(more)) => {
+                self.read.reserve(more.max(4096));
+                Ok(None)
+            }
+            Err(e) => Err(SessionError::Protocol(e.to_string())),
         }
     }
 

@@ -149,6 +149,8 @@ struct Writer {
     conn: Connection,
     station_ids: HashMap<StationId, i64>,
     param_ids: HashMap<ParamCode, i64>,
+    /// The rows of the batch being written, kept between batches for their capacity.
+    rows: Vec<KeyedRow>,
     closed: bool,
 }
 
@@ -182,13 +184,14 @@ impl Writer {
             conn,
             station_ids,
             param_ids,
+            rows,
             ..
         } = self;
+        rows.clear();
         let tx = conn.transaction().map_err(local)?;
         // Ids first; the caches learn new ids only after the commit.
         let mut new_stations = Vec::new();
         let mut new_params = Vec::new();
-        let mut rows: Vec<KeyedRow> = Vec::with_capacity(batch.readings.len());
         {
             let mut local_stations: HashMap<StationId, i64> = HashMap::new();
             let mut local_params: HashMap<ParamCode, i64> = HashMap::new();
@@ -232,7 +235,7 @@ impl Writer {
                 });
             }
         }
-        insert_readings(&tx, &rows, &mut report)?;
+        insert_readings(&tx, rows, &mut report)?;
         if !batch.dead_letters.is_empty() {
             insert_dead_letters(&tx, &batch.dead_letters)?;
         }
@@ -257,6 +260,7 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// A reading as stored: the key (ts_ms, station_id, param_id, period) and the values.
+#[derive(Debug)]
 struct KeyedRow {
     key: (i64, i64, i64, i64),
     value: f64,
@@ -391,6 +395,7 @@ impl SqliteStore {
                 conn,
                 station_ids,
                 param_ids,
+                rows: Vec::new(),
                 closed: false,
             })),
             path: path.to_path_buf(),
