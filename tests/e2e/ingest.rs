@@ -413,16 +413,25 @@ async fn kill_9_in_the_middle_of_a_stream_loses_nothing_and_stores_nothing_twice
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(child.interrupt_and_wait().success(), "clean exit on Ctrl-C");
     assert_eq!(count_readings(&db), READINGS);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let per_station: i64 = conn
-        .query_row(
-            "SELECT count(DISTINCT station_id || '-' || param_id || '-' || ts_ms) FROM readings",
-            [],
-            |r| r.get(0),
-        )
+    let stored = riverwatch_ingest::store::SqliteReader::open(&db)
+        .unwrap()
+        .query_blocking(&riverwatch_core::pipeline::ReadingQuery::default())
         .unwrap();
+    let distinct: std::collections::HashSet<_> = stored
+        .iter()
+        .map(|r| {
+            (
+                r.station.clone(),
+                r.parameter.clone(),
+                r.observed_at,
+                r.period,
+            )
+        })
+        .collect();
+    assert_eq!(stored.len() as u64, READINGS);
     assert_eq!(
-        per_station as u64, READINGS,
+        distinct.len() as u64,
+        READINGS,
         "every (station, parameter, time) once"
     );
     assert_eq!(count_dead(&db), 0);

@@ -33,14 +33,11 @@ pub async fn wait_until<F: FnMut() -> bool>(timeout: Duration, mut f: F) -> bool
 
 /// Number of stored readings in a data directory's SQLite file (0 when absent).
 pub fn count_readings(db: &Path) -> u64 {
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
+    if !db.exists() {
         return 0;
-    };
-    conn.busy_timeout(Duration::from_secs(5)).ok();
-    conn.query_row("SELECT count(*) FROM readings", [], |r| r.get::<_, i64>(0))
-        .map(|n| n as u64)
+    }
+    riverwatch_ingest::store::SqliteReader::open(db)
+        .and_then(|r| r.count_blocking())
         .unwrap_or(0)
 }
 

@@ -1,12 +1,15 @@
 //! The SQLite store: the embedded default for readings, and always the home of dead letters
 //! (and of the InfluxDB spool).
 //!
-//! Layout for speed with the dedup key in force: readings live in a `WITHOUT ROWID` table
-//! whose primary key is (ts_ms, station_id, param_id, period) with small integer ids, so the
-//! key is the table itself (no second index to maintain) and readings arriving in time order
-//! append at the right edge of the B-tree, where SQLite splits pages cheaply. `INSERT OR
-//! IGNORE` makes redelivery idempotent. WAL mode lets readers run beside the writer; each
-//! batch is one transaction, synced per `synchronous` before `write` returns.
+//! Layout for speed with the dedup key in force: one row per observation (a station's values
+//! for one time and period, [`layout`]) in a `WITHOUT ROWID` table whose primary key is
+//! (ts_ms, station_id, period) with small integer ids. A message of eight readings is one
+//! B-tree insert; the key is the table itself (no second index to maintain); observations
+//! arriving in time order append at the right edge of the B-tree, where SQLite splits pages
+//! cheaply. A redelivered observation is ignored, a later one for the same key adds only the
+//! parameters not stored yet, so redelivery is idempotent per (station, parameter, time,
+//! period). WAL mode lets readers run beside the writer; each batch is one transaction,
+//! synced per `synchronous` before `write` returns.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,11 +24,17 @@ use riverwatch_core::pipeline::{
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tracing::info;
 
 use crate::config::{SqliteConfig, Synchronous};
 
+mod layout;
+
+use layout::{Entry, Group, Grouped, ObsKey, Row};
+
 const BACKEND: &str = "sqlite";
-const SCHEMA_VERSION: i64 = 1;
+/// 1: one row per reading in `readings`; 2: one row per observation in `observations`.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -40,15 +49,12 @@ CREATE TABLE IF NOT EXISTS param_ids (
     id   INTEGER PRIMARY KEY,
     code TEXT NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS readings (
-    station_id  INTEGER NOT NULL,
-    param_id    INTEGER NOT NULL,
-    period      INTEGER NOT NULL,
-    ts_ms       INTEGER NOT NULL,
-    value       REAL    NOT NULL,
-    flag        INTEGER NOT NULL,
-    received_ms INTEGER NOT NULL,
-    PRIMARY KEY (ts_ms, station_id, param_id, period)
+CREATE TABLE IF NOT EXISTS observations (
+    ts_ms      INTEGER NOT NULL,
+    station_id INTEGER NOT NULL,
+    period     INTEGER NOT NULL,
+    vals       BLOB    NOT NULL,
+    PRIMARY KEY (ts_ms, station_id, period)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,7 +97,7 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| local(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let conn = Connection::open(path)
+    let mut conn = Connection::open(path)
         .map_err(|e| local(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(local)?;
     let journal: String = conn
@@ -127,6 +133,7 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
             .map_err(local)?;
         }
         Some(Ok(v)) if v == SCHEMA_VERSION => {}
+        Some(Ok(1)) => migrate_from_v1(&mut conn, path)?,
         Some(other) => {
             return Err(local(format!(
                 "{} has schema version {other:?}; this riverwatch expects {SCHEMA_VERSION}",
@@ -135,6 +142,74 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
         }
     }
     Ok(conn)
+}
+
+/// Moves the readings of a schema-1 file (one row per reading) into observations, in one
+/// transaction: a crash leaves the file as it was.
+fn migrate_from_v1(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let tx = conn.transaction().map_err(local)?;
+    let mut moved: u64 = 0;
+    {
+        let mut select = tx
+            .prepare(
+                "SELECT ts_ms, station_id, period, param_id, flag, value, received_ms \
+                 FROM readings ORDER BY ts_ms, station_id, period, param_id",
+            )
+            .map_err(local)?;
+        let mut insert = tx.prepare(&insert_sql(1)).map_err(local)?;
+        let mut write = |key: ObsKey, blob: &[u8]| -> Result<(), StoreError> {
+            insert
+                .execute(params![key.0, key.1, key.2, blob])
+                .map_err(local)
+                .map(|_| ())
+        };
+        let mut rows = select.query([]).map_err(local)?;
+        let mut current: Option<ObsKey> = None;
+        let mut blob = Vec::new();
+        while let Some(row) = rows.next().map_err(local)? {
+            let key: ObsKey = (
+                row.get(0).map_err(local)?,
+                row.get(1).map_err(local)?,
+                row.get(2).map_err(local)?,
+            );
+            if current != Some(key) {
+                if let Some(done) = current {
+                    write(done, &blob)?;
+                }
+                blob.clear();
+                blob.push(layout::FORMAT);
+                current = Some(key);
+            }
+            let param_id: i64 = row.get(3).map_err(local)?;
+            let flag: i64 = row.get(4).map_err(local)?;
+            Entry {
+                param_id: u32::try_from(param_id)
+                    .map_err(|_| local(format!("parameter id {param_id} is out of range")))?,
+                flag: u8::try_from(flag)
+                    .map_err(|_| local(format!("stored flag {flag} is not a data flag")))?,
+                value: row.get(5).map_err(local)?,
+                received_ms: row.get(6).map_err(local)?,
+            }
+            .write(&mut blob);
+            moved += 1;
+        }
+        if let Some(done) = current {
+            write(done, &blob)?;
+        }
+    }
+    tx.execute_batch(
+        "DROP TABLE readings; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+    )
+    .map_err(local)?;
+    tx.commit().map_err(local)?;
+    info!(
+        file = %path.display(),
+        readings = moved,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Moved the readings of a schema-1 store into observations (schema 2)."
+    );
+    Ok(())
 }
 
 /// The writer side: one connection, used from blocking threads one batch at a time.
@@ -149,8 +224,10 @@ struct Writer {
     conn: Connection,
     station_ids: HashMap<StationId, i64>,
     param_ids: HashMap<ParamCode, i64>,
-    /// The rows of the batch being written, kept between batches for their capacity.
-    rows: Vec<KeyedRow>,
+    /// The rows of the batch being written and their grouping into observations, kept
+    /// between batches for their capacity.
+    rows: Vec<Row>,
+    grouped: Grouped,
     closed: bool,
 }
 
@@ -185,6 +262,7 @@ impl Writer {
             station_ids,
             param_ids,
             rows,
+            grouped,
             ..
         } = self;
         rows.clear();
@@ -222,20 +300,27 @@ impl Writer {
                         id
                     }
                 };
-                rows.push(KeyedRow {
+                let param_id = u32::try_from(pid)
+                    .map_err(|_| local(format!("parameter id {pid} is out of range")))?;
+                rows.push(Row {
                     key: (
                         r.observed_at.timestamp_millis(),
                         sid,
-                        pid,
                         i64::from(r.period.code()),
                     ),
-                    value: r.value,
-                    flag: i64::from(r.flag.letter() as u8),
-                    received_ms: r.received_at.timestamp_millis(),
+                    entry: Entry {
+                        param_id,
+                        flag: r.flag.letter() as u8,
+                        value: r.value,
+                        received_ms: r.received_at.timestamp_millis(),
+                    },
                 });
             }
         }
-        insert_readings(&tx, rows, &mut report)?;
+        grouped.build(rows);
+        report.inserted.resize(rows.len(), false);
+        insert_observations(&tx, rows, grouped, &mut report.inserted)?;
+        report.duplicates = report.inserted.iter().filter(|&&new| !new).count();
         if !batch.dead_letters.is_empty() {
             insert_dead_letters(&tx, &batch.dead_letters)?;
         }
@@ -246,86 +331,117 @@ impl Writer {
     }
 }
 
-/// Rows per multi-row `INSERT`: one statement step per chunk instead of per row cuts the
-/// virtual-machine overhead that dominated the per-row inserts.
+/// Observations per multi-row `INSERT`: one statement step per chunk instead of per row
+/// cuts the virtual-machine overhead that dominated row-by-row inserts.
 const CHUNK: usize = 64;
 
 fn insert_sql(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?)";
-    let values = vec![one; rows].join(",");
-    format!(
-        "INSERT OR IGNORE INTO readings \
-         (ts_ms, station_id, param_id, period, value, flag, received_ms) VALUES {values}"
-    )
+    let values = vec!["(?,?,?,?)"; rows].join(",");
+    format!("INSERT OR IGNORE INTO observations (ts_ms, station_id, period, vals) VALUES {values}")
 }
 
-/// A reading as stored: the key (ts_ms, station_id, param_id, period) and the values.
-#[derive(Debug)]
-struct KeyedRow {
-    key: (i64, i64, i64, i64),
-    value: f64,
-    flag: i64,
-    received_ms: i64,
-}
-
-fn bind_rows(
+fn bind_groups(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    rows: &[KeyedRow],
+    groups: &[Group],
+    blobs: &[u8],
 ) -> Result<(), StoreError> {
-    for (i, row) in rows.iter().enumerate() {
-        let base = i * 7;
-        let (ts, sid, pid, period) = row.key;
+    for (i, g) in groups.iter().enumerate() {
+        let base = i * 4;
+        let (ts, sid, period) = g.key;
         stmt.raw_bind_parameter(base + 1, ts).map_err(local)?;
         stmt.raw_bind_parameter(base + 2, sid).map_err(local)?;
-        stmt.raw_bind_parameter(base + 3, pid).map_err(local)?;
-        stmt.raw_bind_parameter(base + 4, period).map_err(local)?;
-        stmt.raw_bind_parameter(base + 5, row.value)
-            .map_err(local)?;
-        stmt.raw_bind_parameter(base + 6, row.flag).map_err(local)?;
-        stmt.raw_bind_parameter(base + 7, row.received_ms)
+        stmt.raw_bind_parameter(base + 3, period).map_err(local)?;
+        stmt.raw_bind_parameter(base + 4, &blobs[g.blob.clone()])
             .map_err(local)?;
     }
     Ok(())
 }
 
-/// Inserts readings, recording for each whether it was new.
+/// Writes the observations of a batch, recording for each reading whether it was new.
 ///
 /// Full chunks go through one 64-row statement inside a savepoint. When the statement
-/// changed every row (the usual case: nothing was stored before), the chunk is done; when
-/// it changed fewer, some rows were duplicates, so the chunk is rolled back to the savepoint
-/// and inserted row by row, where each row's change count says whether it was new (a key
-/// repeated within the batch is new only the first time). The tail goes row by row.
-fn insert_readings(
+/// stored every row (the usual case: no observation was there before), the chunk is done.
+/// When it stored fewer, the chunk is rolled back to the savepoint and written observation
+/// by observation; one whose key is already stored is merged: parameters it did not have
+/// are added, parameters it had are duplicates and keep their stored value.
+fn insert_observations(
     tx: &rusqlite::Transaction<'_>,
-    rows: &[KeyedRow],
-    report: &mut WriteReport,
+    rows: &[Row],
+    grouped: &Grouped,
+    inserted: &mut [bool],
 ) -> Result<(), StoreError> {
     let mut full = tx.prepare_cached(&insert_sql(CHUNK)).map_err(local)?;
     let mut single = tx.prepare_cached(&insert_sql(1)).map_err(local)?;
     let mut savepoint = tx.prepare_cached("SAVEPOINT chunk").map_err(local)?;
     let mut release = tx.prepare_cached("RELEASE chunk").map_err(local)?;
     let mut rollback = tx.prepare_cached("ROLLBACK TO chunk").map_err(local)?;
-    for chunk in rows.chunks(CHUNK) {
+    let members = |g: &Group| &grouped.members[g.members.clone()];
+    for chunk in grouped.groups.chunks(CHUNK) {
         if chunk.len() == CHUNK {
             savepoint.raw_execute().map_err(local)?;
-            bind_rows(&mut full, chunk)?;
+            bind_groups(&mut full, chunk, &grouped.blobs)?;
             let changed = full.raw_execute().map_err(local)?;
             if changed == CHUNK {
                 release.raw_execute().map_err(local)?;
-                report.inserted.extend(std::iter::repeat_n(true, CHUNK));
+                for g in chunk {
+                    for &i in members(g) {
+                        inserted[i] = true;
+                    }
+                }
                 continue;
             }
             rollback.raw_execute().map_err(local)?;
             release.raw_execute().map_err(local)?;
         }
-        for row in chunk {
-            bind_rows(&mut single, std::slice::from_ref(row))?;
-            let new = single.raw_execute().map_err(local)? == 1;
-            if !new {
-                report.duplicates += 1;
+        for g in chunk {
+            bind_groups(&mut single, std::slice::from_ref(g), &grouped.blobs)?;
+            if single.raw_execute().map_err(local)? == 1 {
+                for &i in members(g) {
+                    inserted[i] = true;
+                }
+            } else {
+                merge(tx, g.key, members(g), rows, inserted)?;
             }
-            report.inserted.push(new);
         }
+    }
+    Ok(())
+}
+
+/// Adds to a stored observation the parameters it does not have yet.
+fn merge(
+    tx: &rusqlite::Transaction<'_>,
+    key: ObsKey,
+    members: &[usize],
+    rows: &[Row],
+    inserted: &mut [bool],
+) -> Result<(), StoreError> {
+    let (ts, sid, period) = key;
+    let mut stored: Vec<u8> = tx
+        .prepare_cached(
+            "SELECT vals FROM observations WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
+        )
+        .map_err(local)?
+        .query_row(params![ts, sid, period], |r| r.get(0))
+        .map_err(local)?;
+    let present: Vec<u32> = layout::decode(&stored)
+        .map_err(|e| local(format!("observation at {ts} of station id {sid}: {e}")))?
+        .map(|e| e.param_id)
+        .collect();
+    let before = stored.len();
+    for &i in members {
+        let entry = rows[i].entry;
+        if !present.contains(&entry.param_id) {
+            entry.write(&mut stored);
+            inserted[i] = true;
+        }
+    }
+    if stored.len() > before {
+        tx.prepare_cached(
+            "UPDATE observations SET vals = ?4 WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
+        )
+        .map_err(local)?
+        .execute(params![ts, sid, period, stored])
+        .map_err(local)?;
     }
     Ok(())
 }
@@ -396,6 +512,7 @@ impl SqliteStore {
                 station_ids,
                 param_ids,
                 rows: Vec::new(),
+                grouped: Grouped::default(),
                 closed: false,
             })),
             path: path.to_path_buf(),
@@ -478,7 +595,27 @@ impl SqliteReader {
         )
         .map_err(|e| local(format!("cannot open {}: {e}", self.path.display())))?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(local)?;
-        Ok(conn)
+        // A file of another layout is refused by name, not with a missing-table error.
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap_or(None);
+        match version.as_deref().map(str::parse::<i64>) {
+            None | Some(Ok(SCHEMA_VERSION)) => Ok(conn),
+            Some(Ok(1)) => Err(local(format!(
+                "{} has schema version 1 (one row per reading); `riverwatch ingest` or \
+                 `riverwatch up` converts it to version {SCHEMA_VERSION} when it opens it",
+                self.path.display()
+            ))),
+            Some(other) => Err(local(format!(
+                "{} has schema version {other:?}; this riverwatch reads {SCHEMA_VERSION}",
+                self.path.display()
+            ))),
+        }
     }
 
     /// Runs a reading query on the calling thread.
@@ -487,83 +624,112 @@ impl SqliteReader {
     /// [`StoreError::Local`] on any SQLite failure.
     pub fn query_blocking(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
         let conn = self.connect()?;
+        // Parameter ids to codes, and the ids the query asks for.
+        let mut params: HashMap<u32, ParamCode> = HashMap::new();
+        {
+            let mut stmt = conn
+                .prepare("SELECT id, code FROM param_ids")
+                .map_err(local)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(local)?;
+            for row in rows {
+                let (id, code) = row.map_err(local)?;
+                if let Ok(id) = u32::try_from(id) {
+                    params.insert(id, ParamCode::new(&code));
+                }
+            }
+        }
+        let wanted: Option<Vec<u32>> = (!q.parameters.is_empty()).then(|| {
+            params
+                .iter()
+                .filter(|(_, code)| q.parameters.iter().any(|p| p == code.as_str()))
+                .map(|(&id, _)| id)
+                .collect()
+        });
         let mut sql = String::from(
-            "SELECT s.station, p.code, r.period, r.ts_ms, r.value, r.flag, r.received_ms \
-             FROM readings r \
-             JOIN station_ids s ON s.id = r.station_id \
-             JOIN param_ids p ON p.id = r.param_id WHERE 1=1",
+            "SELECT s.station, o.period, o.ts_ms, o.vals \
+             FROM observations o \
+             JOIN station_ids s ON s.id = o.station_id WHERE 1=1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(st) = &q.station {
             sql.push_str(" AND s.station = ?");
             args.push(st.clone().into());
         }
-        if !q.parameters.is_empty() {
-            sql.push_str(" AND p.code IN (");
-            sql.push_str(&vec!["?"; q.parameters.len()].join(","));
-            sql.push(')');
-            args.extend(q.parameters.iter().map(|p| p.clone().into()));
-        }
         if !q.periods.is_empty() {
-            sql.push_str(" AND r.period IN (");
+            sql.push_str(" AND o.period IN (");
             sql.push_str(&vec!["?"; q.periods.len()].join(","));
             sql.push(')');
             args.extend(q.periods.iter().map(|p| i64::from(p.code()).into()));
         }
         if let Some(from) = q.from {
-            sql.push_str(" AND r.ts_ms >= ?");
+            sql.push_str(" AND o.ts_ms >= ?");
             args.push(from.timestamp_millis().into());
         }
         if let Some(to) = q.to {
-            sql.push_str(" AND r.ts_ms < ?");
+            sql.push_str(" AND o.ts_ms < ?");
             args.push(to.timestamp_millis().into());
-        }
-        sql.push_str(" ORDER BY s.station, p.code, r.ts_ms, r.period");
-        if let Some(limit) = q.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
         }
         let mut stmt = conn.prepare(&sql).map_err(local)?;
         let mut stations: HashMap<String, StationId> = HashMap::new();
-        let mut params_seen: HashMap<String, ParamCode> = HashMap::new();
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, f64>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, i64>(6)?,
-                ))
-            })
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
             .map_err(local)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (station, code, period, ts, value, flag, received) = row.map_err(local)?;
+        while let Some(row) = rows.next().map_err(local)? {
+            let station: String = row.get(0).map_err(local)?;
+            let period: i64 = row.get(1).map_err(local)?;
+            let ts: i64 = row.get(2).map_err(local)?;
+            let blob = row.get_ref(3).map_err(local)?.as_blob().map_err(local)?;
             let station = stations
                 .entry(station)
                 .or_insert_with_key(|k| StationId::new(k))
                 .clone();
-            let parameter = params_seen
-                .entry(code)
-                .or_insert_with_key(|k| ParamCode::new(k))
-                .clone();
-            out.push(Reading {
-                station,
-                parameter,
-                observed_at: millis(ts)?,
-                received_at: millis(received)?,
-                value,
-                flag: u8::try_from(flag)
-                    .ok()
-                    .and_then(DataFlag::from_byte)
-                    .ok_or_else(|| local(format!("stored flag {flag} is not a data flag")))?,
-                period: u8::try_from(period)
-                    .ok()
-                    .and_then(Period::from_code)
-                    .ok_or_else(|| local(format!("stored period {period} is unknown")))?,
-            });
+            let observed_at = millis(ts)?;
+            let period = u8::try_from(period)
+                .ok()
+                .and_then(Period::from_code)
+                .ok_or_else(|| local(format!("stored period {period} is unknown")))?;
+            let entries = layout::decode(blob)
+                .map_err(|e| local(format!("observation of {station} at {ts}: {e}")))?;
+            for e in entries {
+                if wanted.as_ref().is_some_and(|w| !w.contains(&e.param_id)) {
+                    continue;
+                }
+                let parameter = params.get(&e.param_id).cloned().ok_or_else(|| {
+                    local(format!("stored parameter id {} is unknown", e.param_id))
+                })?;
+                out.push(Reading {
+                    station: station.clone(),
+                    parameter,
+                    observed_at,
+                    received_at: millis(e.received_ms)?,
+                    value: e.value,
+                    flag: DataFlag::from_byte(e.flag).ok_or_else(|| {
+                        local(format!("stored flag {} is not a data flag", e.flag))
+                    })?,
+                    period,
+                });
+            }
+        }
+        // (station, parameter, time, period) is unique, so an unstable sort gives one order.
+        out.sort_unstable_by(|a, b| {
+            (
+                a.station.as_str(),
+                a.parameter.as_str(),
+                a.observed_at,
+                a.period,
+            )
+                .cmp(&(
+                    b.station.as_str(),
+                    b.parameter.as_str(),
+                    b.observed_at,
+                    b.period,
+                ))
+        });
+        if let Some(limit) = q.limit {
+            out.truncate(limit);
         }
         Ok(out)
     }
@@ -635,7 +801,14 @@ impl SqliteReader {
     pub fn count_blocking(&self) -> Result<u64, StoreError> {
         let conn = self.connect()?;
         let n: i64 = conn
-            .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+            .query_row(
+                &format!(
+                    "SELECT coalesce(sum((length(vals) - 1) / {}), 0) FROM observations",
+                    layout::ENTRY
+                ),
+                [],
+                |r| r.get(0),
+            )
             .map_err(local)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }

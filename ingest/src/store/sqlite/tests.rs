@@ -175,6 +175,190 @@ fn reopening_keeps_ids_and_data() {
     assert_eq!(report.inserted, vec![false, true]);
 }
 
+/// A file written by the schema-1 layout (one row per reading), as earlier versions left it.
+fn schema_1_file(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE station_ids (id INTEGER PRIMARY KEY, station TEXT NOT NULL UNIQUE);
+         CREATE TABLE param_ids (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE);
+         CREATE TABLE readings (
+             station_id INTEGER NOT NULL, param_id INTEGER NOT NULL, period INTEGER NOT NULL,
+             ts_ms INTEGER NOT NULL, value REAL NOT NULL, flag INTEGER NOT NULL,
+             received_ms INTEGER NOT NULL,
+             PRIMARY KEY (ts_ms, station_id, param_id, period)) WITHOUT ROWID;
+         INSERT INTO meta VALUES ('schema_version', '1');
+         INSERT INTO station_ids VALUES (1, 'LLH-CJG'), (2, 'SHJ-SFT');
+         INSERT INTO param_ids VALUES (1, 'pH'), (2, 'NH3N');
+         -- 2026-11-22T00:00Z and one hour later; N = 78, M = 77; period 0 sample, 2 hour.
+         INSERT INTO readings VALUES
+             (1, 1, 0, 1795305600000, 7.5, 77, 1795305603000),
+             (1, 2, 0, 1795305600000, 0.3, 78, 1795305603000),
+             (1, 2, 2, 1795305600000, 0.35, 78, 1795309200000),
+             (2, 2, 0, 1795305600000, 1.2, 78, 1795305604000),
+             (1, 2, 0, 1795309200000, 0.4, 78, 1795309203000);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_schema_1_file_is_moved_to_observations_with_every_reading_and_its_dedup_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readings.db");
+    schema_1_file(&path);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+        let reader = SqliteReader::open(&path).unwrap();
+        assert_eq!(reader.count_blocking().unwrap(), 5);
+        let got: Vec<(String, String, i64, f64, char, Period, i64)> = reader
+            .query(&ReadingQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.station.to_string(),
+                    r.parameter.to_string(),
+                    r.observed_at.timestamp_millis(),
+                    r.value,
+                    r.flag.letter(),
+                    r.period,
+                    r.received_at.timestamp_millis(),
+                )
+            })
+            .collect();
+        let t0 = 1_795_305_600_000;
+        let t1 = t0 + 3_600_000;
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "LLH-CJG".into(),
+                    "NH3N".into(),
+                    t0,
+                    0.3,
+                    'N',
+                    Period::Sample,
+                    t0 + 3000
+                ),
+                (
+                    "LLH-CJG".into(),
+                    "NH3N".into(),
+                    t0,
+                    0.35,
+                    'N',
+                    Period::Hour,
+                    t1
+                ),
+                (
+                    "LLH-CJG".into(),
+                    "NH3N".into(),
+                    t1,
+                    0.4,
+                    'N',
+                    Period::Sample,
+                    t1 + 3000
+                ),
+                (
+                    "LLH-CJG".into(),
+                    "pH".into(),
+                    t0,
+                    7.5,
+                    'M',
+                    Period::Sample,
+                    t0 + 3000
+                ),
+                (
+                    "SHJ-SFT".into(),
+                    "NH3N".into(),
+                    t0,
+                    1.2,
+                    'N',
+                    Period::Sample,
+                    t0 + 4000
+                ),
+            ]
+        );
+        // The dedup key survives the move: a migrated reading is a duplicate, a parameter the
+        // migrated observation lacks joins it.
+        let report = store
+            .write(Arc::new(WriteBatch {
+                readings: vec![
+                    reading("LLH-CJG", "pH", 0, 9.9),
+                    reading("LLH-CJG", "DO", 0, 8.1),
+                ],
+                dead_letters: vec![],
+            }))
+            .await
+            .unwrap();
+        assert_eq!(report.inserted, vec![false, true]);
+        assert_eq!(reader.count_blocking().unwrap(), 6);
+        let conn = Connection::open(&path).unwrap();
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, "2");
+        let old_table: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'readings'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old_table, 0);
+    });
+}
+
+#[test]
+fn a_file_of_an_unknown_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readings.db");
+    schema_1_file(&path);
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = '7' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    let error = SqliteStore::open(&path, &test_sqlite_config()).unwrap_err();
+    assert!(error.to_string().contains("schema version"), "{error}");
+}
+
+#[test]
+fn a_reader_refuses_a_schema_1_file_until_ingest_has_converted_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readings.db");
+    schema_1_file(&path);
+    let reader = SqliteReader::open(&path).unwrap();
+    let error = reader
+        .query_blocking(&ReadingQuery::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("schema version 1") && error.contains("riverwatch ingest"),
+        "{error}"
+    );
+    let rt = runtime();
+    rt.block_on(async {
+        let mut store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+        store.close().await.unwrap();
+    });
+    assert_eq!(
+        reader
+            .query_blocking(&ReadingQuery::default())
+            .unwrap()
+            .len(),
+        5
+    );
+}
+
 fn arb_reading() -> impl Strategy<Value = Reading> {
     (0usize..3, 0usize..3, 0i64..20, 0u8..2, -5.0f64..100.0).prop_map(|(s, p, m, per, v)| {
         let mut r = reading(["S-A", "S-B", "S-C"][s], ["pH", "DO", "TP"][p], m, v);
