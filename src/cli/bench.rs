@@ -7,8 +7,9 @@
 //! persistent session first and each side takes the whole queue; in `live` mode the load
 //! generator publishes while the side runs. (b) is done when ingest has published the
 //! readings of the last message's station on its readings-out topic (which it does after
-//! the commit, in arrival order) and the store holds every reading. Rounds of (a) then (b) give medians of the rates; the ratio b/a is the figure,
-//! with readings/s, ingest's CPU per message and its peak RSS (VmHWM).
+//! the commit, in arrival order) and the store holds every reading. Rounds of (a) then (b)
+//! give medians of the rates; the ratio b/a is the figure, with readings/s, ingest's CPU per
+//! message and its peak RSS (VmHWM).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
