@@ -212,6 +212,17 @@ fn migrate_from_v1(conn: &mut Connection, path: &Path) -> Result<(), StoreError>
     Ok(())
 }
 
+/// The rows (id, name) of one of the id tables (`station_ids`, `param_ids`).
+fn id_table(conn: &Connection, table: &str, name: &str) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT id, {name} FROM {table}"))
+        .map_err(local)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(local)?;
+    rows.map(|row| row.map_err(local)).collect()
+}
+
 /// The writer side: one connection, used from blocking threads one batch at a time.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -482,30 +493,14 @@ impl SqliteStore {
     /// another version.
     pub fn open(path: &Path, cfg: &SqliteConfig) -> Result<Self, StoreError> {
         let conn = open_rw(path, cfg)?;
-        let mut station_ids = HashMap::new();
-        let mut param_ids = HashMap::new();
-        {
-            let mut stmt = conn
-                .prepare("SELECT station, id FROM station_ids")
-                .map_err(local)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(local)?;
-            for row in rows {
-                let (name, id) = row.map_err(local)?;
-                station_ids.insert(StationId::new(&name), id);
-            }
-            let mut stmt = conn
-                .prepare("SELECT code, id FROM param_ids")
-                .map_err(local)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(local)?;
-            for row in rows {
-                let (code, id) = row.map_err(local)?;
-                param_ids.insert(ParamCode::new(&code), id);
-            }
-        }
+        let station_ids = id_table(&conn, "station_ids", "station")?
+            .into_iter()
+            .map(|(id, name)| (StationId::new(&name), id))
+            .collect();
+        let param_ids = id_table(&conn, "param_ids", "code")?
+            .into_iter()
+            .map(|(id, code)| (ParamCode::new(&code), id))
+            .collect();
         Ok(Self {
             inner: Arc::new(Mutex::new(Writer {
                 conn,
@@ -625,21 +620,10 @@ impl SqliteReader {
     pub fn query_blocking(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
         let conn = self.connect()?;
         // Parameter ids to codes, and the ids the query asks for.
-        let mut params: HashMap<u32, ParamCode> = HashMap::new();
-        {
-            let mut stmt = conn
-                .prepare("SELECT id, code FROM param_ids")
-                .map_err(local)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(local)?;
-            for row in rows {
-                let (id, code) = row.map_err(local)?;
-                if let Ok(id) = u32::try_from(id) {
-                    params.insert(id, ParamCode::new(&code));
-                }
-            }
-        }
+        let params: HashMap<u32, ParamCode> = id_table(&conn, "param_ids", "code")?
+            .into_iter()
+            .filter_map(|(id, code)| Some((u32::try_from(id).ok()?, ParamCode::new(&code))))
+            .collect();
         let wanted: Option<Vec<u32>> = (!q.parameters.is_empty()).then(|| {
             params
                 .iter()
