@@ -116,15 +116,7 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
     ))
     .map_err(local)?;
     conn.execute_batch(SCHEMA).map_err(local)?;
-    let version: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(local)?;
-    match version.as_deref().map(str::parse::<i64>) {
+    match stored_schema_version(&conn).map_err(local)? {
         None => {
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
@@ -142,6 +134,20 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
         }
     }
     Ok(conn)
+}
+
+/// The schema version recorded in a file's `meta` table, `None` when none is recorded.
+fn stored_schema_version(
+    conn: &Connection,
+) -> rusqlite::Result<Option<Result<i64, std::num::ParseIntError>>> {
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(version.as_deref().map(str::parse::<i64>))
 }
 
 /// Moves the readings of a schema-1 file (one row per reading) into observations, in one
@@ -591,15 +597,8 @@ impl SqliteReader {
         .map_err(|e| local(format!("cannot open {}: {e}", self.path.display())))?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(local)?;
         // A file of another layout is refused by name, not with a missing-table error.
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .unwrap_or(None);
-        match version.as_deref().map(str::parse::<i64>) {
+        // A file without the meta table yet (or unreadable) is left to the query to report.
+        match stored_schema_version(&conn).unwrap_or(None) {
             None | Some(Ok(SCHEMA_VERSION)) => Ok(conn),
             Some(Ok(1)) => Err(local(format!(
                 "{} has schema version 1 (one row per reading); `riverwatch ingest` or \

@@ -86,20 +86,18 @@ pub(super) struct Grouped {
     pub members: Vec<usize>,
     /// The blobs, group after group (each starting with the format byte).
     pub blobs: Vec<u8>,
-    /// Batch indexes of readings whose (key, parameter) came earlier in the same batch.
-    pub repeats: Vec<usize>,
     order: Vec<(usize, usize)>,
     index: HashMap<ObsKey, usize>,
 }
 
 impl Grouped {
     /// Groups `rows` (in batch order). A reading repeating a (key, parameter) of the same
-    /// batch goes to [`Grouped::repeats`]: only its first occurrence is stored.
+    /// batch is left out of every group: only its first occurrence is stored, and the
+    /// repeat's batch index appears in no [`Group::members`].
     pub(super) fn build(&mut self, rows: &[Row]) {
         self.groups.clear();
         self.members.clear();
         self.blobs.clear();
-        self.repeats.clear();
         self.order.clear();
         self.index.clear();
         // Readings of one message are contiguous, so most rows join the previous group
@@ -136,9 +134,7 @@ impl Grouped {
                 let seen = self.members[first_member..]
                     .iter()
                     .any(|&m| rows[m].entry.param_id == entry.param_id);
-                if seen {
-                    self.repeats.push(i);
-                } else {
+                if !seen {
                     entry.write(&mut self.blobs);
                     self.members.push(i);
                 }
@@ -219,7 +215,9 @@ mod tests {
         assert_eq!(g.groups[0].key, (0, 1, 0));
         assert_eq!(&g.members[g.groups[0].members.clone()], &[0, 1, 3]);
         assert_eq!(&g.members[g.groups[1].members.clone()], &[2]);
-        assert_eq!(g.repeats, vec![4]);
+        // The repeat (batch index 4) is in no group; every other reading is.
+        assert_eq!(g.members.len(), 4);
+        assert!(!g.members.contains(&4));
         let first: Vec<f64> = decode(&g.blobs[g.groups[0].blob.clone()])
             .unwrap()
             .map(|e| e.value)
@@ -229,6 +227,6 @@ mod tests {
         g.build(&rows[2..3]);
         assert_eq!(g.groups.len(), 1);
         assert_eq!(g.members, vec![0]);
-        assert!(g.repeats.is_empty());
+        assert_eq!(g.members.len(), 1, "no repeat in a batch of one reading");
     }
 }
