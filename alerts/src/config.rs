@@ -1,12 +1,14 @@
 //! The `[alerts]` section: who is notified in each province (with escalation levels), how
 //! alerts are grouped and repeated, how deliveries are retried, and where email goes (an SMTP
-//! relay, or `.eml` files in `<data-dir>/outbox/` by default).
+//! relay, or `.eml` files in `<data-dir>/outbox/` by default). The default recipients are
+//! data: `core/network/recipients.toml`, embedded as [`DEFAULT_RECIPIENTS_TOML`].
 //!
 //! Validation is pure ([`AlertsConfig::validate`]); secrets (SMTP user name and password)
 //! come from the environment only and never appear in `Debug` output.
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use riverwatch_core::events::Severity;
@@ -31,6 +33,11 @@ pub const LABELS: [&str; 10] = [
     "fingerprint",
     "id",
 ];
+
+/// The built-in recipients of both provinces, the default of `[alerts.routing]`: placeholder
+/// offices (example.org addresses) in the tables of the configuration file, kept as data
+/// beside the built-in network.
+pub const DEFAULT_RECIPIENTS_TOML: &str = include_str!("../../core/network/recipients.toml");
 
 /// `group_by = ["..."]`: every alert in a group of its own (as in Alertmanager).
 pub const GROUP_BY_ALL: &str = "...";
@@ -167,12 +174,35 @@ pub struct Routing {
 }
 
 impl Default for Routing {
+    /// The built-in recipients ([`DEFAULT_RECIPIENTS_TOML`]).
+    ///
+    /// # Panics
+    /// Only if the embedded file does not parse, which its unit test rules out (the file is
+    /// fixed at compile time; nothing read at run time reaches this).
     fn default() -> Self {
-        Self {
-            hlj: default_hlj(),
-            jl: default_jl(),
-        }
+        static BUILTIN: LazyLock<Routing> = LazyLock::new(|| {
+            #[allow(clippy::expect_used)] // compile-time data, checked by a unit test
+            let file: BuiltinRouting = toml::from_str(DEFAULT_RECIPIENTS_TOML)
+                .expect("the built-in recipients.toml parses (see its unit test)");
+            Routing {
+                hlj: file.hlj,
+                jl: file.jl,
+            }
+        });
+        BUILTIN.clone()
     }
+}
+
+/// The shape of [`DEFAULT_RECIPIENTS_TOML`]: [`Routing`] with both provinces required, so a
+/// province missing from the file is a parse error rather than a fall-back to this same
+/// default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuiltinRouting {
+    #[serde(rename = "HLJ")]
+    hlj: ProvinceRouting,
+    #[serde(rename = "JL")]
+    jl: ProvinceRouting,
 }
 
 impl Routing {
@@ -366,200 +396,11 @@ const fn default_webhook_timeout_secs() -> u64 {
 fn default_escalate_after_secs() -> Vec<u64> {
     vec![900, 1800]
 }
-
-#[allow(clippy::too_many_arguments)]
-fn recipient(
-    id: &str,
-    name: &str,
-    kind: RecipientKind,
-    level: u8,
-    email: &str,
-    cities: &[&str],
-    rivers: &[&str],
-    info_copy: bool,
-) -> Recipient {
-    Recipient {
-        id: id.to_string(),
-        name: name.to_string(),
-        kind,
-        level,
-        email: vec![email.to_string()],
-        webhook: None,
-        cities: cities.iter().map(|s| (*s).to_string()).collect(),
-        rivers: rivers.iter().map(|s| (*s).to_string()).collect(),
-        info_copy,
-        min_severity: None,
-    }
-}
-
-/// Placeholder recipients of Heilongjiang (example.org addresses), to be replaced.
 fn default_hlj() -> ProvinceRouting {
-    use RecipientKind::*;
-    ProvinceRouting {
-        escalate_after_secs: default_escalate_after_secs(),
-        recipients: vec![
-            recipient(
-                "hlj-duty",
-                "黑龙江省生态环境厅应急值班室",
-                Department,
-                0,
-                "duty@hlj.example.org",
-                &[],
-                &[],
-                true,
-            ),
-            recipient(
-                "hlj-harbin",
-                "哈尔滨市生态环境局",
-                CityBureau,
-                0,
-                "harbin@hlj.example.org",
-                &["哈尔滨市"],
-                &[],
-                false,
-            ),
-            recipient(
-                "hlj-wuchang",
-                "五常市生态环境局",
-                CityBureau,
-                0,
-                "wuchang@hlj.example.org",
-                &["五常市"],
-                &[],
-                false,
-            ),
-            recipient(
-                "hlj-hzb-lalin",
-                "黑龙江省河长办（拉林河）",
-                RiverChief,
-                0,
-                "lalin-hzb@hlj.example.org",
-                &[],
-                &["lalin"],
-                false,
-            ),
-            recipient(
-                "hlj-hzb-songhua",
-                "黑龙江省河长办（松花江）",
-                RiverChief,
-                0,
-                "songhua-hzb@hlj.example.org",
-                &[],
-                &["songhua"],
-                false,
-            ),
-            recipient(
-                "hlj-leader",
-                "黑龙江省生态环境厅分管负责人",
-                Department,
-                1,
-                "leader@hlj.example.org",
-                &[],
-                &[],
-                false,
-            ),
-            recipient(
-                "hlj-director",
-                "黑龙江省生态环境厅主要负责人",
-                Department,
-                2,
-                "director@hlj.example.org",
-                &[],
-                &[],
-                false,
-            ),
-        ],
-    }
+    Routing::default().hlj
 }
-
-/// Placeholder recipients of Jilin (example.org addresses), to be replaced.
 fn default_jl() -> ProvinceRouting {
-    use RecipientKind::*;
-    ProvinceRouting {
-        escalate_after_secs: default_escalate_after_secs(),
-        recipients: vec![
-            recipient(
-                "jl-duty",
-                "吉林省生态环境厅应急值班室",
-                Department,
-                0,
-                "duty@jl.example.org",
-                &[],
-                &[],
-                true,
-            ),
-            recipient(
-                "jl-songyuan",
-                "松原市生态环境局",
-                CityBureau,
-                0,
-                "songyuan@jl.example.org",
-                &["松原市", "扶余市"],
-                &[],
-                false,
-            ),
-            recipient(
-                "jl-changchun",
-                "长春市生态环境局",
-                CityBureau,
-                0,
-                "changchun@jl.example.org",
-                &["长春市", "榆树市", "德惠市"],
-                &[],
-                false,
-            ),
-            recipient(
-                "jl-jilin",
-                "吉林市生态环境局",
-                CityBureau,
-                0,
-                "jilin@jl.example.org",
-                &["吉林市", "舒兰市"],
-                &[],
-                false,
-            ),
-            recipient(
-                "jl-hzb-lalin",
-                "吉林省河长办（拉林河）",
-                RiverChief,
-                0,
-                "lalin-hzb@jl.example.org",
-                &[],
-                &["lalin"],
-                false,
-            ),
-            recipient(
-                "jl-hzb-songhua",
-                "吉林省河长办（松花江）",
-                RiverChief,
-                0,
-                "songhua-hzb@jl.example.org",
-                &[],
-                &["second-songhua", "songhua"],
-                false,
-            ),
-            recipient(
-                "jl-leader",
-                "吉林省生态环境厅分管负责人",
-                Department,
-                1,
-                "leader@jl.example.org",
-                &[],
-                &[],
-                false,
-            ),
-            recipient(
-                "jl-director",
-                "吉林省生态环境厅主要负责人",
-                Department,
-                2,
-                "director@jl.example.org",
-                &[],
-                &[],
-                false,
-            ),
-        ],
-    }
+    Routing::default().jl
 }
 
 impl Default for AlertsConfig {
@@ -874,6 +715,30 @@ mod tests {
         assert!(text.contains("duty@hlj.example.org"), "{text}");
         assert!(text.contains("duty@jl.example.org"), "{text}");
         AlertsConfig::test_config().validate().unwrap();
+    }
+
+    #[test]
+    fn the_builtin_recipients_parse_and_every_province_has_a_list() {
+        let file: BuiltinRouting = toml::from_str(DEFAULT_RECIPIENTS_TOML).unwrap();
+        let routing = Routing {
+            hlj: file.hlj,
+            jl: file.jl,
+        };
+        assert_eq!(routing, Routing::default());
+        for p in Province::ALL {
+            let list = &routing.province(p).recipients;
+            assert!(!list.is_empty(), "{p} has no recipients");
+            assert!(list.iter().any(|r| r.level == 0), "{p}: nobody at level 0");
+            assert!(
+                list.iter().all(|r| !r.email.is_empty()),
+                "{p}: a recipient without an address"
+            );
+            assert!(
+                list.iter().any(|r| r.info_copy),
+                "{p}: nobody receives the other province's information copies"
+            );
+        }
+        AlertsConfig::default().validate().unwrap();
     }
 
     #[test]

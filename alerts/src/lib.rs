@@ -14,8 +14,9 @@
 //! and reports read everything through [`reader::AlertReader`].
 //!
 //! # Layout
-//! - [`config`]: `[alerts]`: recipients per province with escalation levels, grouping,
-//!   retries, SMTP relay or outbox, sender, console link, language.
+//! - [`config`]: `[alerts]`: recipients per province with escalation levels (the defaults
+//!   embedded from `core/network/recipients.toml`), grouping, retries, SMTP relay or outbox,
+//!   sender, console link, language.
 //! - [`model`]: the typed records (alerts, acknowledgements, notifications, silences, audit).
 //! - [`lifecycle`]: pure state machine from events to alert state (event time, redelivery).
 //! - [`routing`]: pure: which recipients of which province get an alert, in which role.

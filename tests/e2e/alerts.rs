@@ -2,56 +2,23 @@
 //! `riverwatch` binary (or the service in-process on a manual clock), and the alert store.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use riverwatch_alerts::AlertsConfig;
 use riverwatch_alerts::config::Routing;
-use riverwatch_alerts::model::{AlertView, DeliveryStatus};
-use riverwatch_alerts::reader::{AlertQuery, AlertReader, NotificationQuery, StateFilter};
-use riverwatch_alerts::testing::{ParsedMail, Received, SmtpServer, base_event, message_id_counts};
-use riverwatch_alerts::{AlertsArgs, AlertsConfig};
+use riverwatch_alerts::model::DeliveryStatus;
+use riverwatch_alerts::reader::StateFilter;
 use riverwatch_core::Province;
 use riverwatch_core::class::WaterClass;
 use riverwatch_core::events::{Attribution, Event, EventStatus, Rule, Severity};
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::testing::{Mosquitto, MosquittoOptions};
-use riverwatch_core::time::ManualClock;
 use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
-use tokio_util::sync::CancellationToken;
 
+use crate::fixture::*;
 use crate::util::*;
-
-const CLIENT_ID: &str = "riverwatch-alerts";
-
-/// Creates the alert service's persistent session before anything is published, as a
-/// deployment does once: the broker then queues every event for it, even while it is down.
-async fn prime_session(url: &str, client_id: &str) {
-    let opts = MqttConfig::with_url(url).options(client_id, false).unwrap();
-    let (client, mut eventloop) = AsyncClient::new(opts, 10);
-    client
-        .subscribe("rw/v1/events/+", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
-            Ok(Ok(MqttEvent::Incoming(Incoming::SubAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            other => panic!("priming session failed: {other:?}"),
-        }
-    }
-    client.disconnect().await.unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Ok(ev) = eventloop.poll().await {
-            if matches!(ev, MqttEvent::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
 
 fn minute(offset_min: i64) -> DateTime<Utc> {
     let t = Utc::now() - chrono::Duration::hours(3);
@@ -110,55 +77,6 @@ fn message(e: &Event) -> (String, Vec<u8>) {
     )
 }
 
-/// A configuration file for child processes: fast timings, email through `smtp`.
-fn write_alerts_config(
-    dir: &Path,
-    mqtt: &str,
-    smtp: &str,
-    group_wait_secs: u64,
-    extra: &str,
-) -> PathBuf {
-    let path = dir.join("riverwatch.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[mqtt]\nurl = \"{mqtt}\"\n\n[alerts]\nsmtp_url = \"{smtp}\"\nconsole_url = \"https://console.example.org\"\n\
-             group_wait_secs = {group_wait_secs}\ngroup_interval_secs = 2\nrepeat_interval_secs = 3600\nretry_initial_secs = 1\n\
-             retry_max_secs = 2\ntick_ms = 100\n{extra}\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// Runs a `riverwatch` command to completion: (exit code, stdout, stderr).
-fn cli(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(riverwatch_bin())
-        .arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("RIVERWATCH_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn service(config: &Path, data: &Path) -> ChildProcess {
-    ChildProcess::spawn(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "alerts",
-    ])
-}
-
 /// Messages accepted for one address.
 fn to(received: &[Received], addr: &str) -> Vec<ParsedMail> {
     received
@@ -176,18 +94,6 @@ fn addresses(received: &[Received]) -> BTreeMap<String, usize> {
         }
     }
     out
-}
-
-fn views(data: &Path, state: StateFilter) -> Vec<AlertView> {
-    match AlertReader::open(&data.join("alerts.db")) {
-        Ok(r) => r
-            .alerts(&AlertQuery {
-                state,
-                ..AlertQuery::default()
-            })
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
 }
 
 async fn retained_state(url: &str, id: &str) -> serde_json::Value {
@@ -215,17 +121,14 @@ async fn retained_state(url: &str, id: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_its_resolution() {
-    let broker = Mosquitto::start().unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = write_alerts_config(dir.path(), &broker.url(), &smtp.url(), 1, "");
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let mut child = service(&config, &data);
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1))
+        .start()
+        .await;
 
     let t0 = minute(0);
     let e = exceedance("ev-cjg-1", EventStatus::Firing, "LLH-CJG", "NH3N", t0);
-    publish_all(&broker.url(), "it-a-pub", vec![message(&e)]).await;
+    p.publish("it-a-pub", vec![message(&e)]).await;
     // 蔡家沟 (Jilin, boundary, Lalin): both duty offices, Songyuan's bureau (扶余市), both
     // provinces' Lalin river-chief offices.
     let want: BTreeSet<&str> = [
@@ -236,13 +139,8 @@ async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_it
         "lalin-hzb@jl.example.org",
     ]
     .into();
-    assert!(
-        smtp.wait_for(5, Duration::from_secs(30)),
-        "got {}",
-        smtp.count()
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let received = smtp.received();
+    p.wait_emails(5, Duration::from_secs(30)).await;
+    let received = p.smtp().received();
     let got = addresses(&received);
     assert_eq!(
         got.keys().map(String::as_str).collect::<BTreeSet<_>>(),
@@ -284,13 +182,13 @@ async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_it
         assert!(mail.html.contains("<table"), "HTML part");
         assert!(mail.html.contains("氨氮（NH3N）"));
     }
-    let alert = views(&data, StateFilter::Firing).remove(0);
+    let alert = p.alert_views(StateFilter::Firing).remove(0);
     assert!(received[0].parsed().text.contains(&alert.alert.id));
-    let state = retained_state(&broker.url(), &alert.alert.id).await;
+    let state = retained_state(&p.url(), &alert.alert.id).await;
     assert_eq!(state["status"], "firing");
     assert_eq!(state["provinces_state"][0]["role"], "equal");
 
-    let (code, out, _) = cli(&config, &data, &["alerts", "list"]);
+    let (code, out, _) = p.cli(&["alerts", "list"]);
     assert_eq!(code, 0);
     assert!(
         out.contains(&alert.alert.id) && out.contains("未确认"),
@@ -305,45 +203,32 @@ async fn a_boundary_exceedance_emails_each_province_once_with_the_content_and_it
         "NH3N",
         minute(60),
     );
-    publish_all(&broker.url(), "it-a-pub", vec![message(&r)]).await;
-    assert!(
-        smtp.wait_for(10, Duration::from_secs(30)),
-        "got {}",
-        smtp.count()
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let received = smtp.received();
+    p.publish("it-a-pub", vec![message(&r)]).await;
+    p.wait_emails(10, Duration::from_secs(30)).await;
+    let received = p.smtp().received();
     for addr in &want {
         let mails = to(&received, addr);
         assert_eq!(mails.len(), 2, "{addr}");
         assert!(mails[1].subject.contains("已恢复"), "{}", mails[1].subject);
         assert!(mails[1].text.contains("恢复时间："), "{}", mails[1].text);
     }
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
-    let (code, out, _) = cli(&config, &data, &["audit", "verify"]);
+    p.stop_alerts().await;
+    let (code, out, _) = p.cli(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("审计链完整"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_internal_section_notifies_its_province_and_informs_the_other() {
-    let broker = Mosquitto::start().unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = write_alerts_config(dir.path(), &broker.url(), &smtp.url(), 1, "");
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let mut child = service(&config, &data);
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1))
+        .start()
+        .await;
     // 松原 on the Second Songhua: a Jilin section inside the province.
     let e = exceedance("ev-sy-1", EventStatus::Firing, "SH2-SY", "TP", minute(0));
-    publish_all(&broker.url(), "it-b-pub", vec![message(&e)]).await;
-    assert!(
-        smtp.wait_for(4, Duration::from_secs(30)),
-        "got {}",
-        smtp.count()
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let received = smtp.received();
+    p.publish("it-b-pub", vec![message(&e)]).await;
+    p.wait_emails(4, Duration::from_secs(30)).await;
+    let received = p.smtp().received();
     let got = addresses(&received);
     assert_eq!(
         got.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -377,11 +262,11 @@ async fn an_internal_section_notifies_its_province_and_informs_the_other() {
         !hlj.text.contains("riverwatch alerts ack"),
         "no acknowledgement asked"
     );
-    let v = views(&data, StateFilter::Firing).remove(0);
+    let v = p.alert_views(StateFilter::Firing).remove(0);
     let roles: Vec<_> = v
         .provinces_state
         .iter()
-        .map(|p| (p.province, p.role))
+        .map(|s| (s.province, s.role))
         .collect();
     assert_eq!(
         roles,
@@ -393,44 +278,7 @@ async fn an_internal_section_notifies_its_province_and_informs_the_other() {
             (Province::Jilin, riverwatch_alerts::model::Role::Owner)
         ]
     );
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
-}
-
-/// The alert service in this process, on a manual clock.
-struct InProcess {
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), riverwatch_alerts::Error>>,
-    clock: Arc<ManualClock>,
-}
-
-impl InProcess {
-    fn start(url: &str, data: &Path, config: AlertsConfig, clock: Arc<ManualClock>) -> Self {
-        let _ = riverwatch_core::telemetry::init("warn");
-        let token = CancellationToken::new();
-        let args = AlertsArgs {
-            config,
-            mqtt: MqttConfig::with_url(url),
-            registry: registry(),
-            data_dir: data.to_path_buf(),
-            lang: riverwatch_core::Lang::Zh,
-            clock: clock.clone(),
-        };
-        let task = tokio::spawn(riverwatch_alerts::run(args, token.clone()));
-        Self { token, task, clock }
-    }
-
-    fn advance(&self, secs: u64) {
-        self.clock.advance(Duration::from_secs(secs));
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("alerts stop within 30 s")
-            .expect("alerts task")
-            .expect("alerts ran without error");
-    }
+    p.stop_alerts().await;
 }
 
 /// One duty office per province, plus a level-1 leader each.
@@ -444,9 +292,10 @@ fn two_province_routing(escalate_after_secs: u64) -> Routing {
     r
 }
 
-fn manual_config(smtp: &SmtpServer) -> AlertsConfig {
+/// Alerts on the manual clock: timings as in production, one duty office and one leader per
+/// province (email goes to the fixture's SMTP server).
+fn manual_config() -> AlertsConfig {
     AlertsConfig {
-        smtp_url: Some(smtp.url()),
         group_wait_secs: 30,
         group_interval_secs: 300,
         repeat_interval_secs: 3600,
@@ -457,50 +306,54 @@ fn manual_config(smtp: &SmtpServer) -> AlertsConfig {
 }
 
 /// Waits for the service to have applied `n` events.
-async fn wait_applied(data: &Path, n: usize) {
-    let db = data.join("alerts.db");
-    let ok = wait_until(Duration::from_secs(20), || {
-        rusqlite::Connection::open(&db)
-            .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)))
-            .map(|c| c as usize >= n)
-            .unwrap_or(false)
-    })
+async fn wait_applied(p: &Pipeline, n: usize) {
+    let db = p.alerts_db();
+    wait_until(
+        Duration::from_secs(20),
+        format!("{n} events applied"),
+        || {
+            rusqlite::Connection::open(&db)
+                .and_then(|c| {
+                    c.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+                })
+                .map(|c| c as usize >= n)
+                .unwrap_or(false)
+        },
+    )
     .await;
-    assert!(ok, "events applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grouping_holds_a_burst_to_one_email_and_the_repeat_interval_resends() {
-    let broker = Mosquitto::start().unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let svc = InProcess::start(&broker.url(), dir.path(), manual_config(&smtp), clock);
+    let mut p = Pipeline::builder()
+        .with_alerts(manual_config())
+        .start()
+        .await;
     // A burst: three parameters of one section within seconds.
     let t = minute(0);
     let burst: Vec<_> = ["NH3N", "TP", "CODMn"]
         .iter()
         .enumerate()
-        .map(|(i, p)| {
+        .map(|(i, param)| {
             message(&exceedance(
                 &format!("burst-{i}"),
                 EventStatus::Firing,
                 "LLH-CJG",
-                p,
+                param,
                 t,
             ))
         })
         .collect();
-    publish_all(&broker.url(), "it-c-pub", burst).await;
-    wait_applied(dir.path(), 3).await;
-    svc.advance(29);
+    p.publish("it-c-pub", burst).await;
+    wait_applied(&p, 3).await;
+    p.advance(29);
+    // A tick that sends nothing leaves no trace to wait for: give the service (tick 50 ms)
+    // half a second on the new time.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.count(), 0, "nothing before group_wait");
-    svc.advance(1);
-    assert!(smtp.wait_for(2, Duration::from_secs(10)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let received = smtp.received();
+    assert_eq!(p.smtp().count(), 0, "nothing before group_wait");
+    p.advance(1);
+    p.wait_emails(2, Duration::from_secs(10)).await;
+    let received = p.smtp().received();
     assert_eq!(
         received.len(),
         2,
@@ -510,77 +363,76 @@ async fn grouping_holds_a_burst_to_one_email_and_the_repeat_interval_resends() {
         let m = &to(&received, addr)[0];
         assert!(m.subject.contains("等 3 条"), "{}", m.subject);
         assert!(m.text.contains("告警中（3 条）"), "{}", m.text);
-        for p in ["氨氮（NH3N）", "总磷（TP）", "高锰酸盐指数（CODMn）"] {
-            assert!(m.text.contains(p), "{p}");
+        for param in ["氨氮（NH3N）", "总磷（TP）", "高锰酸盐指数（CODMn）"] {
+            assert!(m.text.contains(param), "{param}");
         }
     }
-    // Nothing changes: quiet at each group interval until the repeat interval.
+    // Nothing changes: quiet at each group interval until the repeat interval. As above, a
+    // group interval that sends nothing leaves no trace: a few ticks on each new time.
     for _ in 0..11 {
-        svc.advance(300);
+        p.advance(300);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(smtp.count(), 2, "no resend before repeat_interval");
-    svc.advance(300); // 30 s + 12 × 300 s ≥ 3600 s after the first notification
-    assert!(smtp.wait_for(4, Duration::from_secs(10)), "repeat sent");
-    let received = smtp.received();
+    assert_eq!(p.smtp().count(), 2, "no resend before repeat_interval");
+    p.advance(300); // 30 s + 12 × 300 s ≥ 3600 s after the first notification
+    wait_until(Duration::from_secs(10), "the repeat sent", || {
+        p.smtp().count() >= 4
+    })
+    .await;
+    let received = p.smtp().received();
     let repeat = received[2].parsed();
     assert!(repeat.subject.contains("重复提醒"), "{}", repeat.subject);
     assert!(repeat.text.contains("告警中（3 条）"));
-    svc.stop().await;
+    p.stop_alerts().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgement_by_one_province_stops_only_its_escalation() {
-    let broker = Mosquitto::start().unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    prime_session(&broker.url(), CLIENT_ID).await;
     let config = AlertsConfig {
         routing: two_province_routing(600),
-        ..manual_config(&smtp)
+        ..manual_config()
     };
-    let svc = InProcess::start(&broker.url(), &data, config, clock);
+    let mut p = Pipeline::builder().with_alerts(config).start().await;
     let e = exceedance("esc-1", EventStatus::Firing, "LLH-HK", "NH3N", minute(0));
-    publish_all(&broker.url(), "it-d-pub", vec![message(&e)]).await;
-    wait_applied(&data, 1).await;
-    svc.advance(30);
-    assert!(smtp.wait_for(2, Duration::from_secs(10)));
-    let id = views(&data, StateFilter::Firing).remove(0).alert.id;
+    p.publish("it-d-pub", vec![message(&e)]).await;
+    wait_applied(&p, 1).await;
+    p.advance(30);
+    wait_until(Duration::from_secs(10), "the first two emails", || {
+        p.smtp().count() >= 2
+    })
+    .await;
+    let id = p.alert_views(StateFilter::Firing).remove(0).alert.id;
+    let version = || p.alert_reader().unwrap().alert(&id).unwrap().alert.version;
+    let before = version();
 
     // Heilongjiang's duty officer acknowledges with the command line while the service runs.
-    let cfg_file = write_alerts_config(dir.path(), &broker.url(), &smtp.url(), 1, "");
-    let (code, out, err) = cli(
-        &cfg_file,
-        &data,
-        &[
-            "alerts",
-            "ack",
-            &id[..6],
-            "--province",
-            "HLJ",
-            "--by",
-            "王强",
-            "--comment",
-            "已派员核查",
-        ],
-    );
+    let (code, out, err) = p.cli(&[
+        "alerts",
+        "ack",
+        &id[..6],
+        "--province",
+        "HLJ",
+        "--by",
+        "王强",
+        "--comment",
+        "已派员核查",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("已确认"), "{out}");
-    let (code, _, err) = cli(
-        &cfg_file,
-        &data,
-        &["alerts", "ack", &id, "--province", "HLJ", "--by", "赵敏"],
-    );
+    let (code, _, err) = p.cli(&["alerts", "ack", &id, "--province", "HLJ", "--by", "赵敏"]);
     assert_ne!(code, 0);
     assert!(err.contains("已确认") && err.contains("王强"), "{err}");
-    tokio::time::sleep(Duration::from_millis(500)).await; // the service picks the ack up
+    // The service takes the acknowledgement up on its next tick and stores the alert anew.
+    wait_until(
+        Duration::from_secs(10),
+        "the service took the acknowledgement up",
+        || version() > before,
+    )
+    .await;
 
-    svc.advance(600);
-    assert!(smtp.wait_for(3, Duration::from_secs(10)), "escalation sent");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let received = smtp.received();
+    p.advance(600);
+    p.wait_emails(3, Duration::from_secs(10)).await;
+    let received = p.smtp().received();
     let got = addresses(&received);
     assert_eq!(got.get("leader@jl.example.org"), Some(&1), "{got:?}");
     assert_eq!(got.get("leader@hlj.example.org"), None, "{got:?}");
@@ -594,20 +446,17 @@ async fn acknowledgement_by_one_province_stops_only_its_escalation() {
     );
     assert!(up.text.contains("黑龙江省 已确认（王强"), "{}", up.text);
 
-    let v = AlertReader::open(&data.join("alerts.db"))
-        .unwrap()
-        .alert(&id)
-        .unwrap();
+    let v = p.alert_reader().unwrap().alert(&id).unwrap();
     assert_eq!(v.ack(Province::Heilongjiang).unwrap().by, "王强");
     assert!(v.ack(Province::Jilin).is_none());
     let levels: Vec<u8> = v
         .provinces_state
         .iter()
-        .map(|p| p.escalation_level)
+        .map(|s| s.escalation_level)
         .collect();
     assert_eq!(levels, vec![0, 1]);
-    svc.stop().await;
-    let (code, out, _) = cli(&cfg_file, &data, &["alerts", "show", &id]);
+    p.stop_alerts().await;
+    let (code, out, _) = p.cli(&["alerts", "show", &id]);
     assert_eq!(code, 0);
     assert!(
         out.contains("escalated") && out.contains("escalation_stopped") && out.contains("王强"),
@@ -617,31 +466,27 @@ async fn acknowledgement_by_one_province_stops_only_its_escalation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silence_suppresses_notification_and_is_visible() {
-    let broker = Mosquitto::start().unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = write_alerts_config(dir.path(), &broker.url(), &smtp.url(), 1, "");
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let mut child = service(&config, &data);
-    assert!(wait_until(Duration::from_secs(20), || data.join("alerts.db").exists()).await);
-    let (code, out, err) = cli(
-        &config,
-        &data,
-        &[
-            "alerts",
-            "silence",
-            "add",
-            "--match",
-            "subject=LLH-YS",
-            "--duration",
-            "4h",
-            "--by",
-            "张伟",
-            "--reason",
-            "榆树站房维护",
-        ],
-    );
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1))
+        .start()
+        .await;
+    wait_until(Duration::from_secs(20), "the alert store created", || {
+        p.alerts_db().exists()
+    })
+    .await;
+    let (code, out, err) = p.cli(&[
+        "alerts",
+        "silence",
+        "add",
+        "--match",
+        "subject=LLH-YS",
+        "--duration",
+        "4h",
+        "--by",
+        "张伟",
+        "--reason",
+        "榆树站房维护",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     let silence_id: String = out
         .split("已创建静默 ")
@@ -649,23 +494,34 @@ async fn a_silence_suppresses_notification_and_is_visible() {
         .map(|s| s.chars().take(8).collect())
         .unwrap_or_default();
     assert_eq!(silence_id.len(), 8, "{out}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // The service reads the silences right after each event, before it notifies anyone, so
+    // the event can follow at once.
     let e = exceedance("sil-1", EventStatus::Firing, "LLH-YS", "NH3N", minute(0));
-    publish_all(&broker.url(), "it-e-pub", vec![message(&e)]).await;
-    assert!(
-        wait_until(Duration::from_secs(20), || !views(
-            &data,
-            StateFilter::Firing
-        )
-        .is_empty())
-        .await
-    );
-    tokio::time::sleep(Duration::from_secs(4)).await; // past group_wait and an interval
-    assert_eq!(smtp.count(), 0, "silenced");
-    let (_, out, _) = cli(&config, &data, &["alerts", "list"]);
+    p.publish("it-e-pub", vec![message(&e)]).await;
+    wait_until(Duration::from_secs(20), "the alert firing", || {
+        !p.alert_views(StateFilter::Firing).is_empty()
+    })
+    .await;
+    let audited = |kind: &str| {
+        p.alert_reader()
+            .and_then(|r| r.audit(&Default::default()).ok())
+            .is_some_and(|rows| rows.iter().any(|r| r.kind == kind))
+    };
+    // At group_wait the service holds the notification back and records that.
+    wait_until(
+        Duration::from_secs(20),
+        "the notification suppressed at group_wait",
+        || audited("notification_suppressed"),
+    )
+    .await;
+    // A group interval later it would notify if it lost the silence; an interval that sends
+    // nothing leaves no trace to wait for, so this waits one interval (2 s) and a tick.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(p.smtp().count(), 0, "silenced");
+    let (_, out, _) = p.cli(&["alerts", "list"]);
     assert!(out.contains(&format!("静默 {silence_id}")), "{out}");
-    let (_, out, _) = cli(&config, &data, &["alerts", "silence", "list"]);
+    let (_, out, _) = p.cli(&["alerts", "silence", "list"]);
     assert!(
         out.contains(&silence_id)
             && out.contains("生效中")
@@ -675,19 +531,20 @@ async fn a_silence_suppresses_notification_and_is_visible() {
     );
 
     // Ending the silence lets the alert through at the next group interval.
-    let (code, _, _) = cli(
-        &config,
-        &data,
-        &["alerts", "silence", "expire", &silence_id, "--by", "张伟"],
-    );
+    let (code, _, _) = p.cli(&["alerts", "silence", "expire", &silence_id, "--by", "张伟"]);
     assert_eq!(code, 0);
-    assert!(
-        smtp.wait_for(1, Duration::from_secs(20)),
-        "notified after the silence"
-    );
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
-    let reader = AlertReader::open(&data.join("alerts.db")).unwrap();
-    let audit = reader.audit(&Default::default()).unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "notified after the silence",
+        || p.smtp().count() >= 1,
+    )
+    .await;
+    p.stop_alerts().await;
+    let audit = p
+        .alert_reader()
+        .unwrap()
+        .audit(&Default::default())
+        .unwrap();
     let kinds: Vec<&str> = audit.iter().map(|r| r.kind.as_str()).collect();
     assert!(kinds.contains(&"silence_created"), "{kinds:?}");
     assert!(kinds.contains(&"notification_suppressed"), "{kinds:?}");
@@ -706,20 +563,13 @@ fn deliveries(received: &[Received]) -> BTreeMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smtp_outage_is_retried_until_every_notification_is_delivered_exactly_once() {
-    let broker = Mosquitto::start().unwrap();
-    let mut smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = write_alerts_config(
-        dir.path(),
-        &broker.url(),
-        &smtp.url(),
-        1,
-        "group_by = [\"...\"]\n[alerts.routing.HLJ]\nrecipients = [{ id = \"hlj-duty\", name = \"黑龙江省生态环境厅应急值班室\", kind = \"department\", email = [\"duty@hlj.example.org\"] }]\n[alerts.routing.JL]\nrecipients = [{ id = \"jl-duty\", name = \"吉林省生态环境厅应急值班室\", kind = \"department\", email = [\"duty@jl.example.org\"] }]\n",
-    );
-    prime_session(&broker.url(), CLIENT_ID).await;
-    smtp.stop(); // the relay is down from the start
-    let mut child = service(&config, &data);
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1).extra(
+            "group_by = [\"...\"]\n[alerts.routing.HLJ]\nrecipients = [{ id = \"hlj-duty\", name = \"黑龙江省生态环境厅应急值班室\", kind = \"department\", email = [\"duty@hlj.example.org\"] }]\n[alerts.routing.JL]\nrecipients = [{ id = \"jl-duty\", name = \"吉林省生态环境厅应急值班室\", kind = \"department\", email = [\"duty@jl.example.org\"] }]\n",
+        ))
+        .start()
+        .await;
+    p.smtp_mut().stop(); // the relay is down before the first event
     let stations = [
         "LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-ZY",
     ];
@@ -736,36 +586,28 @@ async fn an_smtp_outage_is_retried_until_every_notification_is_delivered_exactly
             ))
         })
         .collect();
-    publish_all(&broker.url(), "it-f-pub", events).await;
-    let db = data.join("alerts.db");
-    let retrying = wait_until(Duration::from_secs(30), || {
-        AlertReader::open(&db)
-            .and_then(|r| r.notifications(&NotificationQuery::default()))
-            .map(|n| {
-                n.len() == 12
-                    && n.iter()
-                        .all(|x| x.status == DeliveryStatus::Retrying && x.attempts >= 1)
-            })
-            .unwrap_or(false)
-    })
-    .await;
-    assert!(retrying, "all 12 notifications retrying during the outage");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    smtp.restart().unwrap();
-    assert!(
-        smtp.wait_for(12, Duration::from_secs(30)),
-        "got {}",
-        smtp.count()
-    );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let received = smtp.received();
+    p.publish("it-f-pub", events).await;
+    // All 12 retrying during the outage; the relay stays down until each one has failed
+    // again on a retry.
+    for (attempts, what) in [
+        (1, "all 12 notifications retrying during the outage"),
+        (2, "every notification retried during the outage"),
+    ] {
+        wait_until(Duration::from_secs(30), what, || {
+            let n = p.notifications();
+            n.len() == 12
+                && n.iter()
+                    .all(|x| x.status == DeliveryStatus::Retrying && x.attempts >= attempts)
+        })
+        .await;
+    }
+    p.smtp_mut().restart().unwrap();
+    p.wait_emails(12, Duration::from_secs(30)).await;
+    let received = p.smtp().received();
     let ids = deliveries(&received);
     assert_eq!(ids.len(), 12, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
-    let log = AlertReader::open(&db)
-        .unwrap()
-        .notifications(&NotificationQuery::default())
-        .unwrap();
+    let log = p.notifications();
     assert!(
         log.iter()
             .all(|n| n.status == DeliveryStatus::Sent && n.attempts >= 2),
@@ -776,64 +618,58 @@ async fn an_smtp_outage_is_retried_until_every_notification_is_delivered_exactly
             .all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")),
         "{log:?}"
     );
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
+    p.stop_alerts().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_service_mid_stream_loses_nothing_and_sends_nothing_twice() {
-    let broker = Mosquitto::start_with(&MosquittoOptions::default()).unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = write_alerts_config(
-        dir.path(),
-        &broker.url(),
-        &smtp.url(),
-        0,
-        "group_by = [\"...\"]\n",
-    );
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let mut child = service(&config, &data);
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(0).extra("group_by = [\"...\"]\n"))
+        .start()
+        .await;
     let stations = [
         "LLH-NTS", "LLH-LLZ", "LLH-YS", "LLH-CJG", "LLH-HK", "SHJ-ZY",
     ];
     let params = ["NH3N", "TP", "CODMn", "COD", "BOD5"];
     let mut events = Vec::new();
     for s in stations {
-        for p in params {
+        for param in params {
             events.push(message(&exceedance(
-                &format!("kill-{s}-{p}"),
+                &format!("kill-{s}-{param}"),
                 EventStatus::Firing,
                 s,
-                p,
+                param,
                 minute(0),
             )));
         }
     }
     let n_alerts = events.len();
-    publish_all(&broker.url(), "it-g-pub", events).await;
+    p.publish("it-g-pub", events).await;
     // Kill as soon as some (not all) emails went out.
-    assert!(smtp.wait_for(10, Duration::from_secs(60)));
-    child.kill9();
-    let at_kill = smtp.count();
-    let mut child = service(&config, &data);
-    let reader_db = data.join("alerts.db");
-    let done = wait_until(Duration::from_secs(90), || {
-        AlertReader::open(&reader_db)
-            .and_then(|r| r.notifications(&NotificationQuery::default()))
-            .map(|n| n.iter().all(|x| x.status == DeliveryStatus::Sent) && !n.is_empty())
-            .unwrap_or(false)
-            && views(&data, StateFilter::Firing).len() == n_alerts
+    wait_until(Duration::from_secs(60), "the first 10 emails", || {
+        p.smtp().count() >= 10
     })
     .await;
-    assert!(done, "every notification sent after the restart");
+    p.alerts_process().kill9();
+    let at_kill = p.smtp().count();
+    p.alerts_process().restart();
+    wait_until(
+        Duration::from_secs(90),
+        "every notification sent after the restart",
+        || {
+            let n = p.notifications();
+            n.iter().all(|x| x.status == DeliveryStatus::Sent)
+                && !n.is_empty()
+                && p.alert_views(StateFilter::Firing).len() == n_alerts
+        },
+    )
+    .await;
+    // A notification decided twice would go out at the next group interval (2 s); nothing
+    // marks its absence, so this waits one interval.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
-    let received = smtp.received();
-    let log = AlertReader::open(&reader_db)
-        .unwrap()
-        .notifications(&NotificationQuery::default())
-        .unwrap();
+    p.stop_alerts().await;
+    let received = p.smtp().received();
+    let log = p.notifications();
     // Each boundary section reaches both duty offices, the bureau of its city and both
     // Lalin (or Songhua) river-chief offices; nothing was decided twice.
     let mut per_recipient_alert = BTreeMap::new();
@@ -862,31 +698,26 @@ async fn killing_the_service_mid_stream_loses_nothing_and_sends_nothing_twice() 
         dups <= 4,
         "{dups} duplicates (emails before the kill: {at_kill})"
     );
-    let (code, out, _) = cli(&config, &data, &["audit", "verify"]);
+    let (code, out, _) = p.cli(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_finds_a_tampered_row() {
-    let broker = Mosquitto::start().unwrap();
-    let smtp = SmtpServer::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = write_alerts_config(dir.path(), &broker.url(), &smtp.url(), 1, "");
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let mut child = service(&config, &data);
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1))
+        .start()
+        .await;
     let e = exceedance("aud-1", EventStatus::Firing, "LLH-CJG", "NH3N", minute(0));
-    publish_all(&broker.url(), "it-h-pub", vec![message(&e)]).await;
-    assert!(smtp.wait_for(5, Duration::from_secs(30)));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
-    let (code, out, _) = cli(&config, &data, &["audit", "verify"]);
+    p.publish("it-h-pub", vec![message(&e)]).await;
+    p.wait_emails(5, Duration::from_secs(30)).await;
+    p.stop_alerts().await;
+    let (code, out, _) = p.cli(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("审计链完整"), "{out}");
 
     // Someone rewrites who was notified in row 3, after dropping the append-only trigger.
-    let db = data.join("alerts.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = rusqlite::Connection::open(p.alerts_db()).unwrap();
     assert!(
         conn.execute("UPDATE audit SET actor = 'x' WHERE seq = 3", [])
             .is_err(),
@@ -899,11 +730,11 @@ async fn audit_verify_finds_a_tampered_row() {
     )
     .unwrap();
     drop(conn);
-    let (code, out, err) = cli(&config, &data, &["audit", "verify"]);
+    let (code, out, err) = p.cli(&["audit", "verify"]);
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("审计链在第 3 条记录处断开"), "{err}");
     assert!(err.contains("内容与哈希不符"), "{err}");
-    let (_, _, err) = cli(&config, &data, &["--lang", "en", "audit", "verify"]);
+    let (_, _, err) = p.cli(&["--lang", "en", "audit", "verify"]);
     assert!(err.contains("broken at row 3"), "{err}");
 }
 
@@ -913,16 +744,18 @@ struct PythonSmtpd {
     child: std::process::Child,
     port: u16,
     log: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl PythonSmtpd {
-    fn start(dir: &Path) -> Self {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let log = dir.join("smtpd.out");
+        let log = dir.path().join("smtpd.out");
         let child = Command::new("python3")
             .args([
                 "-u",
@@ -939,7 +772,12 @@ impl PythonSmtpd {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3 with the smtpd module (Python 3.11)");
-        Self { child, port, log }
+        Self {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
     }
 
     fn messages(&self) -> String {
@@ -956,35 +794,24 @@ impl Drop for PythonSmtpd {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_goes_through_a_third_party_smtp_server_process() {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let smtpd = PythonSmtpd::start(dir.path());
-    assert!(
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            smtpd.port
-        ))
-        .is_ok())
-        .await,
-        "smtpd listening"
-    );
-    let data = dir.path().join("data");
-    let url = format!("smtp://127.0.0.1:{}", smtpd.port);
-    let config = write_alerts_config(dir.path(), &broker.url(), &url, 0, "");
-    prime_session(&broker.url(), CLIENT_ID).await;
-    let mut child = service(&config, &data);
-    let e = exceedance("py-1", EventStatus::Firing, "LLH-CJG", "NH3N", minute(0));
-    publish_all(&broker.url(), "it-py-pub", vec![message(&e)]).await;
-    let db = data.join("alerts.db");
-    let sent = wait_until(Duration::from_secs(30), || {
-        AlertReader::open(&db)
-            .and_then(|r| r.notifications(&NotificationQuery::default()))
-            .map(|n| n.len() == 5 && n.iter().all(|x| x.status == DeliveryStatus::Sent))
-            .unwrap_or(false)
+    let smtpd = PythonSmtpd::start();
+    wait_until(Duration::from_secs(10), "smtpd listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", smtpd.port)).is_ok()
     })
     .await;
-    assert!(sent, "five notifications sent");
-    assert_eq!(child.interrupt_and_wait().code(), Some(0));
+    let url = format!("smtp://127.0.0.1:{}", smtpd.port);
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(0).smtp_url(&url))
+        .start()
+        .await;
+    let e = exceedance("py-1", EventStatus::Firing, "LLH-CJG", "NH3N", minute(0));
+    p.publish("it-py-pub", vec![message(&e)]).await;
+    wait_until(Duration::from_secs(30), "five notifications sent", || {
+        let n = p.notifications();
+        n.len() == 5 && n.iter().all(|x| x.status == DeliveryStatus::Sent)
+    })
+    .await;
+    p.stop_alerts().await;
     let out = smtpd.messages();
     assert_eq!(out.matches("MESSAGE FOLLOWS").count(), 5, "{out}");
     for addr in [
@@ -995,10 +822,7 @@ async fn email_goes_through_a_third_party_smtp_server_process() {
         assert!(out.contains(addr), "{addr}");
     }
     assert!(out.contains("Message-ID: <rw-"), "{out}");
-    let log = AlertReader::open(&db)
-        .unwrap()
-        .notifications(&NotificationQuery::default())
-        .unwrap();
+    let log = p.notifications();
     assert!(
         log.iter()
             .all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")),

@@ -1,79 +1,21 @@
+//! Analytics end to end: simulator scenarios through a real mosquitto, ingest and
+//! analytics, against the scenarios' manifests.
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::events::level_name;
 use riverwatch_analytics::standards::warning::{WarningRules, level_over_history};
 use riverwatch_analytics::store::{DayQuery, EvaluationQuery, EvaluationReader, EventQuery};
 use riverwatch_core::Province;
 use riverwatch_core::events::{Attribution, Event, EventStatus, Rule, WindowPeriod};
-use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::testing::Mosquitto;
-use riverwatch_core::time::ManualClock;
-use riverwatch_ingest::config::IngestConfig;
-use riverwatch_ingest::store::SqliteReader;
 use riverwatch_simulators::manifest::{Expectation, Manifest};
 use riverwatch_simulators::{Scenario, SimulateConfig};
-use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
 use tokio_util::sync::CancellationToken;
 
+use crate::fixture::*;
 use crate::util::*;
-
-/// Creates a persistent session subscribed to `filters`, so the broker queues for it.
-async fn prime(url: &str, client_id: &str, filters: &[&str]) {
-    let opts = MqttConfig::with_url(url).options(client_id, false).unwrap();
-    let (client, mut eventloop) = AsyncClient::new(opts, 10);
-    for f in filters {
-        client.subscribe(*f, QoS::AtLeastOnce).await.unwrap();
-    }
-    let mut subacks = 0;
-    while subacks < filters.len() {
-        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
-            Ok(Ok(MqttEvent::Incoming(Incoming::SubAck(_)))) => subacks += 1,
-            Ok(Ok(_)) => {}
-            other => panic!("priming session failed: {other:?}"),
-        }
-    }
-    client.disconnect().await.unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Ok(ev) = eventloop.poll().await {
-            if matches!(ev, MqttEvent::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-/// Collects the events published on `rw/v1/events/+`, as the alert service would.
-fn collect_events(url: &str, client_id: &str) -> (Arc<Mutex<Vec<Event>>>, CancellationToken) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let token = CancellationToken::new();
-    let opts = MqttConfig::with_url(url).options(client_id, false).unwrap();
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    let (sink, stop) = (events.clone(), token.clone());
-    tokio::spawn(async move {
-        let _client = client;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                ev = eventloop.poll() => match ev {
-                    Ok(MqttEvent::Incoming(Incoming::Publish(p))) => {
-                        let e: Event = serde_json::from_slice(&p.payload).expect("an event");
-                        assert_eq!(p.topic, format!("rw/v1/events/{}", e.subject));
-                        sink.lock().unwrap().push(e);
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                },
-            }
-        }
-    });
-    (events, token)
-}
 
 /// A scenario run through a real broker, ingest and analytics, all in this process.
 struct Run {
@@ -81,54 +23,35 @@ struct Run {
     /// Events as received over MQTT, in arrival order, each id once.
     events: Vec<Event>,
     reader: EvaluationReader,
-    _dir: tempfile::TempDir,
+    _pipeline: Pipeline,
 }
 
 async fn run_scenario(name: &str) -> Run {
     let started = Instant::now();
-    let broker = Mosquitto::start().unwrap();
-    let url = broker.url();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let ingest_cfg = IngestConfig {
-        client_id: format!("it-an-ingest-{name}"),
-        ..IngestConfig::test_config()
+    let mut p = Pipeline::builder()
+        .with_ingest(&format!("it-an-ingest-{name}"))
+        .with_analytics(&format!("it-an-{name}"))
+        .start()
+        .await;
+    // The events as the alert service would receive them.
+    let collector =
+        Collector::start(&p.mqtt(), &format!("it-an-events-{name}"), "rw/v1/events/+").await;
+    let received = || -> Vec<Event> {
+        collector
+            .messages()
+            .iter()
+            .map(|(topic, payload)| {
+                let e: Event = serde_json::from_slice(payload).expect("an event");
+                assert_eq!(topic, &format!("rw/v1/events/{}", e.subject));
+                e
+            })
+            .collect()
     };
-    prime(
-        &url,
-        &ingest_cfg.client_id,
-        &["rw/v1/obs/+", "rw/v1/hj212/+"],
-    )
-    .await;
-    let analytics_id = format!("it-an-{name}");
-    prime(&url, &analytics_id, &["rw/v1/readings/+"]).await;
-    let events_id = format!("it-an-events-{name}");
-    prime(&url, &events_id, &["rw/v1/events/+"]).await;
-
-    let ingest = InProcessIngest::start(&url, &db, ingest_cfg);
-    assert!(wait_until(Duration::from_secs(10), || db.exists()).await);
-    let reader = SqliteReader::open(&db).unwrap();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let token = CancellationToken::new();
-    let args = riverwatch_analytics::AnalyticsArgs {
-        config: AnalyticsConfig {
-            client_id: analytics_id,
-            ..AnalyticsConfig::test_config()
-        },
-        mqtt: MqttConfig::with_url(&url),
-        reader,
-        registry: registry(),
-        data_dir: dir.path().to_path_buf(),
-        clock: clock.clone(),
-        control: None,
-    };
-    let analytics = tokio::spawn(riverwatch_analytics::run(args, token.clone()));
-    let (received, collector) = collect_events(&url, &events_id);
 
     let mut sim = SimulateConfig::new(Scenario::builtin(name).unwrap(), registry());
-    sim.mqtt = Some(MqttConfig::with_url(&url));
+    sim.mqtt = Some(p.mqtt());
     sim.client_id = Some(format!("it-an-sim-{name}"));
-    sim.out = Some(dir.path().join("sim.csv"));
+    sim.out = Some(p.dir().join("sim.csv"));
     let summary = riverwatch_simulators::run(sim, CancellationToken::new())
         .await
         .unwrap();
@@ -137,12 +60,12 @@ async fn run_scenario(name: &str) -> Run {
 
     // Analytics has judged each station's last observation once the current status of
     // every station reaches it.
-    let store = dir.path().join("analytics.db");
+    let store = p.analytics_db();
     let end = DateTime::parse_from_rfc3339(&manifest.end_utc)
         .unwrap()
         .with_timezone(&Utc);
-    let done = |path: &Path| -> bool {
-        let Ok(r) = EvaluationReader::open(path) else {
+    let done = || -> bool {
+        let Ok(r) = EvaluationReader::open(&store) else {
             return false;
         };
         let Ok(current) = r.current(None) else {
@@ -155,40 +78,29 @@ async fn run_scenario(name: &str) -> Run {
                 .any(|c| &c.station == id && c.observed_at >= last)
         })
     };
-    assert!(
-        wait_until(Duration::from_secs(90), || done(&store)).await,
-        "analytics did not reach the end of {name}"
-    );
-    let reader = EvaluationReader::open(&store).unwrap();
+    wait_until(
+        Duration::from_secs(90),
+        format!("analytics reached the end of {name}"),
+        done,
+    )
+    .await;
+    let reader = p.evaluations();
     let stored = reader.events(&EventQuery::default()).unwrap().len();
-    assert!(
-        wait_until(Duration::from_secs(30), || {
-            let got: BTreeSet<String> = received
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|e| e.id.clone())
-                .collect();
+    wait_until(
+        Duration::from_secs(30),
+        "every stored event arrived over MQTT",
+        || {
+            let got: BTreeSet<String> = received().into_iter().map(|e| e.id).collect();
             got.len() >= stored
-        })
-        .await,
-        "not every stored event arrived over MQTT"
-    );
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(30), analytics)
-        .await
-        .expect("analytics stops within 30 s")
-        .unwrap()
-        .unwrap();
-    collector.cancel();
-    ingest.stop().await;
+        },
+    )
+    .await;
+    p.stop_analytics().await;
+    p.stop_ingest().await;
     let mut seen = BTreeSet::new();
-    let events: Vec<Event> = received
-        .lock()
-        .unwrap()
-        .iter()
+    let events: Vec<Event> = received()
+        .into_iter()
         .filter(|e| seen.insert(e.id.clone()))
-        .cloned()
         .collect();
     // What went over MQTT is what the store holds.
     let stored: BTreeSet<String> = reader
@@ -198,13 +110,12 @@ async fn run_scenario(name: &str) -> Run {
         .map(|e| e.id)
         .collect();
     assert_eq!(seen, stored);
-    drop(broker);
     eprintln!("{name}: {} events in {:?}", events.len(), started.elapsed());
     Run {
         manifest,
         events,
         reader,
-        _dir: dir,
+        _pipeline: p,
     }
 }
 

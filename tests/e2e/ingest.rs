@@ -1,3 +1,6 @@
+//! Ingest end to end: each test a [`Pipeline`] with a real mosquitto and ingest (in this
+//! process or as a child process) on a SQLite file.
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -5,44 +8,13 @@ use chrono::{TimeZone, Utc};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version, split_packets};
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::pipeline::{DeadLetterQuery, ReadingQuery};
-use riverwatch_core::testing::{Mosquitto, MosquittoOptions, TestCertificates};
-use riverwatch_core::{DataFlag, Period, ReasonCode};
+use riverwatch_core::{DataFlag, Period, Reading, ReasonCode};
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::SqliteReader;
-use rumqttc::{AsyncClient, Event, Incoming, QoS};
+use rumqttc::{AsyncClient, QoS};
 
+use crate::fixture::*;
 use crate::util::*;
-
-/// Creates the ingest's persistent session before anything is published, as a deployment
-/// does once: the broker then queues every observation for it, even while it is down.
-pub async fn prime_session(url: &str, client_id: &str, filters: &[String]) {
-    let opts = MqttConfig::with_url(url).options(client_id, false).unwrap();
-    let (client, mut eventloop) = AsyncClient::new(opts, 10);
-    for f in filters {
-        client.subscribe(f.clone(), QoS::AtLeastOnce).await.unwrap();
-    }
-    let mut subacks = 0;
-    while subacks < filters.len() {
-        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => subacks += 1,
-            Ok(Ok(_)) => {}
-            other => panic!("priming session failed: {other:?}"),
-        }
-    }
-    client.disconnect().await.unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Ok(ev) = eventloop.poll().await {
-            if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-pub fn default_filters() -> Vec<String> {
-    vec!["rw/v1/obs/+".to_string(), "rw/v1/hj212/+".to_string()]
-}
 
 fn now_minute() -> chrono::DateTime<Utc> {
     let t = Utc::now() - chrono::Duration::hours(2);
@@ -84,15 +56,7 @@ fn cp(local: chrono::NaiveDateTime, items: &[(&str, &str, &str)], suffix: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_and_hj212_arrive_with_their_values_times_and_flags() {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let cfg = IngestConfig {
-        client_id: "it-formats".into(),
-        ..IngestConfig::test_config()
-    };
-    prime_session(&broker.url(), &cfg.client_id, &default_filters()).await;
-    let ingest = InProcessIngest::start(&broker.url(), &db, cfg);
+    let mut p = Pipeline::builder().with_ingest("it-formats").start().await;
 
     let reg = registry();
     let t = now_minute();
@@ -127,16 +91,12 @@ async fn json_and_hj212_arrive_with_their_values_times_and_flags() {
     )
     .render();
     messages.push(("rw/v1/hj212/AIR-HRB".into(), f.encode().into_bytes()));
-    publish_all(&broker.url(), "it-formats-pub", messages).await;
+    p.publish("it-formats-pub", messages).await;
 
-    assert!(
-        wait_until(Duration::from_secs(20), || count_readings(&db) == 8).await,
-        "stored {}",
-        count_readings(&db)
-    );
-    ingest.stop().await;
-    let reader = SqliteReader::open(&db).unwrap();
-    let all = reader.query_blocking(&ReadingQuery::default()).unwrap();
+    p.wait_readings(Duration::from_secs(20), "8 readings stored", |n| n == 8)
+        .await;
+    p.stop_ingest().await;
+    let all = p.stored_readings();
     let get = |s: &str, p: &str| {
         all.iter()
             .find(|r| r.station == s && r.parameter == p)
@@ -158,20 +118,12 @@ async fn json_and_hj212_arrive_with_their_values_times_and_flags() {
     assert_eq!(get("LLH-WC", "NH3N").value, 0.21);
     assert_eq!(get("AIR-HRB", "PM25").value, 88.0);
     assert_eq!(get("AIR-HRB", "PM10").observed_at, t);
-    assert_eq!(count_dead(&db), 0);
+    assert_eq!(p.dead_letters(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let cfg = IngestConfig {
-        client_id: "it-bad".into(),
-        ..IngestConfig::test_config()
-    };
-    prime_session(&broker.url(), &cfg.client_id, &default_filters()).await;
-    let ingest = InProcessIngest::start(&broker.url(), &db, cfg);
+    let mut p = Pipeline::builder().with_ingest("it-bad").start().await;
 
     let reg = registry();
     let t = now_minute();
@@ -212,21 +164,19 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
         )),
         ("rw/v1/obs/LLH-CJG".into(), vec![b' '; 70 * 1024]),
     ];
-    publish_all(&broker.url(), "it-bad-pub", messages).await;
+    p.publish("it-bad-pub", messages).await;
 
-    assert!(
-        wait_until(Duration::from_secs(20), || count_dead(&db) == 11).await,
-        "dead {}",
-        count_dead(&db)
-    );
+    wait_until(
+        Duration::from_secs(20),
+        Later(|| format!("11 dead letters (dead {})", p.dead_letters())),
+        || p.dead_letters() == 11,
+    )
+    .await;
     // The good values of the partly bad messages are kept.
-    assert!(
-        wait_until(Duration::from_secs(5), || count_readings(&db) == 3).await,
-        "stored {}",
-        count_readings(&db)
-    );
-    ingest.stop().await;
-    let reader = SqliteReader::open(&db).unwrap();
+    p.wait_readings(Duration::from_secs(5), "3 readings stored", |n| n == 3)
+        .await;
+    p.stop_ingest().await;
+    let reader = p.readings_reader();
     let dead = reader
         .dead_letters_blocking(&DeadLetterQuery::default())
         .unwrap();
@@ -243,9 +193,8 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
         .find(|d| d.reason_code == ReasonCode::CrcMismatch)
         .unwrap();
     assert!(crc.reason.to_lowercase().contains("crc"), "{}", crc.reason);
-    let stored: BTreeSet<String> = reader
-        .query_blocking(&ReadingQuery::default())
-        .unwrap()
+    let stored: BTreeSet<String> = p
+        .stored_readings()
         .iter()
         .map(|r| r.parameter.to_string())
         .collect();
@@ -257,49 +206,41 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resent_messages_are_stored_once_and_new_readings_are_published() {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let cfg = IngestConfig {
-        client_id: "it-dup".into(),
-        ..IngestConfig::test_config()
-    };
-    prime_session(&broker.url(), &cfg.client_id, &default_filters()).await;
-
+    let mut p = Pipeline::builder().with_ingest("it-dup").start().await;
     // A downstream subscriber of the canonical readings.
-    let opts = MqttConfig::with_url(&broker.url())
-        .options("it-dup-down", true)
-        .unwrap();
-    let (down, mut down_loop) = AsyncClient::new(opts, 100);
-    down.subscribe("rw/v1/readings/+", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let collector = tokio::spawn(async move {
-        let mut got = Vec::new();
-        while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(5), down_loop.poll()).await
-        {
-            if let Event::Incoming(Incoming::Publish(p)) = ev {
-                let m: riverwatch_core::reading::ReadingsMessage =
-                    serde_json::from_slice(&p.payload).unwrap();
-                got.extend(m.into_readings());
-            }
-        }
-        got
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let downstream = Collector::start(&p.mqtt(), "it-dup-down", "rw/v1/readings/+").await;
+    let published = || -> Vec<Reading> {
+        downstream
+            .messages()
+            .iter()
+            .flat_map(|(_, payload)| {
+                serde_json::from_slice::<riverwatch_core::reading::ReadingsMessage>(payload)
+                    .unwrap()
+                    .into_readings()
+            })
+            .collect()
+    };
 
-    let ingest = InProcessIngest::start(&broker.url(), &db, cfg);
     let messages = stream(100, now_minute() - chrono::Duration::hours(6));
     let mut twice = messages.clone();
     twice.extend(messages.clone());
-    publish_all(&broker.url(), "it-dup-pub", twice).await;
-    assert!(wait_until(Duration::from_secs(30), || count_readings(&db) == 800).await);
+    p.publish("it-dup-pub", twice).await;
+    p.wait_readings(Duration::from_secs(30), "800 readings stored", |n| n == 800)
+        .await;
     // A second resend, after the first copies are committed.
-    publish_all(&broker.url(), "it-dup-pub2", messages).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(count_readings(&db), 800);
-    ingest.stop().await;
-    let published = collector.await.unwrap();
+    p.publish("it-dup-pub2", messages).await;
+    p.barrier().await;
+    assert_eq!(p.readings(), 800);
+    // Readings out go in commit order: once the barrier's reading is announced, so is
+    // everything committed before it.
+    wait_until(
+        Duration::from_secs(10),
+        "the barrier's reading announced on readings-out",
+        || published().iter().any(is_barrier),
+    )
+    .await;
+    p.stop_ingest().await;
+    let published: Vec<Reading> = published().into_iter().filter(|r| !is_barrier(r)).collect();
     assert_eq!(
         published.len(),
         800,
@@ -320,15 +261,7 @@ async fn resent_messages_are_stored_once_and_new_readings_are_published() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_hj212_messages_are_reassembled_across_mqtt_messages() {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let cfg = IngestConfig {
-        client_id: "it-pkt".into(),
-        ..IngestConfig::test_config()
-    };
-    prime_session(&broker.url(), &cfg.client_id, &default_filters()).await;
-    let ingest = InProcessIngest::start(&broker.url(), &db, cfg);
+    let mut p = Pipeline::builder().with_ingest("it-pkt").start().await;
     let reg = registry();
     let t = now_minute();
     let local = (t + chrono::Duration::hours(8)).naive_utc();
@@ -356,67 +289,53 @@ async fn split_hj212_messages_are_reassembled_across_mqtt_messages() {
         .rev()
         .map(|p| ("rw/v1/hj212/LLH-CJG".to_string(), p.encode().into_bytes()))
         .collect();
-    publish_all(&broker.url(), "it-pkt-pub", messages).await;
-    assert!(
-        wait_until(Duration::from_secs(20), || count_readings(&db) == 9).await,
-        "stored {}",
-        count_readings(&db)
-    );
-    ingest.stop().await;
-    assert_eq!(count_dead(&db), 0);
+    p.publish("it-pkt-pub", messages).await;
+    p.wait_readings(Duration::from_secs(20), "9 readings stored", |n| n == 9)
+        .await;
+    p.stop_ingest().await;
+    assert_eq!(p.dead_letters(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_in_the_middle_of_a_stream_loses_nothing_and_stores_nothing_twice() {
     const MESSAGES: usize = 20_000;
     const READINGS: u64 = MESSAGES as u64 * 8;
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let db = data.join("readings.db");
-    let config = write_config(dir.path(), &broker.url(), "client_id = \"it-crash\"");
-    prime_session(&broker.url(), "it-crash", &default_filters()).await;
-    let args = [
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "ingest",
-    ];
-    let mut child = ChildProcess::spawn(&args);
+    let mut p = Pipeline::builder()
+        .with_ingest_process("it-crash")
+        .start()
+        .await;
 
     let messages = stream(MESSAGES, now_minute() - chrono::Duration::days(20));
     let publisher = tokio::spawn({
-        let url = broker.url();
+        let url = p.url();
         async move { publish_all(&url, "it-crash-pub", messages).await }
     });
-    assert!(
-        wait_until(Duration::from_secs(120), || count_readings(&db)
-            > READINGS / 5)
-        .await,
-        "ingest made no progress"
-    );
-    child.kill9();
-    let at_kill = count_readings(&db);
+    p.wait_readings(
+        Duration::from_secs(120),
+        "ingest made progress (a fifth of the readings stored)",
+        |n| n > READINGS / 5,
+    )
+    .await;
+    p.ingest_process().kill9();
+    let at_kill = p.readings();
     assert!(
         at_kill < READINGS,
         "the stream was finished before the kill ({at_kill})"
     );
     publisher.await.unwrap();
 
-    let mut child = ChildProcess::spawn(&args);
-    assert!(
-        wait_until(Duration::from_secs(180), || count_readings(&db) >= READINGS).await,
-        "after restart only {} of {READINGS}",
-        count_readings(&db)
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(child.interrupt_and_wait().success(), "clean exit on Ctrl-C");
-    assert_eq!(count_readings(&db), READINGS);
-    let stored = riverwatch_ingest::store::SqliteReader::open(&db)
-        .unwrap()
-        .query_blocking(&riverwatch_core::pipeline::ReadingQuery::default())
-        .unwrap();
+    p.ingest_process().restart();
+    p.wait_readings(
+        Duration::from_secs(180),
+        "every reading stored after the restart",
+        |n| n >= READINGS,
+    )
+    .await;
+    // Every redelivery has been taken too.
+    p.barrier().await;
+    p.stop_ingest().await;
+    assert_eq!(p.readings(), READINGS);
+    let stored = p.stored_readings();
     let distinct: std::collections::HashSet<_> = stored
         .iter()
         .map(|r| {
@@ -434,106 +353,86 @@ async fn kill_9_in_the_middle_of_a_stream_loses_nothing_and_stores_nothing_twice
         READINGS,
         "every (station, parameter, time) once"
     );
-    assert_eq!(count_dead(&db), 0);
+    assert_eq!(p.dead_letters(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_in_the_middle_loses_nothing() {
     const MESSAGES: usize = 6_000;
-    let mut broker = Mosquitto::start_with(&MosquittoOptions {
-        persistence: true,
-        ..MosquittoOptions::default()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let cfg = IngestConfig {
-        client_id: "it-restart".into(),
-        ..IngestConfig::test_config()
-    };
-    prime_session(&broker.url(), &cfg.client_id, &default_filters()).await;
-    publish_all(
-        &broker.url(),
+    let mut p = Pipeline::builder()
+        .broker(MosquittoOptions {
+            persistence: true,
+            ..MosquittoOptions::default()
+        })
+        .start()
+        .await;
+    p.prime("it-restart", &INGEST_FILTERS).await;
+    p.publish(
         "it-restart-pub",
         stream(MESSAGES, now_minute() - chrono::Duration::days(10)),
     )
     .await;
-    let ingest = InProcessIngest::start(&broker.url(), &db, cfg);
-    assert!(wait_until(Duration::from_secs(60), || count_readings(&db) > 4_000).await);
-    let broker = tokio::task::spawn_blocking(move || {
-        broker.restart().unwrap();
-        broker
-    })
-    .await
-    .unwrap();
+    p.start_ingest(IngestConfig {
+        client_id: "it-restart".into(),
+        ..IngestConfig::test_config()
+    });
+    p.wait_readings(
+        Duration::from_secs(60),
+        "4 000 readings stored before the broker restart",
+        |n| n > 4_000,
+    )
+    .await;
+    p.restart_broker().await;
     let total = MESSAGES as u64 * 8;
-    assert!(
-        wait_until(Duration::from_secs(120), || count_readings(&db) >= total).await,
-        "after the broker restart only {} of {total}",
-        count_readings(&db)
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(count_readings(&db), total);
-    ingest.stop().await;
-    drop(broker);
+    p.wait_readings(
+        Duration::from_secs(120),
+        "every reading stored after the broker restart",
+        |n| n >= total,
+    )
+    .await;
+    p.barrier().await;
+    assert_eq!(p.readings(), total);
+    p.stop_ingest().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ingest_processes_on_a_shared_subscription_store_every_message_once() {
     const MESSAGES: usize = 6_000;
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let p = Pipeline::builder().start().await;
     let mut dbs = Vec::new();
     let mut children = Vec::new();
     for name in ["a", "b"] {
-        let data = dir.path().join(name);
+        let data = p.dir().join(name);
         let client = format!("it-share-{name}");
-        let config = write_config(
-            dir.path(),
-            &broker.url(),
-            &format!("client_id = \"{client}\"\nshared_group = \"ingest\""),
-        );
-        let config = {
-            let own = dir.path().join(format!("{name}.toml"));
-            std::fs::rename(&config, &own).unwrap();
-            own
-        };
-        let filters: Vec<String> = default_filters()
-            .iter()
-            .map(|f| format!("$share/ingest/{f}"))
-            .collect();
-        prime_session(&broker.url(), &client, &filters).await;
-        children.push(ChildProcess::spawn(&[
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "ingest",
-        ]));
+        let config = p.dir().join(format!("{name}.toml"));
+        let file = ingest_file(&p.url(), &client, "shared_group = \"ingest\"");
+        std::fs::write(&config, file).unwrap();
+        let filters = INGEST_FILTERS.map(|f| format!("$share/ingest/{f}"));
+        p.prime(&client, &filters.each_ref().map(String::as_str))
+            .await;
+        children.push(ProcessService::spawn(&config, &data, &["ingest"]));
         dbs.push(data.join("readings.db"));
     }
-    publish_all(
-        &broker.url(),
+    p.publish(
         "it-share-pub",
         stream(MESSAGES, now_minute() - chrono::Duration::days(5)),
     )
     .await;
     let total = MESSAGES as u64 * 8;
-    assert!(
-        wait_until(Duration::from_secs(120), || dbs
-            .iter()
-            .map(|d| count_readings(d))
-            .sum::<u64>()
-            >= total)
-        .await,
-        "stored {:?}",
-        dbs.iter().map(|d| count_readings(d)).collect::<Vec<_>>()
-    );
+    let counts = || dbs.iter().map(|d| count_readings(d)).collect::<Vec<u64>>();
+    wait_until(
+        Duration::from_secs(120),
+        Later(|| format!("{total} readings in the two stores (stored {:?})", counts())),
+        || counts().iter().sum::<u64>() >= total,
+    )
+    .await;
+    // The members of a shared subscription share no order, so no barrier message can show
+    // that neither has anything more to store: half a second for a late copy to land.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for c in &mut children {
-        assert!(c.interrupt_and_wait().success());
+        assert!(c.interrupt().success());
     }
-    let counts: Vec<u64> = dbs.iter().map(|d| count_readings(d)).collect();
+    let counts = counts();
     assert_eq!(counts.iter().sum::<u64>(), total, "{counts:?}");
     assert!(
         counts.iter().all(|&c| c > 0),
@@ -562,54 +461,52 @@ async fn two_ingest_processes_on_a_shared_subscription_store_every_message_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_the_broker_drops_are_reported() {
-    let broker = Mosquitto::start_with(&MosquittoOptions {
-        max_queued_messages: 5,
-        ..MosquittoOptions::default()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
+    let mut p = Pipeline::builder()
+        .broker(MosquittoOptions {
+            max_queued_messages: 5,
+            ..MosquittoOptions::default()
+        })
+        .start()
+        .await;
     let dropped = riverwatch_core::telemetry::counter("broker_dropped_messages_total", &[]);
     let before = dropped.get();
-    let ingest = InProcessIngest::start(
-        &broker.url(),
-        &db,
-        IngestConfig {
-            client_id: "it-drops".into(),
-            ..IngestConfig::test_config()
-        },
-    );
-    // Let ingest subscribe to $SYS before anything is dropped.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = Collector::start(&p.mqtt(), "it-drops-status", "rw/v1/status/+").await;
+    p.start_ingest(IngestConfig {
+        client_id: "it-drops".into(),
+        ..IngestConfig::test_config()
+    });
+    // Ingest subscribes to $SYS before anything is dropped: its output connection does so
+    // right after announcing itself online, on the same connection.
+    wait_until(
+        Duration::from_secs(10),
+        "ingest's output connection announced online",
+        || status.any(|_, payload| String::from_utf8_lossy(payload).contains("\"online\"")),
+    )
+    .await;
     // A subscriber that is offline with a queue limit of 5 loses the rest.
-    prime_session(&broker.url(), "it-drops-laggard", &["lag/#".to_string()]).await;
+    p.prime("it-drops-laggard", &["lag/#"]).await;
     let messages: Vec<(String, Vec<u8>)> = (0..50)
         .map(|i| ("lag/x".to_string(), format!("{i}").into_bytes()))
         .collect();
-    publish_all(&broker.url(), "it-drops-pub", messages).await;
-    assert!(
-        wait_until(Duration::from_secs(15), || dropped.get() > before).await,
-        "ingest did not notice the broker dropping messages"
-    );
-    ingest.stop().await;
+    p.publish("it-drops-pub", messages).await;
+    wait_until(
+        Duration::from_secs(15),
+        "ingest noticed the broker dropping messages",
+        || dropped.get() > before,
+    )
+    .await;
+    p.stop_ingest().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_refused() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let certs = TestCertificates::create(certs_dir.path()).unwrap();
-    let broker = Mosquitto::start_with(&MosquittoOptions {
-        tls: Some(certs.clone()),
-        ..MosquittoOptions::default()
-    })
-    .unwrap();
-    assert!(broker.url().starts_with("mqtts://"));
-    let mut mqtt = MqttConfig::with_url(&broker.url());
-    mqtt.ca_file = Some(certs.ca.clone());
+    let mut p = Pipeline::builder().tls().start().await;
+    assert!(p.url().starts_with("mqtts://"));
+    let mqtt = p.mqtt();
 
     // Without the CA the broker's certificate is not trusted: the handshake fails.
-    let mut other_ca = MqttConfig::with_url(&broker.url());
-    other_ca.ca_file = Some(certs.cert.clone());
+    let mut other_ca = MqttConfig::with_url(&p.url());
+    other_ca.ca_file = Some(p.certificates().cert.clone());
     let opts =
         riverwatch_ingest::source::SessionOptions::new(&other_ca, "it-tls-untrusted").unwrap();
     let refused = riverwatch_ingest::source::session::Session::open(&opts, &[]).await;
@@ -619,52 +516,35 @@ async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_r
     assert!(error.to_string().contains("TLS"), "{error}");
 
     // Readings out, watched over TLS through rumqttc with the same TLS settings.
-    let (watch, mut watch_el) = AsyncClient::new(mqtt.options("it-tls-watch", true).unwrap(), 10);
-    watch
-        .subscribe("rw/v1/readings/+", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let published = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = published.clone();
-    let watcher = tokio::spawn(async move {
-        while let Ok(ev) = watch_el.poll().await {
-            if let Event::Incoming(Incoming::Publish(p)) = ev {
-                sink.lock().unwrap().push(p.payload.to_vec());
-            }
-        }
-    });
+    let watch = Collector::start(&mqtt, "it-tls-watch", "rw/v1/readings/+").await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let cfg = IngestConfig {
+    p.start_ingest(IngestConfig {
         client_id: "it-tls".into(),
         ..IngestConfig::test_config()
-    };
-    let ingest = InProcessIngest::start_with(mqtt.clone(), &db, cfg);
+    });
     let t = now_minute();
     let message = json_obs("LLH-CJG", t, &[("pH", 7.4), ("NH3N", 0.61)]);
     // Resent until ingest has subscribed; the store keeps one copy.
     let (publisher, mut publisher_el) =
         AsyncClient::new(mqtt.options("it-tls-pub", true).unwrap(), 10);
     let driver = tokio::spawn(async move { while publisher_el.poll().await.is_ok() {} });
-    let stored = wait_until(Duration::from_secs(20), || {
-        let _ = publisher.try_publish(&message.0, QoS::AtLeastOnce, false, message.1.clone());
-        count_readings(&db) == 2
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "readings sent over TLS stored",
+        || {
+            let _ = publisher.try_publish(&message.0, QoS::AtLeastOnce, false, message.1.clone());
+            p.readings() == 2
+        },
+    )
     .await;
-    assert!(stored, "readings sent over TLS were not stored");
-    let announced = wait_until(Duration::from_secs(10), || {
-        published
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| String::from_utf8_lossy(p).contains("\"NH3N\""))
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "readings-out arrived over TLS",
+        || watch.any(|_, payload| String::from_utf8_lossy(payload).contains("\"NH3N\"")),
+    )
     .await;
-    assert!(announced, "readings-out did not arrive over TLS");
-    ingest.stop().await;
-    assert_eq!(count_readings(&db), 2);
-    watcher.abort();
+    p.stop_ingest().await;
+    assert_eq!(p.readings(), 2);
     driver.abort();
 }
 

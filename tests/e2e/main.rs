@@ -4,8 +4,11 @@
 // A test binary: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// Shared helpers: brokers, publishers, child processes, polling.
+/// Shared helpers: waiting on conditions, publishing, sessions, child processes.
 mod util;
+
+/// The set-up every test shares: broker, SMTP server and services, started and stopped.
+mod fixture;
 
 /// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out,
 /// TLS, and the throughput benchmark on a small load.

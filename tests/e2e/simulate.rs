@@ -1,16 +1,15 @@
+//! The simulator end to end: a simulated network through a real mosquitto into ingest,
+//! compared with the simulator's own recording.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::DataFlag;
-use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::pipeline::ReadingQuery;
-use riverwatch_core::testing::Mosquitto;
-use riverwatch_ingest::config::IngestConfig;
-use riverwatch_ingest::store::SqliteReader;
 use riverwatch_simulators::{OutputFormat, Pacing, Scenario, SimulateConfig};
 use tokio_util::sync::CancellationToken;
 
+use crate::fixture::*;
 use crate::util::*;
 
 type Key = (String, String, DateTime<Utc>);
@@ -19,21 +18,8 @@ type Key = (String, String, DateTime<Utc>);
 /// into ingest: the store holds exactly the readings of the simulator's own recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_day_through_the_broker_is_stored_exactly_as_recorded() {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("readings.db");
-    let csv = dir.path().join("day.csv");
-    let cfg = IngestConfig {
-        client_id: "it-sim".into(),
-        ..IngestConfig::test_config()
-    };
-    crate::ingest::prime_session(
-        &broker.url(),
-        &cfg.client_id,
-        &crate::ingest::default_filters(),
-    )
-    .await;
-    let ingest = InProcessIngest::start(&broker.url(), &db, cfg);
+    let mut p = Pipeline::builder().with_ingest("it-sim").start().await;
+    let csv = p.dir().join("day.csv");
 
     let mut sim = SimulateConfig::new(Scenario::builtin("baseline").unwrap(), registry());
     sim.seed = 7;
@@ -41,7 +27,7 @@ async fn a_simulated_day_through_the_broker_is_stored_exactly_as_recorded() {
     sim.interval_override_secs = Some(3600);
     sim.format = OutputFormat::Mixed;
     sim.pacing = Pacing::Fast;
-    sim.mqtt = Some(MqttConfig::with_url(&broker.url()));
+    sim.mqtt = Some(p.mqtt());
     sim.client_id = Some("it-sim-pub".into());
     sim.out = Some(csv.clone());
     let summary = riverwatch_simulators::run(sim, CancellationToken::new())
@@ -69,19 +55,19 @@ async fn a_simulated_day_through_the_broker_is_stored_exactly_as_recorded() {
         "the recording has no duplicate keys"
     );
     let want = expected.len() as u64;
-    assert!(
-        wait_until(Duration::from_secs(60), || count_readings(&db) >= want).await,
-        "stored {} of {want}",
-        count_readings(&db)
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    ingest.stop().await;
+    p.wait_readings(
+        Duration::from_secs(60),
+        &format!("all {want} readings of the day stored"),
+        |n| n >= want,
+    )
+    .await;
+    // Anything the simulator published beyond its recording has been taken too.
+    p.barrier().await;
+    p.stop_ingest().await;
 
-    assert_eq!(count_dead(&db), 0, "nothing of a normal day is rejected");
-    let stored: BTreeMap<Key, (f64, DataFlag)> = SqliteReader::open(&db)
-        .unwrap()
-        .query_blocking(&ReadingQuery::default())
-        .unwrap()
+    assert_eq!(p.dead_letters(), 0, "nothing of a normal day is rejected");
+    let stored: BTreeMap<Key, (f64, DataFlag)> = p
+        .stored_readings()
         .into_iter()
         .map(|r| {
             (

@@ -1,37 +1,52 @@
+//! Helpers shared by the end-to-end tests: waiting on a condition, counting what a store
+//! holds, publishing, priming and watching broker sessions, test messages, child processes.
+
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::mqtt::{MqttConfig, network_options};
 use riverwatch_core::registry::Registry;
-use riverwatch_core::time::SystemClock;
-use riverwatch_ingest::config::IngestConfig;
-use riverwatch_ingest::store::SqliteStore;
-use riverwatch_ingest::store::sqlite::test_sqlite_config;
-use rumqttc::{AsyncClient, Event, Incoming, QoS};
-use tokio_util::sync::CancellationToken;
+use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS};
+
+/// The observation topics ingest subscribes to.
+pub const INGEST_FILTERS: [&str; 2] = ["rw/v1/obs/+", "rw/v1/hj212/+"];
 
 pub fn registry() -> Arc<Registry> {
     Arc::new(Registry::builtin().expect("built-in registry"))
 }
 
-/// Polls `f` every 50 ms until it returns true or `timeout` passes.
-pub async fn wait_until<F: FnMut() -> bool>(timeout: Duration, mut f: F) -> bool {
-    let start = Instant::now();
-    loop {
-        if f() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
+/// Polls `done` every 50 ms until it holds; when `timeout` passes first, fails the test
+/// saying that `what` did not happen.
+pub async fn wait_until(
+    timeout: Duration,
+    what: impl fmt::Display,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "waited {timeout:?} in vain for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// Number of stored readings in a data directory's SQLite file (0 when absent).
+/// A description computed only when shown, so that a failed [`wait_until`] reports the
+/// state at its deadline (`Later(|| format!("stored {}", count()))`).
+pub struct Later<F>(pub F);
+
+impl<F: Fn() -> String> fmt::Display for Later<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&(self.0)())
+    }
+}
+
+/// Number of stored readings in a SQLite readings file (0 when absent).
 pub fn count_readings(db: &Path) -> u64 {
     if !db.exists() {
         return 0;
@@ -87,14 +102,100 @@ pub async fn publish_all(url: &str, client_id: &str, messages: Vec<(String, Vec<
     }
     let client = sender.await.unwrap();
     client.disconnect().await.ok();
+    close(&mut eventloop).await;
+}
+
+/// Polls until the disconnect went out (at most 2 s).
+async fn close(eventloop: &mut rumqttc::EventLoop) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Ok(ev) = eventloop.poll().await {
-            if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+            if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
                 break;
             }
         }
     })
     .await;
+}
+
+/// Creates a service's persistent session subscribed to `filters` before anything is
+/// published, as a deployment does once: the broker then queues every message for it,
+/// even while the service is down.
+pub async fn prime_session(mqtt: &MqttConfig, client_id: &str, filters: &[&str]) {
+    let opts = mqtt.options(client_id, false).unwrap();
+    let (client, mut eventloop) = AsyncClient::new(opts, 10);
+    for f in filters {
+        client.subscribe(*f, QoS::AtLeastOnce).await.unwrap();
+    }
+    let mut subacks = 0;
+    while subacks < filters.len() {
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => subacks += 1,
+            Ok(Ok(_)) => {}
+            other => panic!("priming session {client_id} failed: {other:?}"),
+        }
+    }
+    client.disconnect().await.unwrap();
+    close(&mut eventloop).await;
+}
+
+/// A message as published: (topic, payload).
+pub type Message = (String, Vec<u8>);
+
+/// A subscriber that keeps every message published on a filter, for watching what a
+/// service publishes. Its session is persistent, so a reconnection loses nothing.
+pub struct Collector {
+    messages: Arc<Mutex<Vec<Message>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Collector {
+    /// Subscribes to `filter` and returns once the broker granted the subscription: every
+    /// message published from then on is kept.
+    pub async fn start(mqtt: &MqttConfig, client_id: &str, filter: &str) -> Self {
+        let opts = mqtt.options(client_id, false).unwrap();
+        let (client, mut eventloop) = AsyncClient::new(opts, 100);
+        client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                other => panic!("subscribing {client_id} to {filter} failed: {other:?}"),
+            }
+        }
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        sink.lock()
+                            .unwrap()
+                            .push((p.topic.clone(), p.payload.to_vec()));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        Self { messages, task }
+    }
+
+    /// What arrived so far, (topic, payload) in arrival order.
+    pub fn messages(&self) -> Vec<Message> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Whether any payload so far satisfies `f`.
+    pub fn any(&self, f: impl Fn(&str, &[u8]) -> bool) -> bool {
+        self.messages.lock().unwrap().iter().any(|(t, p)| f(t, p))
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A JSON observation of `station` at `t` with the given values.
@@ -139,45 +240,27 @@ pub fn stream(n: usize, start: DateTime<Utc>) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// An ingest service running in this process on a SQLite file.
-pub struct InProcessIngest {
-    pub token: CancellationToken,
-    pub task: tokio::task::JoinHandle<Result<(), riverwatch_ingest::Error>>,
-}
-
-impl InProcessIngest {
-    pub fn start(url: &str, db: &Path, config: IngestConfig) -> Self {
-        Self::start_with(MqttConfig::with_url(url), db, config)
-    }
-
-    pub fn start_with(mqtt: MqttConfig, db: &Path, config: IngestConfig) -> Self {
-        let _ = riverwatch_core::telemetry::init("warn");
-        let store = SqliteStore::open(db, &test_sqlite_config()).unwrap();
-        let token = CancellationToken::new();
-        let args = riverwatch_ingest::IngestArgs {
-            config,
-            mqtt,
-            store,
-            registry: registry(),
-            clock: Arc::new(SystemClock),
-        };
-        let task = tokio::spawn(riverwatch_ingest::run(args, token.clone()));
-        Self { token, task }
-    }
-
-    pub async fn stop(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("ingest stops within 30 s")
-            .expect("ingest task")
-            .expect("ingest ran without error");
-    }
-}
-
 /// The `riverwatch` binary built for these tests.
 pub fn riverwatch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_riverwatch"))
+}
+
+/// Runs a `riverwatch` command to completion: (exit code, stdout, stderr).
+pub fn cli(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(riverwatch_bin())
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("RIVERWATCH_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A `riverwatch` child process, killed on drop.
@@ -230,17 +313,4 @@ impl Drop for ChildProcess {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-/// Writes a configuration file for child processes.
-pub fn write_config(dir: &Path, url: &str, ingest_extra: &str) -> PathBuf {
-    let path = dir.join("riverwatch.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[mqtt]\nurl = \"{url}\"\n\n[ingest]\n{ingest_extra}\n\n[store.sqlite]\nsynchronous = \"normal\"\n"
-        ),
-    )
-    .unwrap();
-    path
 }
