@@ -13,10 +13,11 @@
 //!   reporting interval; of a month the same summed over its days; of an hour the share of
 //!   the station's parameters with a value. A window's class *counts* (compliance, ledger)
 //!   when the rate reaches `completeness.min_valid_rate`.
-//! - **daily AQI** (HJ 633 / HJ 663): 24-hour means of SO2, NO2, PM10, CO and PM2.5 from at
-//!   least `min_hours_daily_mean` hourly values; O3 from the day's maximum 8-hour moving
-//!   mean over the 17 windows ending 08:00–24:00 within the CST day, each with at least
-//!   `min_hours_o3_8h` hours, the maximum needing `min_o3_8h_windows` valid windows.
+//! - **daily AQI** (HJ 633 §5.1 / HJ 663): 24-hour means of SO2, NO2, PM10, CO and PM2.5
+//!   from at least `min_hours_daily_mean` hourly values; O3 from both the day's maximum
+//!   1-hour mean and its maximum 8-hour moving mean over the 17 windows ending 08:00–24:00
+//!   within the CST day, each window with at least `min_hours_o3_8h` hours, the 8-hour
+//!   maximum needing `min_o3_8h_windows` valid windows.
 //! - **hourly AQI**: the hour's means; SO2 above 800 µg/m³ under HJ 633-2012 takes the
 //!   24-hour SO2 mean of the hours available in the preceding 24.
 
