@@ -192,6 +192,11 @@ pub struct AqiRecord {
     pub concentrations: BTreeMap<String, f64>,
     /// Pollutants left out for too few hourly values (daily AQI).
     pub insufficient: Vec<String>,
+    /// Daily AQI: the valid O3 8-hour means of the day (of the 17 ending 08:00–24:00), the
+    /// count HJ 663's 14-window rule is applied to; `None` without O3 hourly values (and in
+    /// hourly records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o3_8h_windows: Option<u32>,
     /// Pollutants over the GB 3095 Grade II 24-hour limit (daily AQI), with the edition.
     pub over_gb3095: Vec<String>,
 }
@@ -237,6 +242,7 @@ impl AqiRecord {
                 .map(|(p, v)| (p.code().to_string(), v))
                 .collect(),
             insufficient: Vec::new(),
+            o3_8h_windows: None,
             over_gb3095: Vec::new(),
         }
     }

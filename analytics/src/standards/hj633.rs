@@ -605,7 +605,8 @@ pub struct DailySample {
     pub pm25_ug_m3: Option<f64>,
     /// PM10 24-hour mean, µg/m³.
     pub pm10_ug_m3: Option<f64>,
-    /// The day's maximum 8-hour moving mean of O3, µg/m³ (日最大8小时滑动平均).
+    /// The day's maximum 8-hour moving mean of O3, µg/m³ (日最大8小时滑动平均), if it is valid
+    /// (HJ 663-2013: see [`super::hj663`]).
     pub o3_8h_max_ug_m3: Option<f64>,
     /// The day's maximum 1-hour mean of O3, µg/m³ (日最大1小时平均): a daily indicator of its
     /// own (HJ 633-2012 §5.1), and what HJ 633-2012 reports O3 by when the 8-hour maximum is

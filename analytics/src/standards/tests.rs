@@ -5,6 +5,7 @@ mod discharge;
 mod gb3095;
 mod gb3838;
 mod hj633;
+mod hj663;
 mod hydrology;
 mod warning;
 

@@ -253,6 +253,7 @@ fn daily_aqi_uses_24_hour_means_and_the_o3_daily_maximum_8_hour_mean() {
     // The 1-hour maximum 300 is the 1-hour breakpoint of IAQI 150 < 207: the 8-hour
     // maximum decides.
     assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean8h));
+    assert_eq!(a.o3_8h_windows, Some(17));
 }
 
 #[test]
@@ -276,6 +277,7 @@ fn too_few_hours_leave_a_pollutant_out_of_the_daily_aqi() {
     let a = &res.aqi_daily[0];
     assert!(a.insufficient.contains(&"PM25".to_string()));
     assert!(a.insufficient.contains(&"O3_8H".to_string()));
+    assert_eq!(a.o3_8h_windows, Some(5));
     assert_eq!(a.concentrations.get("O3_8H"), None);
     assert_eq!(a.iaqi.len(), 1);
     assert_eq!(a.iaqi.get("O3"), Some(&32));
@@ -320,6 +322,38 @@ fn the_o3_daily_maximum_1_hour_mean_can_decide_the_daily_aqi() {
     assert_eq!(a.aqi, Some(175));
     assert_eq!(a.level, Some(4));
     assert_eq!(a.primary, vec!["O3".to_string()]);
+    assert_eq!(a.o3_8h_windows, Some(17));
+}
+
+#[test]
+fn fewer_than_14_windows_below_the_limit_leave_the_8_hour_maximum_out() {
+    // O3 150 for 00:00–12:59 only: 8 valid windows (ending 08:00 … 15:00), maximum 150 ≤ 160:
+    // not counted. O3 is then judged by its 1-hour maximum alone: 150 → 50 × 150 / 160 =
+    // 46.9 → 47 (the 8-hour 150 would have given 91.67 → 92).
+    let a = daily(&air_day_with_o3(|h| (h <= 12).then_some(150.0)));
+    assert_eq!(a.o3_8h_windows, Some(8));
+    assert!(a.insufficient.contains(&"O3_8H".to_string()));
+    assert_eq!(a.concentrations.get("O3_8H"), None);
+    assert_eq!(a.iaqi.get("O3"), Some(&47));
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean1h));
+    assert_eq!(a.aqi, Some(124), "PM2.5");
+    assert!(!a.over_gb3095.contains(&"O3_8H".to_string()));
+}
+
+#[test]
+fn fewer_than_14_windows_above_the_limit_still_count() {
+    // O3 200 for 00:00–12:59 only: 8 valid windows, maximum 200 > 160 (GB 3095-2026 Grade II,
+    // unchanged for O3): it counts. 8 h 200 → 100 + 50 × 40 / 55 = 136.4 → 137; 1 h 200 →
+    // 100. AQI max(124, 137) = 137, primary O3 from its 8-hour maximum.
+    let a = daily(&air_day_with_o3(|h| (h <= 12).then_some(200.0)));
+    assert_eq!(a.o3_8h_windows, Some(8));
+    assert!(!a.insufficient.contains(&"O3_8H".to_string()));
+    assert_eq!(a.concentrations.get("O3_8H"), Some(&200.0));
+    assert_eq!(a.iaqi.get("O3"), Some(&137));
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean8h));
+    assert_eq!(a.aqi, Some(137));
+    assert_eq!(a.primary, vec!["O3".to_string()]);
+    assert!(a.over_gb3095.contains(&"O3_8H".to_string()));
 }
 
 #[test]
