@@ -13,7 +13,7 @@ use riverwatch_core::registry::StationKind;
 use riverwatch_core::{Province, WaterClass};
 use serde::{Deserialize, Serialize};
 
-use crate::standards::hj633::{AqiLevel, AqiResult, Pollutant};
+use crate::standards::hj633::{AqiLevel, AqiResult, Metric, Pollutant};
 use crate::standards::warning::WarningLevel;
 
 /// One parameter of a live observation.
@@ -180,11 +180,23 @@ pub struct AqiRecord {
     pub primary: Vec<String>,
     /// IAQI per pollutant code.
     pub iaqi: BTreeMap<String, u32>,
+    /// The HJ 633 breakpoint column each IAQI was read from, per pollutant code: for a
+    /// daily record `O3` → `O3_8h` (the day's maximum 8-hour mean) or `O3_1h` (the day's
+    /// maximum 1-hour mean, when its IAQI is the larger); `SO2` → `SO2_24h` when an HJ
+    /// 633-2012 hourly SO2 above 800 µg/m³ was reported by the 24-hour mean. Empty in
+    /// records stored before this field existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub iaqi_columns: BTreeMap<String, Metric>,
     /// Concentrations judged per metric: pollutant codes for 1-h / 24-h means, `O3_8H` for
     /// the daily maximum 8-hour mean, `O3_1H_MAX` for the daily maximum 1-hour mean.
     pub concentrations: BTreeMap<String, f64>,
     /// Pollutants left out for too few hourly values (daily AQI).
     pub insufficient: Vec<String>,
+    /// Daily AQI: the valid O3 8-hour means of the day (of the 17 ending 08:00–24:00), the
+    /// count HJ 663's 14-window rule is applied to; `None` without O3 hourly values (and in
+    /// hourly records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o3_8h_windows: Option<u32>,
     /// Pollutants over the GB 3095 Grade II 24-hour limit (daily AQI), with the edition.
     pub over_gb3095: Vec<String>,
 }
@@ -220,11 +232,17 @@ impl AqiRecord {
                 .iter()
                 .map(|(p, i)| (p.code().to_string(), *i))
                 .collect(),
+            iaqi_columns: result
+                .iaqi_columns
+                .iter()
+                .map(|(p, m)| (p.code().to_string(), *m))
+                .collect(),
             concentrations: concentrations
                 .into_iter()
                 .map(|(p, v)| (p.code().to_string(), v))
                 .collect(),
             insufficient: Vec::new(),
+            o3_8h_windows: None,
             over_gb3095: Vec::new(),
         }
     }

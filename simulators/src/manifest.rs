@@ -20,17 +20,22 @@
 //!   `plume` (release, model settings, `origin` with the clean section above and the first
 //!   section reached, per section the distance, travel time, expected front and peak time,
 //!   peak increment per substance and the emergency-sampling window), `air_episode` (per city
-//!   and CST day the 24-h means of PM2.5 and PM10, the daily AQI of the edition in force and
-//!   its level, the counts of days above 200 and 300, the warning level those counts reach
-//!   under the 2017 national guidance, and the days cities of both provinces are above 200
-//!   together), `outfall_upset` (the ramp, the plateau, the planned peaks and which exceed the
-//!   limits), `flood` (warning and guaranteed levels, the planned and observed peak, the span
-//!   above the warning level);
+//!   and CST day the 24-h means of PM2.5 and PM10, the particulate daily AQI of the edition in
+//!   force — a lower bound of the daily AQI, which also takes SO2, NO2, CO and O3 — and its
+//!   level, the counts of days above 200 and 300, the highest warning level the runs of days
+//!   above 200 reach under the 2017 national guidance, and the days cities of both provinces
+//!   are above 200 together), `outfall_upset` (the ramp, the plateau, the planned peaks and
+//!   which exceed the limits), `flood` (warning and guaranteed levels, the planned and
+//!   observed peak, the span above the warning level);
 //! - `faults[]`: `id`, `kind`, `station`, `parameters`, `from_utc`, `to_utc`, `how`,
 //!   `invalid_for_ingest` (the dead-letter reason ingest gives, or null), and `readings[]`
 //!   with every reading the fault touched: `parameter`, `true_time_utc`, `time_utc` (as
 //!   stamped), `sent_utc`, `value` and `flag` as sent (null and `sent: false` for a dropout),
 //!   `resend`.
+//!
+//! The limits come from [`tables`], the simulator's own transcription of the standards,
+//! independent of the analytics tables it is the check for
+//! (`docs/design/0005-independent-ground-truth.md`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -235,8 +240,9 @@ pub struct CityDays {
     pub days_above_300: u32,
     /// Longest run of consecutive days above 200.
     pub longest_run_above_200: u32,
-    /// Warning level these days reach under the 2017 national guidance: `none`, `blue`,
-    /// `yellow`, `orange`, `red`.
+    /// The highest warning level these days reach under the 2017 national guidance, each run
+    /// of consecutive days above 200 judged on its own days: `none`, `blue`, `yellow`,
+    /// `orange`, `red`.
     pub warning_level: String,
 }
 
@@ -249,7 +255,8 @@ pub struct AirDay {
     pub pm25_24h: f64,
     /// 24-h mean PM10, µg/m³.
     pub pm10_24h: f64,
-    /// Daily AQI from PM2.5 and PM10 (the edition in force that day).
+    /// Daily AQI from PM2.5 and PM10 (the edition in force that day): the particulate part
+    /// of the daily AQI, a lower bound of the AQI of all seven daily indicators.
     pub aqi: u32,
     /// `HJ 633-2012` or `HJ 633-2026`.
     pub edition: String,
@@ -364,33 +371,179 @@ struct Limit {
     max: bool,
 }
 
+/// The limit tables behind the ground truth, in registry units.
+///
+/// They are the simulator's own transcription of the project's reference sheet
+/// (`reference/standards.md` §1, §3, §4, §5 and §9), kept apart from the tables of
+/// `riverwatch-analytics` on purpose: the end-to-end tests compare what analytics computes
+/// with this ground truth, so a wrong figure in either transcription fails a comparison
+/// instead of being copied into the expectation
+/// (`docs/design/0005-independent-ground-truth.md`). A unit test of `riverwatch-analytics`
+/// (`analytics/src/standards/tests/ground_truth.rs`) compares every value here with the
+/// analytics tables, so the two cannot drift apart unnoticed.
+pub mod tables {
+    /// A GB 3838-2002 Table 1 item: registry code, the limits of Classes I–V, and whether a
+    /// value must be at most the limit (`false`: at least, dissolved oxygen).
+    pub type ClassLimits = (&'static str, [f64; 5], bool);
+
+    /// GB 3838-2002 Table 1 (reference §1), the items the water model produces that the
+    /// 2011 method classes a river by (TN is only a reference indicator for rivers).
+    pub const GB3838_RIVER: [ClassLimits; 6] = [
+        ("CODMn", [2.0, 4.0, 6.0, 10.0, 15.0], true),
+        ("COD", [15.0, 15.0, 20.0, 30.0, 40.0], true),
+        ("BOD5", [3.0, 3.0, 4.0, 6.0, 10.0], true),
+        ("NH3N", [0.15, 0.5, 1.0, 1.5, 2.0], true),
+        ("TP", [0.02, 0.1, 0.2, 0.3, 0.4], true),
+        ("DO", [7.5, 6.0, 5.0, 3.0, 2.0], false),
+    ];
+
+    /// GB 3838-2002 Table 1 for lakes and reservoirs: TP's own limits, and TN, which
+    /// applies to them; the other items as in [`GB3838_RIVER`].
+    pub const GB3838_LAKE: [ClassLimits; 2] = [
+        ("TP", [0.01, 0.025, 0.05, 0.1, 0.2], true),
+        ("TN", [0.2, 0.5, 1.0, 1.5, 2.0], true),
+    ];
+
+    /// GB 3838-2002 pH, every class: (lowest, highest).
+    pub const GB3838_PH: (f64, f64) = (6.0, 9.0);
+
+    /// GB 3838-2002 Table 3 nitrobenzene, mg/L.
+    pub const GB3838_NITROBENZENE_MG_L: f64 = 0.017;
+
+    /// GB 18918-2002 Grade 1A (reference §9, ❌ unverified there), mg/L; NH3-N in warm
+    /// effluent.
+    pub const GB18918_GRADE_1A: [(&str, f64); 6] = [
+        ("COD", 50.0),
+        ("BOD5", 10.0),
+        ("SS", 10.0),
+        ("TN", 15.0),
+        ("NH3N", 5.0),
+        ("TP", 0.5),
+    ];
+
+    /// GB 18918-2002 Grade 1A NH3-N when the effluent is at or below
+    /// [`GB18918_COLD_AT_OR_BELOW_C`], mg/L.
+    pub const GB18918_NH3N_COLD_MG_L: f64 = 8.0;
+
+    /// The water temperature at or below which [`GB18918_NH3N_COLD_MG_L`] applies, °C.
+    pub const GB18918_COLD_AT_OR_BELOW_C: f64 = 12.0;
+
+    /// GB 18918-2002 pH: (lowest, highest).
+    pub const GB18918_PH: (f64, f64) = (6.0, 9.0);
+
+    /// The IAQI of the HJ 633 breakpoint rows (reference §3.1).
+    pub const HJ633_IAQI: [f64; 8] = [0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0];
+
+    /// HJ 633-2012 PM2.5 24-hour breakpoints, µg/m³ (§3.1).
+    pub const HJ633_2012_PM25: [f64; 8] = [0.0, 35.0, 75.0, 115.0, 150.0, 250.0, 350.0, 500.0];
+
+    /// HJ 633-2012 PM10 24-hour breakpoints, µg/m³ (§3.1).
+    pub const HJ633_2012_PM10: [f64; 8] = [0.0, 50.0, 150.0, 250.0, 350.0, 420.0, 500.0, 600.0];
+
+    /// HJ 633-2026 PM2.5 24-hour breakpoints, µg/m³ (§3.4).
+    pub const HJ633_2026_PM25: [f64; 8] = [0.0, 35.0, 60.0, 115.0, 150.0, 250.0, 350.0, 500.0];
+
+    /// HJ 633-2026 PM10 24-hour breakpoints, µg/m³ (§3.4).
+    pub const HJ633_2026_PM10: [f64; 8] = [0.0, 50.0, 120.0, 250.0, 350.0, 420.0, 500.0, 600.0];
+
+    /// The first day of HJ 633-2026 and of GB 3095-2026 (its phase 1): (year, month, day).
+    pub const EDITIONS_2026_FROM: (i32, u32, u32) = (2026, 3, 1);
+
+    /// The first day of GB 3095-2026's final PM2.5 limits: (year, month, day).
+    pub const GB3095_2026_FINAL_FROM: (i32, u32, u32) = (2031, 1, 1);
+
+    /// GB 3095-2012 Grade II 24-hour limits (§4.1), CO in mg/m³, the others µg/m³. The
+    /// 2026 revision changes PM2.5 (below); its PM10, SO2 and NO2 values are unverified, so
+    /// these stay in force.
+    pub const GB3095_II_24H_2012: [(&str, f64); 5] = [
+        ("SO2", 150.0),
+        ("NO2", 80.0),
+        ("CO", 4.0),
+        ("PM10", 150.0),
+        ("PM25", 75.0),
+    ];
+
+    /// GB 3095-2026 Grade II PM2.5 24-hour limit, phase 1 (transitional, to 2030-12-31).
+    pub const GB3095_II_24H_PM25_2026_PHASE1: f64 = 60.0;
+
+    /// GB 3095-2026 Grade II PM2.5 24-hour limit from [`GB3095_2026_FINAL_FROM`].
+    pub const GB3095_II_24H_PM25_2026_FINAL: f64 = 50.0;
+
+    /// The AQI categories (§3.3): the highest AQI of each, and its name.
+    pub const AQI_CATEGORIES: [(u32, &str); 6] = [
+        (50, "优"),
+        (100, "良"),
+        (150, "轻度污染"),
+        (200, "中度污染"),
+        (300, "重度污染"),
+        (u32::MAX, "严重污染"),
+    ];
+
+    /// The heavy-pollution warning rules of the 2017 national guidance (§5), on one run of
+    /// consecutive days with daily AQI above [`Warning::heavy_above_aqi`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Warning {
+        /// A day is heavy (and counts toward a run) above this AQI.
+        pub heavy_above_aqi: u32,
+        /// A day is severe above this AQI.
+        pub severe_above_aqi: u32,
+        /// Days of run for blue.
+        pub blue_days: u32,
+        /// Days of run for yellow.
+        pub yellow_days: u32,
+        /// Days of run for orange …
+        pub orange_days: u32,
+        /// … with at least this many severe days among them.
+        pub orange_severe_days: u32,
+        /// Days of run for red …
+        pub red_days: u32,
+        /// … with at least this many severe days among them.
+        pub red_severe_days: u32,
+        /// A day reaching this AQI gives red on its own.
+        pub red_any_day_aqi: u32,
+    }
+
+    /// The 2017 guidance: blue 1 day above 200; yellow 2; orange 3 with one above 300; red
+    /// 4 with two above 300, or a day reaching 500.
+    pub const WARNING: Warning = Warning {
+        heavy_above_aqi: 200,
+        severe_above_aqi: 300,
+        blue_days: 1,
+        yellow_days: 2,
+        orange_days: 3,
+        orange_severe_days: 1,
+        red_days: 4,
+        red_severe_days: 2,
+        red_any_day_aqi: 500,
+    };
+}
+
+use tables::*;
+
+/// A date of the tables.
+fn date_of((y, m, d): (i32, u32, u32)) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN)
+}
+
 /// GB 3838-2002 Table 1 limits, Classes I–V, for the items a section's model produces.
 fn gb3838(code: Code, lake: bool) -> Option<([f64; 5], bool)> {
-    Some(match code {
-        Code::CodMn => ([2.0, 4.0, 6.0, 10.0, 15.0], true),
-        Code::Cod => ([15.0, 15.0, 20.0, 30.0, 40.0], true),
-        Code::Bod5 => ([3.0, 3.0, 4.0, 6.0, 10.0], true),
-        Code::Nh3n => ([0.15, 0.5, 1.0, 1.5, 2.0], true),
-        Code::Tp if lake => ([0.01, 0.025, 0.05, 0.1, 0.2], true),
-        Code::Tp => ([0.02, 0.1, 0.2, 0.3, 0.4], true),
-        Code::Tn if lake => ([0.2, 0.5, 1.0, 1.5, 2.0], true),
-        Code::Do => ([7.5, 6.0, 5.0, 3.0, 2.0], false),
-        _ => return None,
-    })
+    let lake_items = if lake { &GB3838_LAKE[..] } else { &[] };
+    lake_items
+        .iter()
+        .chain(GB3838_RIVER.iter())
+        .find(|(c, _, _)| Code::of(c) == code)
+        .map(|&(_, limits, max)| (limits, max))
 }
 
 /// GB 18918-2002 Grade 1A.
 fn gb18918(code: &str, cold: bool) -> Option<f64> {
-    Some(match code {
-        "COD" => 50.0,
-        "BOD5" => 10.0,
-        "SS" => 10.0,
-        "TN" => 15.0,
-        "NH3N" if cold => 8.0,
-        "NH3N" => 5.0,
-        "TP" => 0.5,
-        _ => return None,
-    })
+    if code == "NH3N" && cold {
+        return Some(GB18918_NH3N_COLD_MG_L);
+    }
+    GB18918_GRADE_1A
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|&(_, limit)| limit)
 }
 
 const GB18918: &str = "GB 18918-2002 一级A";
@@ -406,12 +559,12 @@ fn limits_for(st: &SimStation, param: usize, wt: Option<f64>) -> Vec<Limit> {
                 return vec![Limit {
                     check: "water_specific",
                     standard: "GB 3838-2002 表3 硝基苯".into(),
-                    limit: 0.017,
+                    limit: GB3838_NITROBENZENE_MG_L,
                     max: true,
                 }];
             }
             if p.model == Code::Ph {
-                return ph_limits("GB 3838-2002 表1 pH 6–9");
+                return ph_limits("GB 3838-2002 表1 pH 6–9", GB3838_PH);
             }
             let Some((table, max)) = gb3838(p.model, lake) else {
                 return Vec::new();
@@ -430,9 +583,9 @@ fn limits_for(st: &SimStation, param: usize, wt: Option<f64>) -> Vec<Limit> {
                 .clone()
                 .unwrap_or_else(|| GB18918.into());
             if p.model == Code::Ph {
-                return ph_limits(&format!("{standard} pH 6–9"));
+                return ph_limits(&format!("{standard} pH 6–9"), GB18918_PH);
             }
-            let cold = wt.is_some_and(|t| t <= 12.0);
+            let cold = wt.is_some_and(|t| t <= GB18918_COLD_AT_OR_BELOW_C);
             let limit = s
                 .discharge_limits
                 .get(&p.code)
@@ -472,18 +625,18 @@ fn limits_for(st: &SimStation, param: usize, wt: Option<f64>) -> Vec<Limit> {
     }
 }
 
-fn ph_limits(standard: &str) -> Vec<Limit> {
+fn ph_limits(standard: &str, (low, high): (f64, f64)) -> Vec<Limit> {
     vec![
         Limit {
             check: "water_class",
             standard: standard.to_string(),
-            limit: 9.0,
+            limit: high,
             max: true,
         },
         Limit {
             check: "water_class",
             standard: standard.to_string(),
-            limit: 6.0,
+            limit: low,
             max: false,
         },
     ]
@@ -491,19 +644,19 @@ fn ph_limits(standard: &str) -> Vec<Limit> {
 
 /// Date from which HJ 633-2026 and GB 3095-2026 apply.
 fn edition_2026_from() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or(NaiveDate::MIN)
+    date_of(EDITIONS_2026_FROM)
 }
 
 /// IAQI of a 24-h PM concentration (HJ 633, the edition in force on `date`).
 fn iaqi_pm(code: Code, c: f64, date: NaiveDate) -> f64 {
     let new = date >= edition_2026_from();
-    let bp: [f64; 8] = match (code, new) {
-        (Code::Pm25, false) => [0.0, 35.0, 75.0, 115.0, 150.0, 250.0, 350.0, 500.0],
-        (Code::Pm25, true) => [0.0, 35.0, 60.0, 115.0, 150.0, 250.0, 350.0, 500.0],
-        (_, false) => [0.0, 50.0, 150.0, 250.0, 350.0, 420.0, 500.0, 600.0],
-        (_, true) => [0.0, 50.0, 120.0, 250.0, 350.0, 420.0, 500.0, 600.0],
+    let bp = match (code, new) {
+        (Code::Pm25, false) => HJ633_2012_PM25,
+        (Code::Pm25, true) => HJ633_2026_PM25,
+        (_, false) => HJ633_2012_PM10,
+        (_, true) => HJ633_2026_PM10,
     };
-    let iaqi = [0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0];
+    let iaqi = HJ633_IAQI;
     for i in 1..8 {
         if c <= bp[i] {
             return iaqi[i - 1] + (iaqi[i] - iaqi[i - 1]) / (bp[i] - bp[i - 1]) * (c - bp[i - 1]);
@@ -513,29 +666,31 @@ fn iaqi_pm(code: Code, c: f64, date: NaiveDate) -> f64 {
 }
 
 fn category_zh(aqi: u32) -> &'static str {
-    match aqi {
-        0..=50 => "优",
-        51..=100 => "良",
-        101..=150 => "轻度污染",
-        151..=200 => "中度污染",
-        201..=300 => "重度污染",
-        _ => "严重污染",
-    }
+    AQI_CATEGORIES
+        .iter()
+        .find(|(top, _)| aqi <= *top)
+        .map_or("严重污染", |(_, name)| name)
 }
 
 /// GB 3095 Grade II 24-h limit in force on `date`.
 fn gb3095_24h(code: Code, date: NaiveDate) -> Option<(f64, &'static str)> {
-    let new = date >= edition_2026_from();
-    Some(match code {
-        Code::Pm25 if new => (60.0, "GB 3095-2026 二级 24小时平均（过渡期）"),
-        Code::Pm25 => (75.0, "GB 3095-2012 二级 24小时平均"),
-        // The 2026 PM10 limit could not be verified; the 2012 value is kept.
-        Code::Pm10 => (150.0, "GB 3095-2012 二级 24小时平均"),
-        Code::So2 => (150.0, "GB 3095-2012 二级 24小时平均"),
-        Code::No2 => (80.0, "GB 3095-2012 二级 24小时平均"),
-        Code::Co => (4.0, "GB 3095-2012 二级 24小时平均"),
-        _ => return None,
-    })
+    if code == Code::Pm25 && date >= date_of(GB3095_2026_FINAL_FROM) {
+        return Some((
+            GB3095_II_24H_PM25_2026_FINAL,
+            "GB 3095-2026 二级 24小时平均",
+        ));
+    }
+    if code == Code::Pm25 && date >= edition_2026_from() {
+        return Some((
+            GB3095_II_24H_PM25_2026_PHASE1,
+            "GB 3095-2026 二级 24小时平均（过渡期）",
+        ));
+    }
+    // The 2026 PM10, SO2 and NO2 limits could not be verified; the 2012 values are kept.
+    GB3095_II_24H_2012
+        .iter()
+        .find(|(c, _)| Code::of(c) == code)
+        .map(|&(_, limit)| (limit, "GB 3095-2012 二级 24小时平均"))
 }
 
 /// Valid readings of one (station, parameter, limit) with the limit that applied to each.
@@ -877,24 +1032,36 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-fn warning_level(days_above_200: &[bool], days_above_300: u32, max_aqi: u32) -> &'static str {
-    let mut longest = 0;
-    let mut cur = 0;
-    for &d in days_above_200 {
-        cur = if d { cur + 1 } else { 0 };
-        longest = longest.max(cur);
+/// The highest warning level a city's days reach: each run of consecutive heavy days is
+/// judged on its own days (the severe days and the day reaching 500 must lie in the run).
+fn warning_level(daily_aqi: &[u32]) -> &'static str {
+    let w = WARNING;
+    let mut best = 0;
+    let (mut days, mut severe, mut max) = (0, 0, 0);
+    for &aqi in daily_aqi {
+        if aqi > w.heavy_above_aqi {
+            days += 1;
+            severe += u32::from(aqi > w.severe_above_aqi);
+            max = max.max(aqi);
+        } else {
+            (days, severe, max) = (0, 0, 0);
+        }
+        let level = if days == 0 {
+            0
+        } else if max >= w.red_any_day_aqi || (days >= w.red_days && severe >= w.red_severe_days) {
+            4
+        } else if days >= w.orange_days && severe >= w.orange_severe_days {
+            3
+        } else if days >= w.yellow_days {
+            2
+        } else if days >= w.blue_days {
+            1
+        } else {
+            0
+        };
+        best = best.max(level);
     }
-    if (longest >= 4 && days_above_300 >= 2) || max_aqi >= 500 {
-        "red"
-    } else if longest >= 3 && days_above_300 >= 1 {
-        "orange"
-    } else if longest >= 2 {
-        "yellow"
-    } else if longest >= 1 {
-        "blue"
-    } else {
-        "none"
-    }
+    ["none", "blue", "yellow", "orange", "red"][best]
 }
 
 fn air_expectations(
@@ -942,16 +1109,20 @@ fn air_expectations(
                         category_zh: category_zh(aqi).into(),
                     });
                 }
-                let above200: Vec<bool> = days.iter().map(|d| d.aqi > 200).collect();
-                let n300 = days.iter().filter(|d| d.aqi > 300).count() as u32;
-                let max_aqi = days.iter().map(|d| d.aqi).max().unwrap_or(0);
+                let heavy = WARNING.heavy_above_aqi;
+                let above200: Vec<bool> = days.iter().map(|d| d.aqi > heavy).collect();
+                let n300 = days
+                    .iter()
+                    .filter(|d| d.aqi > WARNING.severe_above_aqi)
+                    .count() as u32;
+                let daily_aqi: Vec<u32> = days.iter().map(|d| d.aqi).collect();
                 let mut longest = 0;
                 let mut cur = 0;
                 for &d in &above200 {
                     cur = if d { cur + 1 } else { 0 };
                     longest = longest.max(cur);
                 }
-                for d in days.iter().filter(|d| d.aqi > 200) {
+                for d in days.iter().filter(|d| d.aqi > heavy) {
                     let e = heavy_by_day.entry(d.date).or_default();
                     match st.station.province {
                         Province::Heilongjiang => e.0 = true,
@@ -965,7 +1136,7 @@ fn air_expectations(
                     days_above_200: above200.iter().filter(|&&b| b).count() as u32,
                     days_above_300: n300,
                     longest_run_above_200: longest,
-                    warning_level: warning_level(&above200, n300, max_aqi).into(),
+                    warning_level: warning_level(&daily_aqi).into(),
                     days,
                 });
             }
@@ -1079,9 +1250,40 @@ mod tests {
 
     #[test]
     fn warning_levels_follow_consecutive_days() {
-        assert_eq!(warning_level(&[true, true, true], 1, 320), "orange");
-        assert_eq!(warning_level(&[true, true, false, true], 0, 250), "yellow");
-        assert_eq!(warning_level(&[true, true, true, true], 2, 350), "red");
-        assert_eq!(warning_level(&[false], 0, 90), "none");
+        assert_eq!(warning_level(&[250, 320, 250]), "orange");
+        assert_eq!(warning_level(&[250, 250, 150, 250]), "yellow");
+        assert_eq!(warning_level(&[250, 350, 350, 250]), "red");
+        assert_eq!(warning_level(&[90]), "none");
+        assert_eq!(warning_level(&[210]), "blue");
+        assert_eq!(warning_level(&[500]), "red", "a day reaching 500");
+        // The severe day must lie in the run: 320 then a break, then three heavy days.
+        assert_eq!(warning_level(&[320, 150, 250, 250, 250]), "yellow");
+    }
+
+    #[test]
+    fn pm25_limits_follow_the_gb3095_phases() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(gb3095_24h(Code::Pm25, d(2026, 2, 28)).unwrap().0, 75.0);
+        assert_eq!(gb3095_24h(Code::Pm25, d(2026, 3, 1)).unwrap().0, 60.0);
+        assert_eq!(gb3095_24h(Code::Pm25, d(2030, 12, 31)).unwrap().0, 60.0);
+        assert_eq!(gb3095_24h(Code::Pm25, d(2031, 1, 1)).unwrap().0, 50.0);
+        assert_eq!(gb3095_24h(Code::Pm10, d(2031, 1, 1)).unwrap().0, 150.0);
+        assert_eq!(gb3095_24h(Code::O3, d(2031, 1, 1)), None);
+    }
+
+    #[test]
+    fn lake_limits_replace_river_limits_for_tp_and_add_tn() {
+        assert_eq!(gb3838(Code::Tp, false).unwrap().0[2], 0.2);
+        assert_eq!(gb3838(Code::Tp, true).unwrap().0[2], 0.05);
+        assert_eq!(gb3838(Code::Tn, false), None);
+        assert_eq!(gb3838(Code::Tn, true).unwrap().0[2], 1.0);
+        assert_eq!(
+            gb3838(Code::Do, false),
+            Some(([7.5, 6.0, 5.0, 3.0, 2.0], false))
+        );
+        assert_eq!(gb18918("NH3N", true), Some(8.0));
+        assert_eq!(gb18918("NH3N", false), Some(5.0));
+        assert_eq!(category_zh(101), "轻度污染");
+        assert_eq!(category_zh(301), "严重污染");
     }
 }

@@ -16,7 +16,9 @@
 //! - [`catalog`]: the tables in force on an observation date.
 //! - [`gb3838`]: GB 3838-2002 surface-water classes I–V/劣V and the 2011 evaluation method
 //!   (section class, exceedance multiples, main pollutants, compliance).
-//! - [`hj633`]: HJ 633-2012 and HJ 633-2026 IAQI breakpoints, hourly and daily AQI, levels.
+//! - [`hj633`]: HJ 633-2012 and HJ 633-2026 IAQI breakpoints, hourly and daily AQI (the
+//!   seven daily indicators, O3 1-hour and 8-hour maxima among them), levels.
+//! - [`hj663`]: HJ 663-2013 data validity of a day's O3 maxima (the 14-window rule).
 //! - [`gb3095`]: GB 3095-2012 ambient-air limits and the GB 3095-2026 PM2.5 revision.
 //! - [`warning`]: heavy-pollution warning levels (blue/yellow/orange/red) from daily AQI.
 //! - [`discharge`]: GB 18918-2002 Grade 1A outfall limits with per-outfall overrides.
@@ -30,6 +32,7 @@ pub mod edition;
 pub mod gb3095;
 pub mod gb3838;
 pub mod hj633;
+pub mod hj663;
 pub mod hydrology;
 pub mod warning;
 

@@ -4,7 +4,9 @@
 mod discharge;
 mod gb3095;
 mod gb3838;
+mod ground_truth;
 mod hj633;
+mod hj663;
 mod hydrology;
 mod warning;
 

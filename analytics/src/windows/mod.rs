@@ -13,10 +13,12 @@
 //!   reporting interval; of a month the same summed over its days; of an hour the share of
 //!   the station's parameters with a value. A window's class *counts* (compliance, ledger)
 //!   when the rate reaches `completeness.min_valid_rate`.
-//! - **daily AQI** (HJ 633 / HJ 663): 24-hour means of SO2, NO2, PM10, CO and PM2.5 from at
-//!   least `min_hours_daily_mean` hourly values; O3 from the day's maximum 8-hour moving
-//!   mean over the 17 windows ending 08:00–24:00 within the CST day, each with at least
-//!   `min_hours_o3_8h` hours, the maximum needing `min_o3_8h_windows` valid windows.
+//! - **daily AQI** (HJ 633 §5.1 / HJ 663): 24-hour means of SO2, NO2, PM10, CO and PM2.5
+//!   from at least `min_hours_daily_mean` hourly values; O3 from both the day's maximum
+//!   1-hour mean and its maximum 8-hour moving mean over the 17 windows ending 08:00–24:00
+//!   within the CST day, each window with at least `min_hours_o3_8h` hours, the maximum
+//!   needing `min_o3_8h_windows` valid windows unless it exceeds the GB 3095 Grade II limit
+//!   (160 µg/m³) ([`crate::standards::hj663`]); the record keeps the count of valid windows.
 //! - **hourly AQI**: the hour's means; SO2 above 800 µg/m³ under HJ 633-2012 takes the
 //!   24-hour SO2 mean of the hours available in the preceding 24.
 
@@ -35,6 +37,7 @@ use crate::model::{AqiRecord, ParameterMean, WindowEvaluation};
 use crate::standards::gb3095::{Averaging, Grade};
 use crate::standards::gb3838::WaterBody;
 use crate::standards::hj633::{DailySample, HourlySample, Pollutant};
+use crate::standards::hj663::{self, O3Validity};
 use crate::standards::{InForce, in_force};
 use frame::{
     Aggregates, Mean, Row, date_of_day, day_of_date, hour_index, hour_start, month_of_date,
@@ -425,7 +428,8 @@ impl StationCtx<'_> {
         let pm10 = mean24(Pollutant::Pm10);
         let co = mean24(Pollutant::Co);
         let pm25 = mean24(Pollutant::Pm25);
-        // O3: the hourly means of the day, then the 8-hour moving means within it.
+        // O3: the hourly means of the day, then its maximum 1-hour mean and its maximum
+        // 8-hour moving mean with HJ 663's validity rule.
         let start = crate::events::day_start(date);
         let first_hour = hour_index(start);
         let o3: Vec<Option<f64>> = (0..24)
@@ -435,19 +439,22 @@ impl StationCtx<'_> {
                     .map(|m| m.mean)
             })
             .collect();
-        let windows: Vec<f64> = (7..24)
-            .filter_map(|end| {
-                let vals: Vec<f64> = o3[end - 7..=end].iter().flatten().copied().collect();
-                (vals.len() as u32 >= c.min_hours_o3_8h)
-                    .then(|| vals.iter().sum::<f64>() / vals.len() as f64)
-            })
-            .collect();
-        let o3_8h = (windows.len() as u32 >= c.min_o3_8h_windows)
-            .then(|| windows.iter().copied().fold(f64::MIN, f64::max));
-        if o3_8h.is_none() && o3.iter().any(Option::is_some) {
+        let std = in_force(date);
+        let o3_day = hj663::o3_daily(
+            &o3,
+            O3Validity {
+                min_hours_per_window: c.min_hours_o3_8h,
+                min_windows: c.min_o3_8h_windows,
+            },
+            std.ambient
+                .limit(Pollutant::O3, Averaging::DailyMax8h, Grade::II),
+        );
+        let o3_8h = o3_day.max_8h_counted();
+        let any_o3 = o3.iter().any(Option::is_some);
+        if o3_8h.is_none() && any_o3 {
             insufficient.push("O3_8H".to_string());
         }
-        let o3_1h_max = o3.iter().flatten().copied().reduce(f64::max);
+        let o3_1h_max = o3_day.max_1h_ug_m3;
         let sample = DailySample {
             so2_ug_m3: so2,
             no2_ug_m3: no2,
@@ -457,7 +464,6 @@ impl StationCtx<'_> {
             o3_8h_max_ug_m3: o3_8h,
             o3_1h_max_ug_m3: o3_1h_max,
         };
-        let std = in_force(date);
         let result = std.aqi.daily_aqi(&sample);
         let mut concentrations: Vec<(Pollutant, f64)> = [
             (Pollutant::So2, so2),
@@ -502,6 +508,7 @@ impl StationCtx<'_> {
             *v = round(*v);
         }
         rec.insufficient = insufficient;
+        rec.o3_8h_windows = any_o3.then_some(o3_day.valid_8h_windows);
         rec.over_gb3095 = over;
         rec
     }

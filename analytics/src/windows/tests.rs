@@ -5,6 +5,7 @@ use chrono::TimeZone;
 use riverwatch_core::{DataFlag, ParamCode, StationId};
 
 use super::*;
+use crate::standards::hj633::Metric;
 
 fn reg() -> Registry {
     Registry::builtin().unwrap()
@@ -249,12 +250,18 @@ fn daily_aqi_uses_24_hour_means_and_the_o3_daily_maximum_8_hour_mean() {
     // PM2.5 86 is over the GB 3095-2026 phase 1 Grade II 24-h limit of 60; O3 8h over 160.
     assert_eq!(a.over_gb3095, vec!["PM25".to_string(), "O3_8H".to_string()]);
     assert!(a.insufficient.is_empty());
+    // The 1-hour maximum 300 is the 1-hour breakpoint of IAQI 150 < 207: the 8-hour
+    // maximum decides.
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean8h));
+    assert_eq!(a.o3_8h_windows, Some(17));
 }
 
 #[test]
 fn too_few_hours_leave_a_pollutant_out_of_the_daily_aqi() {
-    // 19 hours of data: below the 20 a 24-hour mean needs; O3 for 10 hours gives 5 valid
-    // 8-hour windows, fewer than 14.
+    // 19 hours of data: below the 20 a 24-hour mean needs; O3 for 10 hours (00–09) gives 5
+    // valid 8-hour windows (ending at 08:00 … 12:00), fewer than 14, and their maximum 100
+    // does not exceed 160, so it does not count either. The O3 daily maximum 1-hour mean
+    // is a daily indicator of its own: 100 → 50 × 100 / 160 = 31.25 → 32.
     let mut readings = Vec::new();
     for h in 0..19 {
         readings.extend(air_hour("AIR-SC", h, 86.0, (h < 10).then_some(100.0)));
@@ -268,9 +275,85 @@ fn too_few_hours_leave_a_pollutant_out_of_the_daily_aqi() {
         }],
     );
     let a = &res.aqi_daily[0];
-    assert_eq!(a.aqi, None);
     assert!(a.insufficient.contains(&"PM25".to_string()));
     assert!(a.insufficient.contains(&"O3_8H".to_string()));
+    assert_eq!(a.o3_8h_windows, Some(5));
+    assert_eq!(a.concentrations.get("O3_8H"), None);
+    assert_eq!(a.iaqi.len(), 1);
+    assert_eq!(a.iaqi.get("O3"), Some(&32));
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean1h));
+    assert_eq!(a.aqi, Some(32));
+    assert!(a.primary.is_empty(), "AQI 32 ≤ 50");
+}
+
+/// A day of air readings (PM2.5 86 every hour) with O3 `o3(h)` in the hours it gives.
+fn air_day_with_o3(o3: impl Fn(u32) -> Option<f64>) -> Vec<Reading> {
+    (0..24)
+        .flat_map(|h| air_hour("AIR-SC", h, 86.0, o3(h)))
+        .collect()
+}
+
+fn daily(readings: &[Reading]) -> AqiRecord {
+    let res = run(
+        readings,
+        &[Request {
+            station: "AIR-SC".into(),
+            days: vec![day(10)],
+            ..Request::default()
+        }],
+    );
+    res.aqi_daily[0].clone()
+}
+
+#[test]
+fn the_o3_daily_maximum_1_hour_mean_can_decide_the_daily_aqi() {
+    // O3 100 all day but 350 at 14:00. Every 8-hour window holding 14:00 averages
+    // (7 × 100 + 350) / 8 = 131.25 → 50 + 50 × 31.25 / 60 = 76.04 → 77; the 1-hour maximum
+    // 350 → 150 + 50 × 50 / 100 = 175. PM2.5 86 → 124 (HJ 633-2026, 2026-09-10). AQI 175,
+    // primary pollutant O3, from its 1-hour maximum.
+    let a = daily(&air_day_with_o3(|h| {
+        Some(if h == 14 { 350.0 } else { 100.0 })
+    }));
+    assert_eq!(a.concentrations.get("O3_1H_MAX"), Some(&350.0));
+    assert_eq!(a.concentrations.get("O3_8H"), Some(&131.25));
+    assert_eq!(a.iaqi.get("O3"), Some(&175));
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean1h));
+    assert_eq!(a.iaqi.get("PM25"), Some(&124));
+    assert_eq!(a.aqi, Some(175));
+    assert_eq!(a.level, Some(4));
+    assert_eq!(a.primary, vec!["O3".to_string()]);
+    assert_eq!(a.o3_8h_windows, Some(17));
+}
+
+#[test]
+fn fewer_than_14_windows_below_the_limit_leave_the_8_hour_maximum_out() {
+    // O3 150 for 00:00–12:59 only: 8 valid windows (ending 08:00 … 15:00), maximum 150 ≤ 160:
+    // not counted. O3 is then judged by its 1-hour maximum alone: 150 → 50 × 150 / 160 =
+    // 46.9 → 47 (the 8-hour 150 would have given 91.67 → 92).
+    let a = daily(&air_day_with_o3(|h| (h <= 12).then_some(150.0)));
+    assert_eq!(a.o3_8h_windows, Some(8));
+    assert!(a.insufficient.contains(&"O3_8H".to_string()));
+    assert_eq!(a.concentrations.get("O3_8H"), None);
+    assert_eq!(a.iaqi.get("O3"), Some(&47));
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean1h));
+    assert_eq!(a.aqi, Some(124), "PM2.5");
+    assert!(!a.over_gb3095.contains(&"O3_8H".to_string()));
+}
+
+#[test]
+fn fewer_than_14_windows_above_the_limit_still_count() {
+    // O3 200 for 00:00–12:59 only: 8 valid windows, maximum 200 > 160 (GB 3095-2026 Grade II,
+    // unchanged for O3): it counts. 8 h 200 → 100 + 50 × 40 / 55 = 136.4 → 137; 1 h 200 →
+    // 100. AQI max(124, 137) = 137, primary O3 from its 8-hour maximum.
+    let a = daily(&air_day_with_o3(|h| (h <= 12).then_some(200.0)));
+    assert_eq!(a.o3_8h_windows, Some(8));
+    assert!(!a.insufficient.contains(&"O3_8H".to_string()));
+    assert_eq!(a.concentrations.get("O3_8H"), Some(&200.0));
+    assert_eq!(a.iaqi.get("O3"), Some(&137));
+    assert_eq!(a.iaqi_columns.get("O3"), Some(&Metric::O3Mean8h));
+    assert_eq!(a.aqi, Some(137));
+    assert_eq!(a.primary, vec!["O3".to_string()]);
+    assert!(a.over_gb3095.contains(&"O3_8H".to_string()));
 }
 
 #[test]

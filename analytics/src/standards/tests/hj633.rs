@@ -532,3 +532,190 @@ fn tables_round_trip_through_serde() {
         assert_eq!(&back, standard);
     }
 }
+
+// HJ 633-2012 §5.1: the daily report has seven indicators, O3's daily maximum 1-hour mean
+// and daily maximum 8-hour moving mean among them; O3's IAQI is the larger of the two.
+
+#[test]
+fn the_daily_indicators_are_the_seven_of_section_5_1() {
+    for (_, standard) in editions() {
+        let mut indicators = standard.daily_indicators.to_vec();
+        indicators.sort();
+        assert_eq!(
+            indicators,
+            [
+                Metric::So2Mean24h,
+                Metric::No2Mean24h,
+                Metric::Pm10Mean24h,
+                Metric::CoMean24h,
+                Metric::O3Mean1h,
+                Metric::O3Mean8h,
+                Metric::Pm25Mean24h,
+            ]
+        );
+    }
+}
+
+/// A summer day: PM2.5 24-h mean 50, O3 daily maximum 8-hour mean 150 and daily maximum
+/// 1-hour mean 350 µg/m³.
+fn ozone_day() -> DailySample {
+    DailySample {
+        pm25_ug_m3: Some(50.0),
+        o3_8h_max_ug_m3: Some(150.0),
+        o3_1h_max_ug_m3: Some(350.0),
+        ..DailySample::default()
+    }
+}
+
+#[test]
+fn a_day_where_the_o3_1_hour_maximum_dominates_2012() {
+    let result = HJ_633_2012.daily_aqi(&ozone_day());
+    // PM2.5 50: 50 + (100 − 50) / (75 − 35) × (50 − 35) = 68.75 → 69.
+    // O3 8 h 150: 50 + (100 − 50) / (160 − 100) × (150 − 100) = 91.67 → 92.
+    // O3 1 h 350: 150 + (200 − 150) / (400 − 300) × (350 − 300) = 175.
+    assert_eq!(result.iaqi, [(Pollutant::O3, 175), (Pollutant::Pm25, 69)]);
+    assert_eq!(
+        result.iaqi_columns,
+        [
+            (Pollutant::O3, Metric::O3Mean1h),
+            (Pollutant::Pm25, Metric::Pm25Mean24h)
+        ]
+    );
+    assert_eq!(result.aqi, Some(175));
+    assert_eq!(result.level, Some(AqiLevel::ModeratelyPolluted));
+    assert_eq!(result.primary, [Pollutant::O3], "named once, as O3");
+    assert_eq!(result.exceeding, [Pollutant::O3]);
+    assert!(result.unresolved.is_empty());
+}
+
+#[test]
+fn a_day_where_the_o3_1_hour_maximum_dominates_2026() {
+    let result = HJ_633_2026.daily_aqi(&ozone_day());
+    // PM2.5 50 (2026 table): 50 + (100 − 50) / (60 − 35) × (50 − 35) = 80.
+    // O3 unchanged: 8 h 150 → 92, 1 h 350 → 175.
+    assert_eq!(result.iaqi, [(Pollutant::O3, 175), (Pollutant::Pm25, 80)]);
+    assert_eq!(result.iaqi_columns[0], (Pollutant::O3, Metric::O3Mean1h));
+    assert_eq!(result.aqi, Some(175));
+    assert_eq!(result.primary, [Pollutant::O3]);
+    assert!(
+        result.exceeding.is_empty(),
+        "2026 names no exceeding pollutants"
+    );
+}
+
+#[test]
+fn the_o3_8_hour_maximum_still_counts_when_its_iaqi_is_the_larger() {
+    for (year, standard) in editions() {
+        let sample = DailySample {
+            o3_8h_max_ug_m3: Some(200.0),
+            o3_1h_max_ug_m3: Some(210.0),
+            ..DailySample::default()
+        };
+        let result = standard.daily_aqi(&sample);
+        // 8 h 200: 100 + (150 − 100) / (215 − 160) × (200 − 160) = 136.36 → 137.
+        // 1 h 210: 100 + (150 − 100) / (300 − 200) × (210 − 200) = 105.
+        assert_eq!(result.iaqi, [(Pollutant::O3, 137)], "{year}");
+        assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean8h)]);
+        // A tie names the 8-hour column: 8 h 160 → 100, 1 h 200 → 100.
+        let tie = DailySample {
+            o3_8h_max_ug_m3: Some(160.0),
+            o3_1h_max_ug_m3: Some(200.0),
+            ..DailySample::default()
+        };
+        let result = standard.daily_aqi(&tie);
+        assert_eq!(result.iaqi, [(Pollutant::O3, 100)]);
+        assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean8h)]);
+        // Only the 1-hour maximum known: it alone gives O3's IAQI (1 h 350 → 175).
+        let only_1h = DailySample {
+            o3_1h_max_ug_m3: Some(350.0),
+            ..DailySample::default()
+        };
+        let result = standard.daily_aqi(&only_1h);
+        assert_eq!(result.iaqi, [(Pollutant::O3, 175)]);
+        assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean1h)]);
+    }
+}
+
+#[test]
+fn o3_8_hour_maximum_above_800_with_the_1_hour_maximum_in_the_daily_aqi() {
+    let sample = DailySample {
+        o3_8h_max_ug_m3: Some(850.0),
+        o3_1h_max_ug_m3: Some(1100.0),
+        ..DailySample::default()
+    };
+    // 1 h 1100: 400 + (500 − 400) / (1200 − 1000) × (1100 − 1000) = 450.
+    // 2012 (note (3)): the 8-hour mean gives no IAQI, O3 is reported by the 1-hour one: 450.
+    let result = HJ_633_2012.daily_aqi(&sample);
+    assert_eq!(result.iaqi, [(Pollutant::O3, 450)]);
+    assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean1h)]);
+    assert_eq!(result.level, Some(AqiLevel::SeverelyPolluted));
+    // 2026: the 8-hour mean gives 300, the 1-hour maximum 450: the larger, 450.
+    let result = HJ_633_2026.daily_aqi(&sample);
+    assert_eq!(result.iaqi, [(Pollutant::O3, 450)]);
+    assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean1h)]);
+    // 2026 with a 1-hour maximum whose IAQI is below 300 (1 h 700: 200 + 100 / 400 × 300 =
+    // 275): the 8-hour rule's 300 wins.
+    let low_1h = DailySample {
+        o3_1h_max_ug_m3: Some(700.0),
+        ..sample
+    };
+    let result = HJ_633_2026.daily_aqi(&low_1h);
+    assert_eq!(result.iaqi, [(Pollutant::O3, 300)]);
+    assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean8h)]);
+    // 2012 takes the 1-hour IAQI whatever it is: 275.
+    let result = HJ_633_2012.daily_aqi(&low_1h);
+    assert_eq!(result.iaqi, [(Pollutant::O3, 275)]);
+    assert_eq!(result.iaqi_columns, [(Pollutant::O3, Metric::O3Mean1h)]);
+    // Without the 1-hour maximum: 2012 cannot report O3, 2026 gives 300.
+    let no_1h = DailySample {
+        o3_1h_max_ug_m3: None,
+        ..sample
+    };
+    let result = HJ_633_2012.daily_aqi(&no_1h);
+    assert!(result.iaqi.is_empty());
+    assert_eq!(result.unresolved, [Pollutant::O3]);
+    let result = HJ_633_2026.daily_aqi(&no_1h);
+    assert_eq!(result.iaqi, [(Pollutant::O3, 300)]);
+    assert!(result.unresolved.is_empty());
+}
+
+#[test]
+fn a_bad_o3_value_leaves_the_other_o3_indicator() {
+    for (_, standard) in editions() {
+        let sample = DailySample {
+            o3_8h_max_ug_m3: Some(150.0),
+            o3_1h_max_ug_m3: Some(f64::NAN),
+            ..DailySample::default()
+        };
+        let result = standard.daily_aqi(&sample);
+        assert_eq!(result.iaqi, [(Pollutant::O3, 92)]);
+        assert!(result.unresolved.is_empty());
+        let both_bad = DailySample {
+            o3_8h_max_ug_m3: Some(-1.0),
+            ..sample
+        };
+        let result = standard.daily_aqi(&both_bad);
+        assert!(result.iaqi.is_empty());
+        assert_eq!(result.unresolved, [Pollutant::O3], "listed once");
+    }
+}
+
+#[test]
+fn hourly_records_name_the_so2_24_hour_column_when_2012_sends_them_there() {
+    let sample = HourlySample {
+        so2_ug_m3: Some(900.0),
+        so2_24h_ug_m3: Some(100.0),
+        no2_ug_m3: Some(40.0),
+        ..HourlySample::default()
+    };
+    let result = HJ_633_2012.hourly_aqi(&sample);
+    assert_eq!(
+        result.iaqi_columns,
+        [
+            (Pollutant::So2, Metric::So2Mean24h),
+            (Pollutant::No2, Metric::No2Mean1h)
+        ]
+    );
+    let result = HJ_633_2026.hourly_aqi(&sample);
+    assert_eq!(result.iaqi_columns[0], (Pollutant::So2, Metric::So2Mean1h));
+}
