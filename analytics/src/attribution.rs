@@ -409,6 +409,16 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The clean section above an exceedance that arose between the two.
+fn clean_upstream(attribution: &Attribution) -> Option<String> {
+    match attribution {
+        Attribution::ArisenBetween {
+            upstream_station, ..
+        } => Some(upstream_station.clone()),
+        _ => None,
+    }
+}
+
 /// An exceedance at a section, as incidents record it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit<'a> {
@@ -476,7 +486,20 @@ impl Incidents {
                 .rposition(|i| at_station(i, upstream_station))
                 .or_else(|| self.open.iter().rposition(|i| at_station(i, hit.station))),
             _ => self.open.iter().rposition(|i| at_station(i, hit.station)),
-        };
+        }
+        // Hits can be judged out of order (a station's data arrives late, or a replay sends
+        // one station's day before another's): an exceedance downstream that arrived from
+        // this section may already have opened the incident this hit starts.
+        .or_else(|| {
+            self.open.iter().rposition(|i| {
+                i.sections.iter().any(|x| {
+                    x.first_at >= hit.at
+                        && matches!(&x.attribution, Attribution::ArrivedFromUpstream {
+                            upstream_station, ..
+                        } if upstream_station == hit.station)
+                })
+            })
+        });
         let section = IncidentSection {
             station: hit.station.to_string(),
             province: hit.province,
@@ -496,19 +519,22 @@ impl Incidents {
                 {
                     inc.sections.push(section);
                 }
-                inc.last_at = inc.last_at.max(hit.at);
-                if new_station && next.is_some() {
+                // The newest section says where the front goes next; an earlier hit judged
+                // late becomes the origin instead.
+                if new_station && next.is_some() && hit.at >= inc.last_at {
                     inc.expected_next = next;
                 }
+                inc.last_at = inc.last_at.max(hit.at);
+                if hit.at < inc.started_at {
+                    inc.started_at = hit.at;
+                    inc.origin_station = hit.station.to_string();
+                    inc.origin_province = hit.province;
+                    inc.clean_upstream = clean_upstream(hit.attribution);
+                }
+                inc.sections.sort_by_key(|s| s.first_at);
                 inc.clone()
             }
             None => {
-                let clean_upstream = match hit.attribution {
-                    Attribution::ArisenBetween {
-                        upstream_station, ..
-                    } => Some(upstream_station.clone()),
-                    _ => None,
-                };
                 let inc = Incident {
                     id: format!(
                         "inc-{}-{}-{}",
@@ -518,7 +544,7 @@ impl Incidents {
                     ),
                     origin_station: hit.station.to_string(),
                     origin_province: hit.province,
-                    clean_upstream,
+                    clean_upstream: clean_upstream(hit.attribution),
                     started_at: hit.at,
                     last_at: hit.at,
                     sections: vec![section],
@@ -803,5 +829,75 @@ mod tests {
             72.0,
         );
         assert_ne!(later.id, first.id);
+    }
+
+    #[test]
+    fn an_upstream_start_judged_after_the_downstream_one_joins_its_incident() {
+        let mut inc = Incidents::default();
+        let arrived = Attribution::ArrivedFromUpstream {
+            upstream_station: "LLH-NTS".into(),
+            upstream_province: Province::Jilin,
+            upstream_value: 1.4,
+            travel_hours: 16.0,
+        };
+        let arisen = Attribution::ArisenBetween {
+            upstream_station: "LLH-WC".into(),
+            upstream_province: Province::Heilongjiang,
+            upstream_value: 0.3,
+            travel_hours: 35.0,
+        };
+        // The downstream section's start is judged first.
+        let down = inc.record(
+            &Hit {
+                station: "LLH-LLZ",
+                province: Province::Heilongjiang,
+                parameter: "NH3N",
+                at: t(21.0),
+                value: 1.1,
+                attribution: &arrived,
+            },
+            Some(ExpectedArrival {
+                station: "LLH-YS".into(),
+                at: t(50.0),
+            }),
+            72.0,
+        );
+        let up = inc.record(
+            &Hit {
+                station: "LLH-NTS",
+                province: Province::Jilin,
+                parameter: "NH3N",
+                at: t(4.0),
+                value: 1.2,
+                attribution: &arisen,
+            },
+            Some(ExpectedArrival {
+                station: "LLH-LLZ".into(),
+                at: t(20.0),
+            }),
+            72.0,
+        );
+        assert_eq!(up.id, down.id);
+        assert_eq!(inc.open().len(), 1);
+        assert_eq!(up.origin_station, "LLH-NTS");
+        assert_eq!(up.started_at, t(4.0));
+        assert_eq!(up.clean_upstream.as_deref(), Some("LLH-WC"));
+        assert_eq!(up.expected_next.as_ref().unwrap().station, "LLH-YS");
+        let order: Vec<&str> = up.sections.iter().map(|s| s.station.as_str()).collect();
+        assert_eq!(order, ["LLH-NTS", "LLH-LLZ"]);
+        // A start at a section the front has not come from stays its own incident.
+        let other = inc.record(
+            &Hit {
+                station: "LLH-WC",
+                province: Province::Heilongjiang,
+                parameter: "NH3N",
+                at: t(3.0),
+                value: 1.3,
+                attribution: &arisen,
+            },
+            None,
+            72.0,
+        );
+        assert_ne!(other.id, down.id);
     }
 }

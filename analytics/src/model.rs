@@ -329,9 +329,11 @@ pub struct IncidentSection {
 /// A pollution incident: successive exceedances moving downstream, linked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
-    /// Stable id, `inc-{station}-{parameter}-{time}` of the first exceedance.
+    /// Stable id, `inc-{station}-{parameter}-{time}` of the first exceedance judged (an
+    /// earlier one upstream that is judged later joins the incident and becomes its origin,
+    /// but the id stays, because events already carry it).
     pub id: String,
-    /// The section where it was first seen.
+    /// The section of the earliest exceedance.
     pub origin_station: String,
     /// Its province.
     pub origin_province: Province,
