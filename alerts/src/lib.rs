@@ -27,6 +27,9 @@
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
 //! - [`audit`]: the append-only hash chain and its verification.
 //! - [`reader`]: the public read API.
+//! - [`views`]: typed rows the command line and the console show (an alert with its
+//!   notifications and audit trail, each province's side, a silence's state).
+//! - [`operator`]: what a duty officer changes: acknowledgements and silences.
 //! - [`source`]: the event subscription.
 //! - [`service`]: [`run`], the processor and the wiring.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
@@ -44,6 +47,7 @@ pub mod inhibit;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
+pub mod operator;
 pub mod reader;
 pub mod routing;
 pub mod service;
@@ -53,6 +57,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod views;
 
 pub use config::AlertsConfig;
 pub use reader::AlertReader;
