@@ -33,13 +33,9 @@
 //! - [`source`]: the event subscription.
 //! - [`service`]: [`run`], the processor and the wiring.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
-//! - `testing` and `bench` (feature `test-util`): a loopback SMTP server and the latency
-//!   benchmark.
 #![deny(missing_docs)]
 
 pub mod audit;
-#[cfg(feature = "test-util")]
-pub mod bench;
 pub mod config;
 pub mod escalation;
 pub mod grouping;
@@ -55,8 +51,6 @@ pub mod silence;
 pub mod source;
 pub mod store;
 pub mod telemetry;
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing;
 pub mod views;
 
 pub use config::AlertsConfig;

@@ -11,14 +11,15 @@ use chrono::{DateTime, Utc};
 use riverwatch_alerts::config::Routing;
 use riverwatch_alerts::model::{AlertView, DeliveryStatus};
 use riverwatch_alerts::reader::{AlertQuery, AlertReader, NotificationQuery, StateFilter};
-use riverwatch_alerts::testing::{ParsedMail, Received, SmtpServer, base_event, message_id_counts};
 use riverwatch_alerts::{AlertsArgs, AlertsConfig};
 use riverwatch_core::Province;
 use riverwatch_core::class::WaterClass;
 use riverwatch_core::events::{Attribution, Event, EventStatus, Rule, Severity};
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::testing::{Mosquitto, MosquittoOptions};
 use riverwatch_core::time::ManualClock;
+use riverwatch_testkit::{
+    Mosquitto, MosquittoOptions, ParsedMail, Received, SmtpServer, base_event, message_id_counts,
+};
 use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
 use tokio_util::sync::CancellationToken;
 
@@ -1003,22 +1004,5 @@ async fn email_goes_through_a_third_party_smtp_server_process() {
         log.iter()
             .all(|n| n.last_reply.as_deref().unwrap_or("").starts_with("250")),
         "{log:?}"
-    );
-}
-
-#[test]
-fn the_latency_benchmark_measures_a_small_burst() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut opts = riverwatch_alerts::bench::BenchOptions::new(registry());
-    opts.alerts = 10;
-    let r = rt.block_on(riverwatch_alerts::bench::bench(opts)).unwrap();
-    assert_eq!((r.alerts, r.emails), (10, 20));
-    assert!(
-        r.p50_ms > 0.0 && r.p99_ms >= r.p50_ms && r.max_ms >= r.p99_ms,
-        "{r:?}"
     );
 }

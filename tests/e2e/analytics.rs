@@ -11,12 +11,12 @@ use riverwatch_analytics::store::{DayQuery, EvaluationQuery, EvaluationReader, E
 use riverwatch_core::Province;
 use riverwatch_core::events::{Attribution, Event, EventStatus, Rule, WindowPeriod};
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::testing::Mosquitto;
 use riverwatch_core::time::ManualClock;
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::SqliteReader;
 use riverwatch_simulators::manifest::{Expectation, Manifest};
 use riverwatch_simulators::{Scenario, SimulateConfig};
+use riverwatch_testkit::Mosquitto;
 use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
 use tokio_util::sync::CancellationToken;
 

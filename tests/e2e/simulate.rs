@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use riverwatch_core::DataFlag;
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::pipeline::ReadingQuery;
-use riverwatch_core::testing::Mosquitto;
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::SqliteReader;
 use riverwatch_simulators::{OutputFormat, Pacing, Scenario, SimulateConfig};
+use riverwatch_testkit::Mosquitto;
 use tokio_util::sync::CancellationToken;
 
 use crate::util::*;
