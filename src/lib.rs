@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: the configuration file and the built-in defaults.
-//! - [`cli`]: subcommands; each file holds one subcommand's arguments and runner.
+//! - [`cli`]: the subcommands, one module per command in its service's folder
+//!   (`cli/ingest/query.rs` …), the shared parsing and rendering (`cli/args.rs`,
+//!   `cli/render.rs`), and the benchmarks (`cli/bench/`, feature `bench`).
 //! - [`broker`]: the embedded rumqttd broker used by `riverwatch up`.
 
 pub mod broker;

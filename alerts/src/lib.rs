@@ -28,16 +28,15 @@
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
 //! - [`audit`]: the append-only hash chain and its verification.
 //! - [`reader`]: the public read API.
+//! - [`views`]: typed rows the command line and the console show (an alert with its
+//!   notifications and audit trail, each province's side, a silence's state).
+//! - [`operator`]: what a duty officer changes: acknowledgements and silences.
 //! - [`source`]: the event subscription.
 //! - [`service`]: [`run`], the processor and the wiring.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
-//! - `testing` and `bench` (feature `test-util`): a loopback SMTP server and the latency
-//!   benchmark.
 #![deny(missing_docs)]
 
 pub mod audit;
-#[cfg(feature = "test-util")]
-pub mod bench;
 pub mod config;
 pub mod escalation;
 pub mod grouping;
@@ -45,6 +44,7 @@ pub mod inhibit;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
+pub mod operator;
 pub mod reader;
 pub mod routing;
 pub mod service;
@@ -52,8 +52,7 @@ pub mod silence;
 pub mod source;
 pub mod store;
 pub mod telemetry;
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing;
+pub mod views;
 
 pub use config::AlertsConfig;
 pub use reader::AlertReader;

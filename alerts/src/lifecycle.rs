@@ -236,7 +236,7 @@ pub(crate) mod tests {
         param: &str,
         min: i64,
     ) -> Event {
-        let mut e = crate::testing::base_event(
+        let mut e = riverwatch_testkit::base_event(
             id,
             Rule::ParameterExceedance,
             status,

@@ -83,7 +83,7 @@ impl std::fmt::Debug for AlertsArgs {
 }
 
 /// Deliveries in flight at once per channel.
-pub(crate) const PARALLEL_SENDS: usize = 4;
+pub const PARALLEL_SENDS: usize = 4;
 
 /// Runs the alert service until `shutdown` fires, then stops in order: the subscription
 /// stops taking events, the processor commits what it holds and the last acks go out, the

@@ -22,6 +22,8 @@
 //! - [`model`]: the typed records of evaluations.
 //! - [`events`]: event ids, severities and summaries.
 //! - [`store`]: the evaluation store and its public read API ([`store::EvaluationReader`]).
+//! - [`views`]: what the command line, the console and the reports show: a quick check of
+//!   values against the standards, the stored evaluations by view and filter.
 //! - [`engine`]: one evaluation step per batch, on observation time.
 //! - [`source`], [`publish`], [`service`]: the MQTT input, the MQTT output, [`run`].
 //! - [`telemetry`]: the service's counters.
@@ -40,6 +42,7 @@ pub mod source;
 pub mod standards;
 pub mod store;
 pub mod telemetry;
+pub mod views;
 pub mod warning;
 pub mod windows;
 

@@ -11,7 +11,7 @@
 //! - [`registry`]: parameters, rivers and stations, loaded from TOML and validated.
 //! - [`reading`]: the reading, its data flag and period; the canonical readings message.
 //! - [`deadletter`]: rejected input and its stable reason codes.
-//! - [`pipeline`]: the store writer and reader contracts (and an in-memory model store).
+//! - [`pipeline`]: the store writer and reader contracts.
 //! - [`topics`]: the MQTT topic layout.
 //! - [`mqtt`]: broker connection settings and their validation.
 //! - [`backoff`]: jittered exponential backoff for reconnects and retries.
@@ -19,7 +19,6 @@
 //! - [`i18n`]: the language of operator-facing text.
 //! - [`shutdown`]: cancellation, task tracking and the bounded shutdown wait.
 //! - [`telemetry`]: tracing set-up and the metrics registry.
-//! - `testing` (feature `test-util`): a real mosquitto broker for tests.
 #![deny(missing_docs)]
 
 pub mod backoff;
@@ -35,8 +34,6 @@ pub mod registry;
 pub mod shutdown;
 pub mod subscriber;
 pub mod telemetry;
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing;
 pub mod time;
 pub mod topics;
 

@@ -24,12 +24,10 @@
 //! - [`publish`]: the QoS 1 publisher that waits for every PUBACK.
 //! - [`record`]: recording a live broker.
 //! - [`replay`]: re-publishing a recording.
-//! - [`bench`]: throughput figures.
 //!
 //! Data flow: scenario + registry + seed → [`generate::Generator`] → observations →
 //! [`encode`] → MQTT ([`publish`]) and/or rows ([`recording`]) + [`manifest`].
 
-pub mod bench;
 pub mod encode;
 pub mod error;
 pub mod events;

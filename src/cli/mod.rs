@@ -1,16 +1,25 @@
-//! The command line. Global options (configuration file, data directory, language, log
-//! filter, shutdown deadline) come first; each subcommand lives in its own file.
+//! The command line: the global options (configuration file, data directory, language, log
+//! filter, shutdown deadline), one subcommand, and the errors in the configured language
+//! (Chinese by default). A command parses its options, calls one function of a service
+//! crate and renders the result; what several commands share is in [`args`] and [`render`].
 //!
-//! Operator-facing errors are printed in the configured language (Chinese by default).
+//! - [`up`]: everything in one process on the embedded defaults.
+//! - [`ingest`]: the ingest service, `query`, `dead-letters`.
+//! - [`analytics`]: the analytics service, `evaluate`, `evaluations …`.
+//! - [`alerts`]: the alert service, `alerts list|show|ack|silence`, `audit verify`.
+//! - [`simulators`]: `simulate`, `record`, `replay`.
+//! - [`stations`], [`config`]: the network and the configuration file.
+//! - `bench` (feature `bench`): the benchmarks.
 
 pub mod alerts;
 pub mod analytics;
+pub mod args;
+#[cfg(feature = "bench")]
 pub mod bench;
-pub mod bench_alerts;
+pub mod config;
 pub mod ingest;
-mod output;
-pub mod records;
-pub mod simulate;
+pub mod render;
+pub mod simulators;
 pub mod stations;
 pub mod up;
 
@@ -21,7 +30,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use riverwatch_core::Lang;
 
-use crate::config::{self, ConfigError, Loaded};
+use self::config::ConfigCommand;
+use crate::config::{ConfigError, Loaded};
 
 /// Cross-border river and air monitoring for the Lalin and Songhua rivers.
 #[derive(Debug, Parser)]
@@ -68,43 +78,49 @@ pub enum Command {
     Analytics(analytics::AnalyticsCmdArgs),
     /// Judge values against the standards (or a run of daily AQI against the warning
     /// levels) without a service.
-    Evaluate(analytics::EvaluateArgs),
+    Evaluate(analytics::evaluate::EvaluateArgs),
     /// Read what the analytics service stored: classes, AQI, warnings, joint control,
     /// incidents, the compensation ledger, events.
     #[command(subcommand)]
-    Evaluations(analytics::EvaluationsCommand),
+    Evaluations(analytics::evaluations::EvaluationsCommand),
     /// Run the alert service, or list, show, acknowledge and silence alerts.
     Alerts(alerts::AlertsCmdArgs),
     /// Check the alert audit trail.
     #[command(subcommand)]
-    Audit(alerts::AuditCommand),
+    Audit(alerts::audit::AuditCommand),
     /// List the stations of the network.
     Stations(stations::StationsArgs),
     /// Print or check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Read stored readings.
-    Query(records::QueryArgs),
+    Query(ingest::query::QueryArgs),
     /// Read the dead-letter table (rejected input with its reasons).
-    DeadLetters(records::DeadLettersArgs),
-    /// Benchmarks with a load generator (build with --release).
+    DeadLetters(ingest::dead_letters::DeadLettersArgs),
+    /// Benchmarks against a baseline in the same run (build with --release --features bench).
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Benchmarks: not in this build.
+    #[cfg(not(feature = "bench"))]
+    #[command(hide = true)]
+    Bench(NoBench),
     /// Simulate stations and pollution scenarios: publish to a broker or record to a file.
-    Simulate(simulate::SimulateArgs),
+    Simulate(simulators::simulate::SimulateArgs),
     /// Record the observations on a live broker to Parquet or CSV.
-    Record(simulate::RecordArgs),
+    Record(simulators::record::RecordArgs),
     /// Re-publish a recording as JSON observations, keeping its timing.
-    Replay(simulate::ReplayArgs),
+    Replay(simulators::replay::ReplayArgs),
 }
 
-/// `riverwatch config …`.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print a complete default configuration, including the built-in network.
-    Default,
-    /// Load and validate the configuration, then report what it contains.
-    Check,
+/// `riverwatch bench …` in a build without the `bench` feature: whatever follows is taken,
+/// and the command says how to build the benchmarks.
+#[cfg(not(feature = "bench"))]
+#[derive(Debug, clap::Args)]
+pub struct NoBench {
+    /// The benchmark and its options.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// What every subcommand gets: parsed global options and the loaded configuration.
@@ -165,7 +181,7 @@ pub fn main() -> ExitCode {
             .context("cannot start the async runtime")?;
         runtime.block_on(async {
             if let Command::Config(ConfigCommand::Default) = cli.command {
-                let text = config::default_file().context("cannot render the defaults")?;
+                let text = crate::config::default_file().context("cannot render the defaults")?;
                 print!("{text}");
                 return Ok(());
             }
@@ -189,7 +205,7 @@ pub fn main() -> ExitCode {
 /// # Errors
 /// A configuration error.
 pub fn context(cli: &Cli) -> anyhow::Result<Context> {
-    let mut loaded = config::load(cli.config.as_deref())?;
+    let mut loaded = crate::config::load(cli.config.as_deref())?;
     loaded
         .config
         .mqtt
@@ -215,21 +231,28 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Up(args) => up::run(&args, &ctx).await,
         Command::Ingest(args) => ingest::run(&args, &ctx).await,
         Command::Analytics(args) => analytics::run(&args, &ctx).await,
-        Command::Evaluate(args) => analytics::evaluate(&args, &ctx),
-        Command::Evaluations(cmd) => analytics::evaluations(&cmd, &ctx).await,
+        Command::Evaluate(args) => analytics::evaluate::run(&args, &ctx),
+        Command::Evaluations(cmd) => analytics::evaluations::run(&cmd, &ctx).await,
         Command::Alerts(args) => alerts::run(&args, &ctx).await,
-        Command::Audit(cmd) => alerts::audit(&cmd, &ctx),
+        Command::Audit(cmd) => alerts::audit::run(&cmd, &ctx),
         Command::Stations(args) => stations::run(&args, &ctx),
         Command::Config(ConfigCommand::Default) => Ok(()),
-        Command::Config(ConfigCommand::Check) => stations::check(&ctx),
-        Command::Query(args) => records::query(&args, &ctx).await,
-        Command::DeadLetters(args) => records::dead_letters(&args, &ctx).await,
-        Command::Bench(bench::BenchCommand::Ingest(args)) => bench::ingest(&args, &ctx).await,
-        Command::Bench(bench::BenchCommand::Analytics(args)) => analytics::bench(&args, &ctx).await,
-        Command::Bench(bench::BenchCommand::Alerts(args)) => bench_alerts::run(&args, &ctx).await,
-        Command::Simulate(args) => simulate::simulate(&args, &ctx).await,
-        Command::Record(args) => simulate::record(&args, &ctx).await,
-        Command::Replay(args) => simulate::replay(&args, &ctx).await,
+        Command::Config(ConfigCommand::Check) => {
+            config::check(&ctx);
+            Ok(())
+        }
+        Command::Query(args) => ingest::query::run(&args, &ctx).await,
+        Command::DeadLetters(args) => ingest::dead_letters::run(&args, &ctx).await,
+        #[cfg(feature = "bench")]
+        Command::Bench(cmd) => bench::run(&cmd, &ctx).await,
+        #[cfg(not(feature = "bench"))]
+        Command::Bench(_) => Err(user_error(
+            "此构建不含基准测试（它们需要测试用的 mosquitto 与 SMTP 服务器）：请用 cargo run --release --features bench -- bench … 运行",
+            "this build has no benchmarks (they need the test servers): run them with cargo run --release --features bench -- bench …",
+        )),
+        Command::Simulate(args) => simulators::simulate::run(&args, &ctx).await,
+        Command::Record(args) => simulators::record::run(&args, &ctx).await,
+        Command::Replay(args) => simulators::replay::run(&args, &ctx).await,
     }
 }
 

@@ -8,7 +8,10 @@ use clap::Args;
 use riverwatch_core::shutdown::{Shutdown, wait_for_signal};
 use tracing::{error, info};
 
-use super::ingest::{ingest_args, mqtt_with_override};
+use super::alerts::{alerts_args, email_destination};
+use super::analytics::analytics_args;
+use super::args::broker;
+use super::ingest::ingest_args;
 use super::{Context, user_error};
 use crate::broker;
 
@@ -58,7 +61,7 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             url
         }
     };
-    let mqtt = mqtt_with_override(ctx, Some(&url))?;
+    let mqtt = broker(ctx, Some(&url))?;
     let shutdown = Shutdown::new();
     let mut ingest = ingest_args(ctx, mqtt.clone()).await?;
     if args.mqtt.is_none() {
@@ -66,16 +69,9 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         ingest.config.watch_broker_drops = false;
     }
     // Configuration problems surface here, before anything runs.
-    let analytics = super::analytics::analytics_args(ctx, mqtt.clone())?;
-    let alerts = super::alerts::alerts_args(ctx, mqtt.clone(), args.smtp.as_deref())?;
-    let outbox = match alerts.config.transport() {
-        riverwatch_alerts::config::EmailTransport::Outbox => {
-            ctx.data_dir.join("outbox").display().to_string()
-        }
-        riverwatch_alerts::config::EmailTransport::Smtp(url) => {
-            riverwatch_alerts::config::redact_url(&url)
-        }
-    };
+    let analytics = analytics_args(ctx, mqtt.clone())?;
+    let alerts = alerts_args(ctx, mqtt.clone(), args.smtp.as_deref())?;
+    let outbox = email_destination(ctx, alerts.config.transport());
     let token = shutdown.token();
     shutdown.spawn("ingest", async move {
         if let Err(e) = riverwatch_ingest::run(ingest, token).await {

@@ -829,20 +829,3 @@ async fn email_goes_through_a_third_party_smtp_server_process() {
         "{log:?}"
     );
 }
-
-#[test]
-fn the_latency_benchmark_measures_a_small_burst() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut opts = riverwatch_alerts::bench::BenchOptions::new(registry());
-    opts.alerts = 10;
-    let r = rt.block_on(riverwatch_alerts::bench::bench(opts)).unwrap();
-    assert_eq!((r.alerts, r.emails), (10, 20));
-    assert!(
-        r.p50_ms > 0.0 && r.p99_ms >= r.p50_ms && r.max_ms >= r.p99_ms,
-        "{r:?}"
-    );
-}

@@ -5,8 +5,7 @@
 //! access to their stores.
 //!
 //! This module is the only one of the tests that names where the test servers live
-//! (`riverwatch_core::testing`, `riverwatch_alerts::testing`) and re-exports them, so moving
-//! those servers changes the two `pub use` lines below and nothing else.
+//! (`riverwatch_testkit`) and re-exports them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -29,10 +28,10 @@ use riverwatch_ingest::store::sqlite::test_sqlite_config;
 use riverwatch_ingest::store::{SqliteReader, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
-pub use riverwatch_alerts::testing::{
-    ParsedMail, Received, SmtpServer, base_event, message_id_counts,
+pub use riverwatch_testkit::{
+    Mosquitto, MosquittoOptions, ParsedMail, Received, SmtpServer, TestCertificates, base_event,
+    message_id_counts,
 };
-pub use riverwatch_core::testing::{Mosquitto, MosquittoOptions, TestCertificates};
 
 use crate::util::*;
 

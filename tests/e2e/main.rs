@@ -11,7 +11,7 @@ mod util;
 mod fixture;
 
 /// Ingest: JSON and HJ 212 to SQLite, dead letters, duplicates, crashes, restarts, scale-out,
-/// TLS, and the throughput benchmark on a small load.
+/// TLS.
 mod ingest;
 
 /// Simulators: a simulated network through a real broker into ingest, against its recording.

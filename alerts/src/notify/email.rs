@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
         let raw = std::fs::read_to_string(&files[0]).unwrap();
-        let mail = crate::testing::parse_mail(&raw);
+        let mail = riverwatch_testkit::parse_mail(&raw);
         assert_eq!(mail.subject, "【告警·严重】蔡家沟（拉林河） 氨氮超标");
         assert!(mail.text.contains("监测值：1.62 mg/L"), "{}", mail.text);
         assert!(mail.html.contains("<p>监测值"), "{}", mail.html);

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use riverwatch_core::events::{Attribution, EventStatus, Rule};
-use riverwatch_core::pipeline::{MemoryStore, StoreWriter, WriteBatch};
+use riverwatch_core::pipeline::{StoreWriter, WriteBatch};
 use riverwatch_core::reading::ReadingOut;
 use riverwatch_core::time::ManualClock;
 use riverwatch_core::{DataFlag, ParamCode, Province, StationId, WaterClass};
+use riverwatch_testkit::MemoryStore;
 
 use super::*;
 use crate::standards::warning::WarningLevel;

@@ -1,9 +1,9 @@
 use std::time::{Duration, Instant};
 
 use riverwatch_core::mqtt::{MqttConfig, network_options};
-use riverwatch_core::testing::Mosquitto;
 use riverwatch_simulators::recording::read_rows;
 use riverwatch_simulators::{OutputFormat, RecordConfig, Recorder, ReplayConfig};
+use riverwatch_testkit::Mosquitto;
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 

@@ -3,9 +3,10 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use riverwatch_core::pipeline::{
-    DeadLetterQuery, MemoryStore, ReadingQuery, StoreReader, StoreWriter, WriteBatch,
+    DeadLetterQuery, ReadingQuery, StoreReader, StoreWriter, WriteBatch,
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
+use riverwatch_testkit::MemoryStore;
 
 use super::*;
 

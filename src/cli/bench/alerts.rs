@@ -5,23 +5,25 @@
 //! The same run measures two baselines on their own mosquitto and SMTP server: the alert
 //! service alone (the clock starts at the evaluation event's publish) and lettre handing the
 //! same emails straight to the SMTP server. The harness (brokers, SMTP server, matching of
-//! emails to alerts) is `riverwatch_alerts::bench`; this module adds the reading trigger and
+//! emails to alerts) is [`super::alert_service`]; this module adds the reading trigger and
 //! the ingest + analytics stage in front of it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
-use riverwatch_alerts::bench::{BenchOptions, BenchResult, StartPipeline, Trigger};
 use riverwatch_core::events::Rule;
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::registry::{Registry, StationKind};
+use riverwatch_testkit::TempDir;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
-use super::{Context, user_error};
+use super::alert_service::{BenchOptions, BenchResult, StartPipeline, Trigger, bench, failed};
+use super::ratio;
+use crate::cli::render::print_json;
+use crate::cli::{Context, user_error};
 
 /// `riverwatch bench alerts`.
 #[derive(Debug, Args)]
@@ -124,18 +126,18 @@ impl Trigger for ReadingTrigger {
 
 /// Starts ingest (SQLite in a fresh data directory) and analytics on the benchmark's broker.
 fn pipeline(ctx: &Context) -> anyhow::Result<(StartPipeline, TempDir)> {
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("rw-bench-alerts")?;
     let mut ctx = ctx.clone();
-    ctx.data_dir = dir.0.clone();
+    ctx.data_dir = dir.path().to_path_buf();
     ctx.loaded.config.store = Default::default();
     let start: StartPipeline = Box::new(move |url: String, token: CancellationToken| {
         tokio::spawn(async move {
             let mqtt = MqttConfig::with_url(&url);
-            let ingest = match super::ingest::ingest_args(&ctx, mqtt.clone()).await {
+            let ingest = match crate::cli::ingest::ingest_args(&ctx, mqtt.clone()).await {
                 Ok(a) => a,
                 Err(e) => return error!(error = %e, "Benchmark ingest cannot start."),
             };
-            let analytics = match super::analytics::analytics_args(&ctx, mqtt) {
+            let analytics = match crate::cli::analytics::analytics_args(&ctx, mqtt) {
                 Ok(a) => a,
                 Err(e) => return error!(error = %e, "Benchmark analytics cannot start."),
             };
@@ -150,31 +152,6 @@ fn pipeline(ctx: &Context) -> anyhow::Result<(StartPipeline, TempDir)> {
         })
     });
     Ok((start, dir))
-}
-
-/// A data directory for the benchmark's ingest and analytics, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<Self> {
-        let base = std::env::temp_dir();
-        for n in 0..1000u32 {
-            let p = base.join(format!("rw-bench-alerts-{}-{n}", std::process::id()));
-            if std::fs::create_dir(&p).is_ok() {
-                return Ok(Self(p));
-            }
-        }
-        Err(anyhow::anyhow!(
-            "cannot create a temporary directory in {}",
-            base.display()
-        ))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Both stages of one run.
@@ -201,36 +178,24 @@ pub async fn run(args: &AlertsBenchArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     // One pair stays free for the warm-up.
     let alerts = args.alerts.clamp(1, trigger.capacity() - 1);
-    let failed = |e: riverwatch_alerts::bench::BenchError| {
-        user_error(
-            format!("基准测试失败：{e:#}"),
-            format!("benchmark failed: {e:#}"),
-        )
-    };
-
     let (start, _dir) = pipeline(ctx)?;
     let mut opts = BenchOptions::new(registry.clone());
     opts.alerts = alerts;
     opts.trigger = Some(Arc::new(trigger));
     opts.pipeline = Some(start);
-    let reading = riverwatch_alerts::bench::bench(opts)
-        .await
-        .map_err(failed)?;
+    let reading = bench(opts).await.map_err(failed)?;
 
     let mut opts = BenchOptions::new(registry);
     opts.alerts = alerts;
-    let event = riverwatch_alerts::bench::bench(opts)
-        .await
-        .map_err(failed)?;
+    let event = bench(opts).await.map_err(failed)?;
 
     let result = AlertsBench { reading, event };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        print_json(&result)?;
     } else {
         let (r, e) = (&result.reading, &result.event);
         println!("{}\n", r.render(ctx.lang));
         println!("{}\n", e.render(ctx.lang));
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
             "{}",
             ctx.lang.pick(

@@ -1,6 +1,6 @@
-//! The latency benchmark (feature `test-util`): from the publish of what makes an alert
+//! `riverwatch bench alert-service`: alert latency from the publish of what makes an alert
 //! fire to the email accepted (`250` after `DATA`) by a real SMTP server on loopback, over a
-//! burst, as p50/p99/max.
+//! burst, as p50/p99/max, against lettre handing the same emails to the same server.
 //!
 //! It starts its own mosquitto and SMTP server and runs the alert service in-process against
 //! them with `group_wait = 0` and `group_by = ["..."]` (every alert its own notification: a
@@ -16,18 +16,57 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use clap::Args;
+use riverwatch_alerts::AlertsArgs;
+use riverwatch_alerts::config::{AlertsConfig, GROUP_BY_ALL, Routing};
+use riverwatch_alerts::reader::{AlertQuery, AlertReader, StateFilter};
+use riverwatch_alerts::service::PARALLEL_SENDS;
 use riverwatch_core::events::{Event, EventStatus, Rule, Severity};
 use riverwatch_core::mqtt::{MqttConfig, network_options};
-use riverwatch_core::testing::Mosquitto;
 use riverwatch_core::time::SystemClock;
 use riverwatch_core::{Lang, Province, Registry, StationKind};
+use riverwatch_testkit::{Mosquitto, SmtpServer, TempDir, base_event};
 use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{AlertsConfig, GROUP_BY_ALL, Routing};
-use crate::service::AlertsArgs;
-use crate::testing::SmtpServer;
+use super::{Latencies, ratio};
+use crate::cli::{Context, user_error};
+
+/// `riverwatch bench alert-service`.
+#[derive(Debug, Args)]
+pub struct AlertServiceBenchArgs {
+    /// Alerts in the burst.
+    #[arg(long, default_value_t = 200)]
+    pub alerts: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `riverwatch bench alert-service`.
+///
+/// # Errors
+/// A server cannot start, the service fails, or the emails do not arrive in time.
+pub async fn run(a: &AlertServiceBenchArgs, ctx: &Context) -> anyhow::Result<()> {
+    let mut opts = BenchOptions::new(ctx.loaded.registry.clone());
+    opts.alerts = a.alerts;
+    let result = bench(opts).await.map_err(failed)?;
+    if a.json {
+        crate::cli::render::print_json(&result)
+    } else {
+        println!("{}", result.render(ctx.lang));
+        Ok(())
+    }
+}
+
+/// A failed run explained in both languages.
+pub fn failed(e: BenchError) -> anyhow::Error {
+    user_error(
+        format!("基准测试失败：{e:#}"),
+        format!("benchmark failed: {e:#}"),
+    )
+}
 
 /// What the benchmark publishes to make alert `i` fire, and which alert that opens.
 pub trait Trigger: Send + Sync {
@@ -93,7 +132,7 @@ impl EventTrigger {
     /// The event for alert `i`.
     pub fn event(&self, i: usize, at: DateTime<Utc>) -> Event {
         let (rule, station, param) = self.parts(i);
-        let mut e = crate::testing::base_event(
+        let mut e = base_event(
             &self.event_id(i),
             rule,
             EventStatus::Firing,
@@ -194,51 +233,34 @@ pub struct BenchResult {
 impl BenchResult {
     /// The figures as text.
     pub fn render(&self, lang: Lang) -> String {
-        let r50 = ratio(self.p50_ms, self.smtp_burst_p50_ms);
-        let r99 = ratio(self.p99_ms, self.smtp_burst_p99_ms);
+        let Self {
+            stage,
+            alerts,
+            emails,
+            p50_ms,
+            p99_ms,
+            max_ms,
+            burst_ms,
+            emails_per_sec,
+            smtp_burst_p50_ms,
+            smtp_burst_p99_ms,
+            smtp_single_p50_ms,
+        } = self;
+        let r50 = ratio(*p50_ms, *smtp_burst_p50_ms);
+        let r99 = ratio(*p99_ms, *smtp_burst_p99_ms);
         match lang {
             Lang::Zh => format!(
-                "告警延迟（{} 发布 → SMTP 服务器接受邮件），突发 {} 条告警、{} 封邮件：\n  p50 {:.1} ms，p99 {:.1} ms，最大 {:.1} ms；整批 {:.0} ms，{:.0} 封/秒\n\
-                 基线（同一 SMTP 服务器，lettre 直接发送同样数量的邮件，同样并发）：\n  p50 {:.1} ms，p99 {:.1} ms；逐封发送 p50 {:.1} ms\n\
-                 比值：p50 {:.1} 倍，p99 {:.1} 倍",
-                self.stage,
-                self.alerts,
-                self.emails,
-                self.p50_ms,
-                self.p99_ms,
-                self.max_ms,
-                self.burst_ms,
-                self.emails_per_sec,
-                self.smtp_burst_p50_ms,
-                self.smtp_burst_p99_ms,
-                self.smtp_single_p50_ms,
-                r50,
-                r99
+                "告警延迟（{stage} 发布 → SMTP 服务器接受邮件），突发 {alerts} 条告警、{emails} 封邮件：\n  p50 {p50_ms:.1} ms，p99 {p99_ms:.1} ms，最大 {max_ms:.1} ms；整批 {burst_ms:.0} ms，{emails_per_sec:.0} 封/秒\n\
+                 基线（同一 SMTP 服务器，lettre 直接发送同样数量的邮件，同样并发）：\n  p50 {smtp_burst_p50_ms:.1} ms，p99 {smtp_burst_p99_ms:.1} ms；逐封发送 p50 {smtp_single_p50_ms:.1} ms\n\
+                 比值：p50 {r50:.1} 倍，p99 {r99:.1} 倍"
             ),
             Lang::En => format!(
-                "alert latency ({} publish → email accepted by the SMTP server), burst of {} alerts, {} emails:\n  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; whole burst {:.0} ms, {:.0} emails/s\n\
-                 baseline (same SMTP server, the same number of emails handed straight to lettre, same concurrency):\n  p50 {:.1} ms, p99 {:.1} ms; one at a time p50 {:.1} ms\n\
-                 ratio: p50 {:.1}x, p99 {:.1}x",
-                self.stage,
-                self.alerts,
-                self.emails,
-                self.p50_ms,
-                self.p99_ms,
-                self.max_ms,
-                self.burst_ms,
-                self.emails_per_sec,
-                self.smtp_burst_p50_ms,
-                self.smtp_burst_p99_ms,
-                self.smtp_single_p50_ms,
-                r50,
-                r99
+                "alert latency ({stage} publish → email accepted by the SMTP server), burst of {alerts} alerts, {emails} emails:\n  p50 {p50_ms:.1} ms, p99 {p99_ms:.1} ms, max {max_ms:.1} ms; whole burst {burst_ms:.0} ms, {emails_per_sec:.0} emails/s\n\
+                 baseline (same SMTP server, the same number of emails handed straight to lettre, same concurrency):\n  p50 {smtp_burst_p50_ms:.1} ms, p99 {smtp_burst_p99_ms:.1} ms; one at a time p50 {smtp_single_p50_ms:.1} ms\n\
+                 ratio: p50 {r50:.1}x, p99 {r99:.1}x"
             ),
         }
     }
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { 0.0 }
 }
 
 /// A benchmark failure.
@@ -278,20 +300,6 @@ fn bench_routing() -> Routing {
     r
 }
 
-fn temp_dir() -> Result<PathBuf, BenchError> {
-    let base = std::env::temp_dir();
-    for n in 0..1000u32 {
-        let p = base.join(format!("rw-alerts-bench-{}-{n}", std::process::id()));
-        if std::fs::create_dir(&p).is_ok() {
-            return Ok(p);
-        }
-    }
-    Err(BenchError::Start {
-        what: "a temporary directory",
-        source: std::io::Error::other("no free name"),
-    })
-}
-
 /// Runs the benchmark.
 ///
 /// # Errors
@@ -305,10 +313,11 @@ pub async fn bench(opts: BenchOptions) -> Result<BenchResult, BenchError> {
         what: "the SMTP server",
         source,
     })?;
-    let dir = temp_dir()?;
-    let result = run_bench(opts, &broker, &smtp, dir.clone()).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = TempDir::new("rw-alerts-bench").map_err(|source| BenchError::Start {
+        what: "a temporary directory",
+        source,
+    })?;
+    run_bench(opts, &broker, &smtp, dir.path().to_path_buf()).await
 }
 
 async fn run_bench(
@@ -332,7 +341,7 @@ async fn run_bench(
         ..AlertsConfig::default()
     };
     let token = CancellationToken::new();
-    let service = tokio::spawn(crate::service::run(
+    let service = tokio::spawn(riverwatch_alerts::run(
         AlertsArgs {
             config,
             mqtt: MqttConfig::with_url(&broker.url()),
@@ -405,7 +414,7 @@ async fn run_bench(
     // Every alert of the burst notifies both provinces: wait for two emails carrying each
     // alert's id (other emails, e.g. a section's class alert that the same reading opens, are
     // not counted).
-    let db = dir.join(crate::config::AlertsConfig::default().database);
+    let db = dir.join(AlertsConfig::default().database);
     let ids = wait_alert_emails(smtp, &db, &published, before, opts.timeout).await;
     let arrived = ids.len() == published.len();
     let received = smtp.received();
@@ -428,8 +437,7 @@ async fn run_bench(
         Ok(Err(e)) => return Err(BenchError::Service(e.to_string())),
         Err(e) => return Err(BenchError::Service(e.to_string())),
     }
-    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-        .map_err(|e| BenchError::Service(e.to_string()))?;
+    let mut hist = Latencies::new().map_err(|e| BenchError::Service(e.to_string()))?;
     let mut last = start;
     let mut emails = 0;
     let by_id: Vec<(&String, &Instant)> = ids
@@ -441,8 +449,7 @@ async fn run_bench(
         let Some((_, t0)) = by_id.iter().find(|(id, _)| text.contains(id.as_str())) else {
             continue;
         };
-        let us = r.accepted_at.saturating_duration_since(**t0).as_micros() as u64;
-        let _ = hist.record(us.max(1));
+        hist.record(r.accepted_at.saturating_duration_since(**t0));
         last = last.max(r.accepted_at);
         emails += 1;
     }
@@ -452,24 +459,21 @@ async fn run_bench(
         stage: trigger.stage().to_string(),
         alerts: opts.alerts,
         emails,
-        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
-        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
-        max_ms: hist.max() as f64 / 1000.0,
+        p50_ms: hist.quantile_ms(0.5),
+        p99_ms: hist.quantile_ms(0.99),
+        max_ms: hist.max_ms(),
         burst_ms: burst.as_secs_f64() * 1000.0,
         emails_per_sec: emails as f64 / burst.as_secs_f64().max(1e-9),
-        smtp_burst_p50_ms: smtp_burst.value_at_quantile(0.5) as f64 / 1000.0,
-        smtp_burst_p99_ms: smtp_burst.value_at_quantile(0.99) as f64 / 1000.0,
-        smtp_single_p50_ms: smtp_single.value_at_quantile(0.5) as f64 / 1000.0,
+        smtp_burst_p50_ms: smtp_burst.quantile_ms(0.5),
+        smtp_burst_p99_ms: smtp_burst.quantile_ms(0.99),
+        smtp_single_p50_ms: smtp_single.quantile_ms(0.5),
     })
 }
 
 /// The raw SMTP baseline on the same server: `n` emails of the same size handed to lettre at
 /// once with the service's concurrency (latency from the start of the burst to each `250`),
 /// then 50 sent one at a time.
-async fn smtp_baseline(
-    smtp: &SmtpServer,
-    n: usize,
-) -> Result<(hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>), BenchError> {
+async fn smtp_baseline(smtp: &SmtpServer, n: usize) -> Result<(Latencies, Latencies), BenchError> {
     use futures::StreamExt as _;
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     let fail = |e: String| BenchError::Service(format!("SMTP baseline: {e}"));
@@ -495,10 +499,7 @@ async fn smtp_baseline(
             .body(sample.clone())
             .map_err(|e| fail(e.to_string()))
     };
-    let new_hist = || {
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-            .map_err(|e| fail(e.to_string()))
-    };
+    let new_hist = || Latencies::new().map_err(|e| fail(e.to_string()));
     let mut burst = new_hist()?;
     let messages = (0..n).map(message).collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
@@ -506,10 +507,10 @@ async fn smtp_baseline(
         let t = &transport;
         async move { t.send(m).await.map(|_| Instant::now()) }
     }))
-    .buffer_unordered(crate::service::PARALLEL_SENDS);
+    .buffer_unordered(PARALLEL_SENDS);
     while let Some(done) = sends.next().await {
         let at = done.map_err(|e| fail(e.to_string()))?;
-        let _ = burst.record((at.saturating_duration_since(start).as_micros() as u64).max(1));
+        burst.record(at.saturating_duration_since(start));
     }
     drop(sends);
     let mut single = new_hist()?;
@@ -517,7 +518,7 @@ async fn smtp_baseline(
         let m = message(i)?;
         let t0 = Instant::now();
         transport.send(m).await.map_err(|e| fail(e.to_string()))?;
-        let _ = single.record((t0.elapsed().as_micros() as u64).max(1));
+        single.record(t0.elapsed());
     }
     Ok((burst, single))
 }
@@ -534,9 +535,9 @@ async fn wait_alert_emails(
     let start = Instant::now();
     let mut done: HashMap<String, String> = HashMap::new();
     loop {
-        if let Ok(reader) = crate::reader::AlertReader::open(db) {
-            let query = crate::reader::AlertQuery {
-                state: crate::reader::StateFilter::All,
+        if let Ok(reader) = AlertReader::open(db) {
+            let query = AlertQuery {
+                state: StateFilter::All,
                 ..Default::default()
             };
             let alerts = reader.alerts(&query).unwrap_or_default();

@@ -11,29 +11,19 @@
 //! give medians of the rates; the ratio b/a is the figure, with readings/s, ingest's CPU per
 //! message and its peak RSS (VmHWM).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand};
+use clap::Args;
 use riverwatch_core::mqtt::{MqttConfig, network_options};
-use riverwatch_core::testing::{Mosquitto, MosquittoOptions};
+use riverwatch_testkit::{Mosquitto, MosquittoOptions, TempDir};
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde::Serialize;
 
-use super::Context;
-
-/// `riverwatch bench …`.
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Ingest throughput against the broker's own delivery rate.
-    Ingest(IngestBenchArgs),
-    /// Daily and monthly evaluation of a year of hourly data, and the live path's latency.
-    Analytics(super::analytics::AnalyticsBenchArgs),
-    /// Alert latency from a reading's publish to the email accepted by an SMTP server.
-    Alerts(super::bench_alerts::AlertsBenchArgs),
-}
+use super::median;
+use crate::cli::render::print_json;
 
 /// `riverwatch bench ingest`.
 #[derive(Debug, Args)]
@@ -466,7 +456,7 @@ async fn ingest_child(
 ///
 /// # Errors
 /// When mosquitto cannot start or a side does not finish.
-pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()> {
+pub async fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
     let n = args.messages;
     let broker;
     let url = match &args.mqtt {
@@ -483,7 +473,7 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
             broker.url()
         }
     };
-    let dir = tempfile_dir()?;
+    let dir = TempDir::new("riverwatch-bench")?;
     tracing::info!(messages = n, broker = %url, "Generating the load.");
     let messages = load(n);
 
@@ -501,7 +491,7 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
         let a = plain_subscriber(&url, &plain, messages.clone(), args.mode).await?;
         let ingest_id = format!("riverwatch-bench-ingest-{round}");
         prime(&url, &ingest_id).await?;
-        let round_dir = dir.join(format!("round-{round}"));
+        let round_dir = dir.path().join(format!("round-{round}"));
         std::fs::create_dir_all(&round_dir)?;
         let (b, peak, cpu) = ingest_child(
             &url,
@@ -543,9 +533,9 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
         ingest_peak_rss_mib: rss,
         ingest_cpu_us_per_msg: median(&mut cpus),
     };
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        print_json(&result)?;
     } else {
         println!(
             "{:?} mode, messages {n} x {READINGS_PER_MESSAGE} readings, median of {rounds} rounds\n\
@@ -562,20 +552,4 @@ pub async fn ingest(args: &IngestBenchArgs, _ctx: &Context) -> anyhow::Result<()
         );
     }
     Ok(())
-}
-
-/// The median (the mean of the middle two for an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("riverwatch-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

@@ -1,5 +1,9 @@
-//! `riverwatch ingest`: the ingest service alone, against an external broker and the
-//! configured store.
+//! `riverwatch ingest` (the ingest service alone, against an external broker and the
+//! configured store), and the commands that read what it stored: `riverwatch query`
+//! ([`query`]) and `riverwatch dead-letters` ([`dead_letters`]).
+
+pub mod dead_letters;
+pub mod query;
 
 use std::sync::Arc;
 
@@ -9,6 +13,7 @@ use riverwatch_core::time::SystemClock;
 use riverwatch_ingest::{IngestArgs, store};
 use tokio_util::sync::CancellationToken;
 
+use super::args::broker;
 use super::{Context, user_error};
 
 /// `riverwatch ingest`.
@@ -25,22 +30,10 @@ pub struct IngestCmdArgs {
     pub shared_group: Option<String>,
 }
 
-/// The broker settings after command-line overrides.
-pub fn mqtt_with_override(ctx: &Context, url: Option<&str>) -> anyhow::Result<MqttConfig> {
-    let mut mqtt = ctx.loaded.config.mqtt.clone();
-    if let Some(url) = url {
-        mqtt.url = url.to_string();
-    }
-    mqtt.validate().map_err(|e| {
-        user_error(
-            format!("MQTT 代理地址 `{}` 无效：{e}", mqtt.url),
-            e.to_string(),
-        )
-    })?;
-    Ok(mqtt)
-}
-
 /// Builds the ingest service's arguments from the configuration.
+///
+/// # Errors
+/// When the store cannot be opened.
 pub async fn ingest_args(
     ctx: &Context,
     mqtt: MqttConfig,
@@ -71,7 +64,7 @@ pub async fn ingest_args(
 /// # Errors
 /// Configuration or store problems.
 pub async fn run(args: &IngestCmdArgs, ctx: &Context) -> anyhow::Result<()> {
-    let mqtt = mqtt_with_override(ctx, args.mqtt.as_deref())?;
+    let mqtt = broker(ctx, args.mqtt.as_deref())?;
     let mut ingest = ingest_args(ctx, mqtt).await?;
     if let Some(id) = &args.client_id {
         ingest.config.client_id = id.clone();
@@ -83,3 +76,30 @@ pub async fn run(args: &IngestCmdArgs, ctx: &Context) -> anyhow::Result<()> {
     let service = tokio::spawn(riverwatch_ingest::run(ingest, token.clone()));
     super::until_signal_then_stop(service, token, ctx).await
 }
+
+/// A failure reading the store, explained to an operator (a missing database names the
+/// data directory and how to fill it).
+fn store_error(ctx: &Context, e: &riverwatch_core::pipeline::StoreError) -> anyhow::Error {
+    let db = store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
+    if !db.exists() {
+        return user_error(
+            format!(
+                "数据目录 {} 中还没有数据库 {}：请先运行 riverwatch up 或 riverwatch ingest，或用 --data-dir 指定数据目录",
+                ctx.data_dir.display(),
+                db.display()
+            ),
+            format!(
+                "there is no database {} in the data directory {} yet: run riverwatch up or riverwatch ingest first, or pass --data-dir",
+                db.display(),
+                ctx.data_dir.display()
+            ),
+        );
+    }
+    user_error(
+        format!("读取数据存储失败：{e}"),
+        format!("reading the store failed: {e}"),
+    )
+}
+
+/// The hint after a time that does not parse.
+const TIME_HINT: &str = "：请使用 2026-11-22 08:00（北京时间）或 RFC 3339";

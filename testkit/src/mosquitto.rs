@@ -1,12 +1,14 @@
-//! Test support (feature `test-util`): a real mosquitto broker on a free loopback port, with
-//! its data in a temporary folder, stopped when dropped.
+//! A real mosquitto broker on a free loopback port, with its data in a temporary folder,
+//! stopped when dropped.
 
-use std::ffi::OsStr;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::certs::TestCertificates;
+use crate::tempdir::TempDir;
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> std::io::Result<u16> {
@@ -32,29 +34,6 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> std::io::Result<()> {
     }
 }
 
-/// Runs `openssl` with `args`; its error output becomes the error.
-fn openssl(args: &[&OsStr]) -> std::io::Result<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot run openssl ({e}); install it with `apt-get install -y openssl`"),
-            )
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "openssl {:?} failed: {}",
-            args,
-            String::from_utf8_lossy(&out.stderr)
-        )))
-    }
-}
-
 /// How to run the test broker.
 #[derive(Debug, Clone)]
 pub struct MosquittoOptions {
@@ -66,91 +45,6 @@ pub struct MosquittoOptions {
     pub max_inflight_messages: u32,
     /// Serve TLS (`mqtts://`) with this certificate instead of plain MQTT.
     pub tls: Option<TestCertificates>,
-}
-
-/// A throwaway certificate authority and a server certificate for 127.0.0.1 signed by it,
-/// made with the `openssl` command (`apt-get install -y openssl`).
-#[derive(Debug, Clone)]
-pub struct TestCertificates {
-    /// The CA certificate (PEM): what a client trusts.
-    pub ca: PathBuf,
-    /// The server certificate (PEM), subjectAltName IP:127.0.0.1.
-    pub cert: PathBuf,
-    /// The server key (PEM).
-    pub key: PathBuf,
-}
-
-impl TestCertificates {
-    /// Creates the files in `dir`.
-    ///
-    /// # Errors
-    /// When `openssl` is missing or fails.
-    pub fn create(dir: &Path) -> std::io::Result<Self> {
-        let ca_key = dir.join("ca.key");
-        let ca = dir.join("ca.crt");
-        let key = dir.join("server.key");
-        let csr = dir.join("server.csr");
-        let cert = dir.join("server.crt");
-        let ext = dir.join("server.ext");
-        std::fs::write(
-            &ext,
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-        )?;
-        let s = OsStr::new;
-        openssl(&[
-            s("req"),
-            s("-x509"),
-            s("-newkey"),
-            s("rsa:2048"),
-            s("-nodes"),
-            s("-days"),
-            s("2"),
-            s("-subj"),
-            s("/CN=riverwatch test CA"),
-            s("-keyout"),
-            ca_key.as_os_str(),
-            s("-out"),
-            ca.as_os_str(),
-        ])?;
-        openssl(&[
-            s("req"),
-            s("-newkey"),
-            s("rsa:2048"),
-            s("-nodes"),
-            s("-subj"),
-            s("/CN=127.0.0.1"),
-            s("-keyout"),
-            key.as_os_str(),
-            s("-out"),
-            csr.as_os_str(),
-        ])?;
-        openssl(&[
-            s("x509"),
-            s("-req"),
-            s("-days"),
-            s("2"),
-            s("-CAcreateserial"),
-            s("-in"),
-            csr.as_os_str(),
-            s("-CA"),
-            ca.as_os_str(),
-            s("-CAkey"),
-            ca_key.as_os_str(),
-            s("-extfile"),
-            ext.as_os_str(),
-            s("-out"),
-            cert.as_os_str(),
-        ])?;
-        // mosquitto drops to its own user, which must read the key.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            for f in [&cert, &key, &ca] {
-                std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644))?;
-            }
-        }
-        Ok(Self { ca, cert, key })
-    }
 }
 
 impl Default for MosquittoOptions {
@@ -175,29 +69,6 @@ pub struct Mosquitto {
     _tmp: TempDir,
 }
 
-/// A temporary directory removed on drop (no extra dependency for one helper).
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> std::io::Result<Self> {
-        let base = std::env::temp_dir();
-        for n in 0..1000u32 {
-            let p = base.join(format!("{prefix}-{}-{n}", std::process::id()));
-            if std::fs::create_dir(&p).is_ok() {
-                return Ok(Self(p));
-            }
-        }
-        Err(std::io::Error::other("cannot create a temporary directory"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 impl Mosquitto {
     /// Starts a broker with the default test options.
     ///
@@ -214,7 +85,7 @@ impl Mosquitto {
     pub fn start_with(opts: &MosquittoOptions) -> std::io::Result<Self> {
         let tmp = TempDir::new("rw-mosquitto")?;
         let port = free_port()?;
-        let dir = tmp.0.clone();
+        let dir = tmp.path().to_path_buf();
         // Started as root, mosquitto drops to its own user, which must be able to write
         // the persistence file.
         #[cfg(unix)]

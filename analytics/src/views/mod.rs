@@ -1,0 +1,7 @@
+//! What the command line, the console and the river-chief reports show, as typed,
+//! serializable rows: a quick check of values against the standards ([`evaluate`]) and the
+//! stored evaluations by view and filter ([`evaluations`]). Nothing here prints or picks a
+//! language.
+
+pub mod evaluate;
+pub mod evaluations;

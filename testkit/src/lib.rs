@@ -1,0 +1,29 @@
+//! riverwatch-testkit: the real servers and the doubles riverwatch's tests and benchmarks run
+//! against. It is a dev-dependency of the crates' tests and an optional dependency of the
+//! `riverwatch` binary behind its `bench` feature, so a product build never links it.
+//!
+//! # Layout
+//! - [`mosquitto`]: a mosquitto broker on a free loopback port, stopped when dropped.
+//! - [`certs`]: a throwaway CA and a server certificate for 127.0.0.1 (`openssl`).
+//! - [`smtp`]: a loopback SMTP server that records what it accepts, with outages.
+//! - [`mail`]: decoding of the emails lettre sends; Message-ID counts.
+//! - [`event`]: evaluation events with the required fields only.
+//! - [`memory`]: the in-memory reference store of the store contract.
+//! - [`tempdir`]: a temporary directory removed on drop.
+#![deny(missing_docs)]
+
+pub mod certs;
+pub mod event;
+pub mod mail;
+pub mod memory;
+pub mod mosquitto;
+pub mod smtp;
+pub mod tempdir;
+
+pub use certs::TestCertificates;
+pub use event::base_event;
+pub use mail::{ParsedMail, message_id_counts, parse_mail};
+pub use memory::MemoryStore;
+pub use mosquitto::{Mosquitto, MosquittoOptions, free_port, wait_for_port};
+pub use smtp::{Received, SmtpServer};
+pub use tempdir::TempDir;

@@ -1,0 +1,90 @@
+//! An in-memory store: the reference model of the store contract, for model tests of the
+//! real stores and for engines under test.
+
+use std::sync::Arc;
+
+use riverwatch_core::DeadLetter;
+use riverwatch_core::pipeline::{
+    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+};
+use riverwatch_core::reading::Reading;
+
+/// An in-memory store for tests: the reference model of the contract (idempotent on
+/// station, parameter, time and period; readings ordered by station, parameter, time).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<std::sync::Mutex<MemoryInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    readings: std::collections::BTreeMap<(String, String, i64, u8), Reading>,
+    dead: Vec<DeadLetter>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored reading, ordered.
+    pub fn readings(&self) -> Vec<Reading> {
+        self.inner
+            .lock()
+            .map(|i| i.readings.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every dead letter, in arrival order.
+    pub fn dead(&self) -> Vec<DeadLetter> {
+        self.inner
+            .lock()
+            .map(|i| i.dead.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl StoreWriter for MemoryStore {
+    async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
+        let mut inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
+        let mut report = WriteReport::default();
+        for r in &batch.readings {
+            let key = (
+                r.station.to_string(),
+                r.parameter.to_string(),
+                r.observed_at.timestamp_millis(),
+                r.period.code(),
+            );
+            let new = !inner.readings.contains_key(&key);
+            if new {
+                inner.readings.insert(key, r.clone());
+            } else {
+                report.duplicates += 1;
+            }
+            report.inserted.push(new);
+        }
+        inner.dead.extend(batch.dead_letters.iter().cloned());
+        Ok(report)
+    }
+
+    async fn close(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl StoreReader for MemoryStore {
+    async fn query(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
+        let inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
+        let mut out: Vec<Reading> = inner
+            .readings
+            .values()
+            .filter(|r| q.matches(r))
+            .cloned()
+            .collect();
+        if let Some(limit) = q.limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,64 @@
+//! The benchmarks on a small load, through the `riverwatch` binary built with the `bench`
+//! feature (`cargo test --features bench --test bench`): each harness runs its sides against
+//! real servers it starts itself (mosquitto, the loopback SMTP server) and reports figures
+//! that must hang together.
+
+// A test binary: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+/// Runs `riverwatch bench ARGS --json` to completion and returns its JSON result.
+fn bench(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_riverwatch"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .env("RIVERWATCH_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_throughput_benchmark_runs_both_sides_and_checks_the_store() {
+    let r = bench(&[
+        "ingest",
+        "--messages",
+        "3000",
+        "--rounds",
+        "2",
+        "--mode",
+        "drain",
+    ]);
+    assert_eq!(r["messages"], 3000);
+    assert_eq!(r["rounds"], 2);
+    let (a, b) = (
+        r["broker_msgs_per_sec"].as_f64().unwrap(),
+        r["ingest_msgs_per_sec"].as_f64().unwrap(),
+    );
+    assert!(a > 0.0 && b > 0.0, "{r}");
+    assert!((r["ratio"].as_f64().unwrap() - b / a).abs() < 1e-9, "{r}");
+    assert!(r["ratio_min"].as_f64().unwrap() <= r["ratio_max"].as_f64().unwrap());
+    assert!(r["ingest_peak_rss_mib"].as_f64().unwrap() > 1.0, "{r}");
+}
+
+#[test]
+fn the_latency_benchmark_measures_a_small_burst() {
+    let r = bench(&["alert-service", "--alerts", "10"]);
+    assert_eq!(
+        (r["alerts"].as_u64(), r["emails"].as_u64()),
+        (Some(10), Some(20))
+    );
+    let (p50, p99, max) = (
+        r["p50_ms"].as_f64().unwrap(),
+        r["p99_ms"].as_f64().unwrap(),
+        r["max_ms"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p99 >= p50 && max >= p99, "{r}");
+}
