@@ -7,6 +7,13 @@ use crate::scenario::{AirEpisodeDef, FloodDef, UpsetDef, matches_any};
 
 const HOUR: f64 = 3600.0;
 
+/// An air episode's daily levels are cross-faded over this many hours around each CST
+/// midnight, so the first day's smoke starts rising half of it before the first midnight.
+pub const EPISODE_CROSS_FADE_HOURS: f64 = 4.0;
+
+/// A flood's rain falls over this many hours before the rise starts.
+pub const RAIN_HOURS_BEFORE_RISE: f64 = 48.0;
+
 /// Smoothstep on [0, 1].
 fn smoothstep(x: f64) -> f64 {
     let x = x.clamp(0.0, 1.0);
@@ -45,6 +52,11 @@ impl AirEpisode {
         }
     }
 
+    /// When the episode first adds anything: half the cross-fade before the first midnight.
+    pub fn onset_secs(&self) -> i64 {
+        self.first_midnight - (EPISODE_CROSS_FADE_HOURS / 2.0 * HOUR) as i64
+    }
+
     /// Whether the episode covers a station.
     pub fn covers(&self, station: &str) -> bool {
         matches_any(&self.def.stations, station)
@@ -69,17 +81,18 @@ impl AirEpisode {
         let hours = (t - self.first_midnight) as f64 / HOUR;
         let day = hours.div_euclid(24.0) as i64;
         let in_day = hours.rem_euclid(24.0);
-        let (a, b, w) = if in_day >= 22.0 {
+        let half = EPISODE_CROSS_FADE_HOURS / 2.0;
+        let (a, b, w) = if in_day >= 24.0 - half {
             (
                 self.day_value(day),
                 self.day_value(day + 1),
-                (in_day - 22.0) / 4.0,
+                (in_day - (24.0 - half)) / EPISODE_CROSS_FADE_HOURS,
             )
-        } else if in_day < 2.0 {
+        } else if in_day < half {
             (
                 self.day_value(day - 1),
                 self.day_value(day),
-                (in_day + 2.0) / 4.0,
+                (in_day + half) / EPISODE_CROSS_FADE_HOURS,
             )
         } else {
             (self.day_value(day), self.day_value(day), 0.0)
@@ -183,9 +196,10 @@ impl Flood {
         self.amplitude_m * self.weight(t)
     }
 
-    /// Rain intensity at `t`, mm/h: `rain_mm` over the 48 h before the rise, as a sin² bump.
+    /// Rain intensity at `t`, mm/h: `rain_mm` over the [`RAIN_HOURS_BEFORE_RISE`] before the
+    /// rise, as a sin² bump.
     pub fn rain_mm_h(&self, t: i64) -> f64 {
-        let window = 48.0;
+        let window = RAIN_HOURS_BEFORE_RISE;
         let h = (t - self.def.start.timestamp()) as f64 / HOUR + window;
         if !(0.0..window).contains(&h) {
             return 0.0;

@@ -11,6 +11,8 @@
 //!
 //! # Layout
 //! - [`scenario`]: the scenario file format and the built-in scenarios.
+//! - [`redate`]: events that keep their offsets from a run's start; the timeline of a
+//!   scenario; the live plan that replays a scenario into the present.
 //! - [`model`]: the undisturbed station models, per kind.
 //! - [`noise`]: seeded random-access noise (one ChaCha8 stream per station).
 //! - [`plume`]: river plumes (advection–dispersion in travel time).
@@ -20,12 +22,13 @@
 //! - [`encode`]: JSON observations and HJ 212 frames.
 //! - [`recording`]: CSV / Parquet recordings.
 //! - [`manifest`]: the ground truth written beside a recording.
-//! - [`simulate`]: [`run`] — pacing, publishing, recording.
+//! - [`simulate`]: [`run`] — re-dating to the run's start, pacing, publishing, recording.
 //! - [`publish`]: the QoS 1 publisher that waits for every PUBACK.
 //! - [`record`]: recording a live broker.
 //! - [`replay`]: re-publishing a recording.
 //!
-//! Data flow: scenario + registry + seed → [`generate::Generator`] → observations →
+//! Data flow: scenario (re-dated to the run's start) + registry + seed →
+//! [`generate::Generator`] → observations →
 //! [`encode`] → MQTT ([`publish`]) and/or rows ([`recording`]) + [`manifest`].
 
 pub mod encode;
@@ -40,6 +43,7 @@ pub mod plume;
 pub mod publish;
 pub mod record;
 pub mod recording;
+pub mod redate;
 pub mod replay;
 pub mod scenario;
 pub mod simulate;
@@ -48,6 +52,7 @@ pub use encode::OutputFormat;
 pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use record::{RecordConfig, RecordSummary, Recorder, record};
+pub use redate::{LivePlan, Milestone, MilestoneKind, RECOMMENDED_SPEED};
 pub use replay::{ReplayConfig, ReplaySummary, replay};
 pub use scenario::Scenario;
 pub use simulate::{Pacing, SimulateConfig, Summary, run};

@@ -1,5 +1,8 @@
 //! Running a simulation: generate, encode, pace, publish and/or record, and write the
 //! manifest. [`run`] is what `riverwatch simulate` and `riverwatch up` call.
+//!
+//! A run's start is the scenario's start: a run started elsewhere re-dates the scenario so
+//! that its events keep their offsets from the start ([`crate::redate`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use crate::generate::{GenOptions, Generator, Observation};
 use crate::manifest::{Manifest, ManifestBuilder};
 use crate::publish::{Publisher, client_id};
 use crate::recording::{FileKind, Row, manifest_path, rows_of, write_rows};
+use crate::redate::LivePlan;
 use crate::scenario::Scenario;
 
 /// How fast simulated time runs.
@@ -27,8 +31,14 @@ pub enum Pacing {
     Fast,
     /// This many simulated seconds per wall-clock second.
     Speed(f64),
-    /// Simulated time is the wall clock: the run starts now and publishes in real time.
+    /// Simulated time is the wall clock: what lies before now (the run's start, one
+    /// interval back by default) is sent at once, the rest in real time.
     WallClock,
+    /// Live with a replay of the past: simulated time starts at the run's start, in the
+    /// past, and runs this many times faster than the wall clock (more than 1) until it
+    /// reaches the wall clock, then follows it. No message is sent before its simulated time
+    /// (see [`crate::redate::LivePlan`]).
+    CatchUp(f64),
 }
 
 /// Everything one simulation needs.
@@ -40,8 +50,9 @@ pub struct SimulateConfig {
     pub registry: Arc<Registry>,
     /// Seed; one seed gives one output, byte for byte.
     pub seed: u64,
-    /// Simulated start; the scenario's default when `None` (ignored under
-    /// [`Pacing::WallClock`], which starts now).
+    /// Simulated start; the scenario's default when `None` (under [`Pacing::WallClock`] and
+    /// [`Pacing::CatchUp`], one interval before now). The scenario's events move with it,
+    /// keeping their offsets from the start ([`Scenario::starting_at`]).
     pub start: Option<DateTime<Utc>>,
     /// Simulated duration; the scenario's default when `None`.
     pub duration: Option<Duration>,
@@ -93,11 +104,39 @@ impl SimulateConfig {
         let mut config = Self::new(Scenario::builtin("baseline")?, registry);
         config.pacing = Pacing::WallClock;
         config.until_shutdown = true;
-        config.interval_override_secs = Some(60);
+        config.interval_override_secs = Some(LIVE_INTERVAL_SECS);
         config.mqtt = Some(mqtt);
         Ok(config)
     }
+
+    /// A live run of a re-dated scenario (`riverwatch up --scenario`): the plan's scenario
+    /// from the plan's start, replayed at its speed until it meets the wall clock, every
+    /// station reporting each minute, published to `mqtt` until shutdown.
+    pub fn live(plan: &LivePlan, registry: Arc<Registry>, mqtt: MqttConfig) -> Self {
+        let mut config = Self::new(plan.scenario.clone(), registry);
+        config.interval_override_secs = Some(LIVE_INTERVAL_SECS);
+        config.mqtt = Some(mqtt);
+        config.play_live(plan);
+        config
+    }
+
+    /// Plays `plan` (made for this configuration's scenario and [`backfill_secs`]): its
+    /// re-dated scenario from its start, at its speed, until shutdown.
+    pub fn play_live(&mut self, plan: &LivePlan) {
+        self.scenario = plan.scenario.clone();
+        self.start = Some(plan.run_start);
+        self.duration = None;
+        self.until_shutdown = true;
+        self.pacing = if plan.speed > 1.0 {
+            Pacing::CatchUp(plan.speed)
+        } else {
+            Pacing::WallClock
+        };
+    }
 }
+
+/// The reporting interval of every station in a live run, seconds.
+pub const LIVE_INTERVAL_SECS: u32 = 60;
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,14 +178,14 @@ impl Summary {
 
 /// Resolves the start and end of a run.
 fn span(config: &SimulateConfig) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>)> {
-    let start = match config.pacing {
+    let start = match (config.pacing, config.start) {
+        (_, Some(start)) => start,
         // Start one interval back, so every station's latest sample goes out at once and a
         // new user sees data immediately.
-        Pacing::WallClock => {
-            let back = i64::from(config.interval_override_secs.unwrap_or(60).max(1)) - 1;
-            Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(back)
+        (Pacing::WallClock | Pacing::CatchUp(_), None) => {
+            Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(backfill_secs(config).into())
         }
-        _ => config.start.unwrap_or(config.scenario.start),
+        (_, None) => config.scenario.start,
     };
     if config.until_shutdown {
         if config.out.is_some() {
@@ -159,10 +198,23 @@ fn span(config: &SimulateConfig) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>
     let duration = config.duration.unwrap_or(config.scenario.duration);
     let duration = chrono::Duration::from_std(duration)
         .map_err(|_| Error::Config("duration out of range".into()))?;
-    Ok((start, Some(start + duration)))
+    let end = start
+        .checked_add_signed(duration)
+        .ok_or_else(|| Error::Config("duration out of range".into()))?;
+    Ok((start, Some(end)))
 }
 
-/// Builds the generator of a configuration.
+/// Seconds of a live run sent at once at start-up: one reporting interval less a second
+/// (the live interval unless the configuration sets one).
+pub fn backfill_secs(config: &SimulateConfig) -> u32 {
+    config
+        .interval_override_secs
+        .unwrap_or(LIVE_INTERVAL_SECS)
+        .max(1)
+        - 1
+}
+
+/// Builds the generator of a configuration: the scenario re-dated to the run's start.
 ///
 /// # Errors
 /// As [`Generator::new`], and for settings that do not fit together.
@@ -172,12 +224,20 @@ pub fn generator(config: &SimulateConfig) -> Result<Generator> {
     {
         return Err(Error::Config("--speed must be a positive number".into()));
     }
+    if let Pacing::CatchUp(x) = config.pacing
+        && !(x.is_finite() && x > 1.0)
+    {
+        return Err(Error::Config(
+            "the catch-up speed must be a number above 1".into(),
+        ));
+    }
     if let Some(out) = &config.out {
         FileKind::of(out)?;
     }
     let (start, end) = span(config)?;
+    let scenario = config.scenario.starting_at(start)?;
     Generator::new(
-        &config.scenario,
+        &scenario,
         &config.registry,
         GenOptions {
             seed: config.seed,
@@ -334,6 +394,12 @@ async fn run_inner(config: SimulateConfig, shutdown: CancellationToken) -> Resul
             Pacing::WallClock => {
                 let ahead = (obs.sent_at - Utc::now()).to_std().unwrap_or_default();
                 Some(tokio::time::Instant::now() + ahead)
+            }
+            Pacing::CatchUp(x) => {
+                // The replay's schedule, but never before the simulated time is reached.
+                let sim = (obs.sent_at - start).to_std().unwrap_or_default();
+                let ahead = (obs.sent_at - Utc::now()).to_std().unwrap_or_default();
+                Some((tokio_start + sim.div_f64(x)).max(tokio::time::Instant::now() + ahead))
             }
         };
         if let Some(target) = target {

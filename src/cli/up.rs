@@ -1,17 +1,23 @@
 //! `riverwatch up`: everything in one process on the embedded defaults — an embedded MQTT
 //! broker on 127.0.0.1, ingest into SQLite under the data directory, the simulated station
 //! network on the wall clock, analytics, and the alert service (email to the outbox folder
-//! or an SMTP relay). Ctrl-C stops the simulator first, then
-//! the services in order, and waits for them to drain.
+//! or an SMTP relay). `--scenario NAME` re-dates a scenario so that its replay, at `--speed`,
+//! reaches its first event a few seconds after start-up and meets the wall clock at its end
+//! (`riverwatch_simulators::redate`); the first screen says what it is and when its events
+//! come. Ctrl-C stops the simulator first, then the services in order, and waits for them
+//! to drain.
 
 use clap::Args;
 use riverwatch_core::shutdown::{Shutdown, wait_for_signal};
+use riverwatch_simulators::SimulateConfig;
+use riverwatch_simulators::simulate::LIVE_INTERVAL_SECS;
 use tracing::{error, info};
 
 use super::alerts::{alerts_args, email_destination};
 use super::analytics::analytics_args;
 use super::args::broker;
 use super::ingest::ingest_args;
+use super::simulators::{describe_live, live_plan, sim_error};
 use super::{Context, user_error};
 use crate::broker;
 
@@ -28,9 +34,15 @@ pub struct UpArgs {
     /// Do not run the simulated station network (real stations publish instead).
     #[arg(long)]
     pub no_simulator: bool,
-    /// Scenario the simulator plays on the wall clock (name or TOML file).
+    /// Scenario the simulator plays (name or TOML file). A scenario with events is
+    /// re-dated into the recent past and replayed at --speed until it meets the wall clock.
     #[arg(long, default_value = "baseline")]
     pub scenario: String,
+    /// Simulated seconds per wall-clock second while the re-dated scenario's past is
+    /// replayed (at least 1; default 3600, one simulated hour per second). 1 plays the
+    /// scenario in real time from start-up.
+    #[arg(long)]
+    pub speed: Option<f64>,
     /// Send alert emails through this SMTP relay (`smtp://host:port` with STARTTLS when
     /// offered, `smtps://host:port`; credentials from RIVERWATCH_SMTP_USERNAME /
     /// RIVERWATCH_SMTP_PASSWORD) instead of writing them to `<data-dir>/outbox/`.
@@ -62,6 +74,25 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     };
     let mqtt = broker(ctx, Some(&url))?;
+    // The scenario and its plan, before anything runs, so a mistake stops here.
+    let live = if args.no_simulator {
+        None
+    } else {
+        let scenario = riverwatch_simulators::Scenario::load(&args.scenario).map_err(|e| {
+            user_error(
+                format!("无法加载情景 `{}`：{e}", args.scenario),
+                e.to_string(),
+            )
+        })?;
+        scenario.validate(&ctx.loaded.registry).map_err(sim_error)?;
+        let mut sim = SimulateConfig::new(scenario, ctx.loaded.registry.clone());
+        sim.interval_override_secs = Some(LIVE_INTERVAL_SECS);
+        let plan = live_plan(&sim, args.speed)?;
+        Some((
+            SimulateConfig::live(&plan, ctx.loaded.registry.clone(), mqtt.clone()),
+            plan,
+        ))
+    };
     let shutdown = Shutdown::new();
     let mut ingest = ingest_args(ctx, mqtt.clone()).await?;
     if args.mqtt.is_none() {
@@ -92,29 +123,15 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
     });
     // The simulator stops on its own token first, so ingest can drain what it sent.
     let simulator_token = shutdown.token().child_token();
-    let simulator = if args.no_simulator {
-        None
-    } else {
-        let mut sim = riverwatch_simulators::SimulateConfig::wall_clock(
-            ctx.loaded.registry.clone(),
-            mqtt.clone(),
-        )
-        .map_err(|e| user_error(format!("模拟器配置有误：{e}"), e.to_string()))?;
-        if args.scenario != "baseline" {
-            sim.scenario = riverwatch_simulators::Scenario::load(&args.scenario).map_err(|e| {
-                user_error(
-                    format!("无法加载情景 `{}`：{e}", args.scenario),
-                    e.to_string(),
-                )
-            })?;
-        }
+    let plan = live.as_ref().map(|(_, plan)| plan.clone());
+    let simulator = live.map(|(sim, _)| {
         let token = simulator_token.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             if let Err(e) = riverwatch_simulators::run(sim, token).await {
                 error!(error = %e, "Simulator failed.");
             }
-        }))
-    };
+        })
+    });
     let db = riverwatch_ingest::store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
     info!(broker = %url, store = %db.display(), email = %outbox, "riverwatch is up; press Ctrl-C to stop.");
     let sim_zh = if args.no_simulator {
@@ -140,6 +157,9 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             ),
         )
     );
+    if let Some(plan) = &plan {
+        eprintln!("{}", describe_live(plan, &ctx.loaded.registry, ctx.lang));
+    }
     wait_for_signal().await?;
     info!("Shutting down.");
     simulator_token.cancel();

@@ -14,8 +14,12 @@ mod fixture;
 /// TLS.
 mod ingest;
 
-/// Simulators: a simulated network through a real broker into ingest, against its recording.
+/// Simulators: a simulated network through a real broker into ingest, against its recording;
+/// a scenario started in another year, from the command line.
 mod simulate;
+
+/// `riverwatch up --scenario`: the re-dated scenario's first boundary alert within seconds.
+mod up;
 
 /// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
 mod analytics;

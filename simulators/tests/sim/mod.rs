@@ -3,7 +3,8 @@
 /// Shared helpers.
 pub mod util;
 
-/// The straw-burning episode: daily AQI from the test's own HJ 633 table.
+/// The straw-burning episode: daily AQI from the test's own HJ 633 table, in its own year
+/// and a year later (the 2026 tables).
 mod air;
 /// The baseline stays within Class III and the physical ranges.
 mod baseline;

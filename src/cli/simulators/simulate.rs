@@ -8,7 +8,7 @@ use riverwatch_core::Lang;
 use riverwatch_core::time::fmt_cst;
 use riverwatch_simulators::{Pacing, Scenario};
 
-use super::{ScenarioArgs, sim_error, until_signal};
+use super::{ScenarioArgs, describe_live, live_plan, sim_error, until_signal};
 use crate::cli::Context;
 use crate::cli::args::broker;
 
@@ -21,13 +21,17 @@ pub struct SimulateArgs {
     /// List the built-in scenarios and exit.
     #[arg(long)]
     pub list: bool,
-    /// Simulated seconds per wall-clock second.
-    #[arg(long, conflicts_with_all = ["fast", "wall_clock"])]
+    /// Simulated seconds per wall-clock second. With --wall-clock: the speed at which the
+    /// re-dated scenario's past is replayed until it meets the wall clock (at least 1,
+    /// default 3600).
+    #[arg(long, conflicts_with = "fast")]
     pub speed: Option<f64>,
     /// As fast as the broker takes it (the default).
     #[arg(long)]
     pub fast: bool,
-    /// Simulated time is now; publish in real time until Ctrl-C.
+    /// Live until Ctrl-C: the scenario is re-dated so that its replay (at --speed) reaches
+    /// its first event a few seconds after start-up and meets the wall clock at its end;
+    /// then simulated time is the wall clock. Nothing is sent before its time.
     #[arg(long, conflicts_with_all = ["start", "duration", "out"])]
     pub wall_clock: bool,
     /// Broker to publish to at QoS 1 (default: the configured broker, unless --out is given).
@@ -57,16 +61,21 @@ pub async fn run(args: &SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     let mut config = args.scenario.config(ctx)?;
     config.out = args.out.clone();
-    config.pacing = match (args.speed, args.wall_clock) {
-        (Some(x), _) => Pacing::Speed(x),
-        (None, true) => Pacing::WallClock,
-        (None, false) => Pacing::Fast,
+    config.pacing = match args.speed {
+        Some(x) => Pacing::Speed(x),
+        None => Pacing::Fast,
     };
-    if args.wall_clock {
-        config.until_shutdown = true;
-    }
     if args.mqtt.is_some() || args.out.is_none() {
         config.mqtt = Some(broker(ctx, args.mqtt.as_deref())?);
+    }
+    if args.wall_clock {
+        config
+            .scenario
+            .validate(&ctx.loaded.registry)
+            .map_err(sim_error)?;
+        let plan = live_plan(&config, args.speed)?;
+        config.play_live(&plan);
+        eprintln!("{}", describe_live(&plan, &ctx.loaded.registry, ctx.lang));
     }
     let summary = until_signal(|token| riverwatch_simulators::run(config, token))
         .await
