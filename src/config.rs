@@ -216,7 +216,9 @@ pub fn default_file() -> Result<String, toml::ser::Error> {
         "# riverwatch configuration. Secrets come from the environment:\n\
          # RIVERWATCH_MQTT_USERNAME / RIVERWATCH_MQTT_PASSWORD, RIVERWATCH_INFLUX_TOKEN,\n\
          # RIVERWATCH_INFLUX_USERNAME / RIVERWATCH_INFLUX_PASSWORD,\n\
-         # RIVERWATCH_SMTP_USERNAME / RIVERWATCH_SMTP_PASSWORD.\n\n{services}\n{DEFAULT_NETWORK_TOML}"
+         # RIVERWATCH_SMTP_USERNAME / RIVERWATCH_SMTP_PASSWORD. Stations' HJ 212 access\n\
+         # passwords: a file named by [ingest] station_secrets (chmod 600) or\n\
+         # RIVERWATCH_HJ212_PW_<MN or station id>.\n\n{services}\n{DEFAULT_NETWORK_TOML}"
     ))
 }
 

@@ -34,11 +34,14 @@ pub enum ReasonCode {
     TimestampOutOfRange,
     /// The payload is larger than the accepted maximum.
     PayloadTooLarge,
+    /// The HJ 212 access password (`PW`) is missing or differs from the one configured for
+    /// the station; the stored payload has the password masked.
+    BadPassword,
 }
 
 impl ReasonCode {
     /// Every code.
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 12] = [
         ReasonCode::MalformedJson,
         ReasonCode::MalformedFrame,
         ReasonCode::CrcMismatch,
@@ -50,6 +53,7 @@ impl ReasonCode {
         ReasonCode::OutOfRange,
         ReasonCode::TimestampOutOfRange,
         ReasonCode::PayloadTooLarge,
+        ReasonCode::BadPassword,
     ];
 
     /// The stable snake_case code.
@@ -66,6 +70,7 @@ impl ReasonCode {
             ReasonCode::OutOfRange => "out_of_range",
             ReasonCode::TimestampOutOfRange => "timestamp_out_of_range",
             ReasonCode::PayloadTooLarge => "payload_too_large",
+            ReasonCode::BadPassword => "bad_password",
         }
     }
 
@@ -83,6 +88,7 @@ impl ReasonCode {
             ReasonCode::OutOfRange => "超出物理量程",
             ReasonCode::TimestampOutOfRange => "时间超出允许范围",
             ReasonCode::PayloadTooLarge => "消息过大",
+            ReasonCode::BadPassword => "访问密码错误",
         }
     }
 }
@@ -111,7 +117,8 @@ pub struct DeadLetter {
     pub received_at: DateTime<Utc>,
     /// MQTT topic it came on.
     pub topic: String,
-    /// The raw payload, exactly as received.
+    /// The raw payload, exactly as received, except that the HJ 212 access password of a
+    /// station that has one configured is masked (the reason then says so).
     pub payload: Bytes,
     /// Stable reason code.
     pub reason_code: ReasonCode,

@@ -1,7 +1,10 @@
 //! Ingest settings (`[ingest]` and `[store]` in the configuration file) and their pure
-//! validation. Secrets (InfluxDB token and password) come from the environment only.
+//! validation. Secrets (InfluxDB token and password) come from the environment only; the
+//! stations' HJ 212 access passwords from a separate secrets file or the environment
+//! ([`crate::secrets`]).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -59,6 +62,13 @@ pub struct IngestConfig {
     /// Default true.
     #[serde(default = "default_true")]
     pub watch_broker_drops: bool,
+    /// File of the stations' HJ 212 access passwords (TOML, `MN or station id =
+    /// "password"`), readable by its owner only; relative to the working directory.
+    /// `RIVERWATCH_HJ212_PW_<MN or station id>` variables add to it and win over it. A frame
+    /// from a station with a password must carry it as `PW`. Default: none (no station has a
+    /// password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station_secrets: Option<PathBuf>,
 }
 
 const fn default_max_payload_bytes() -> usize {
@@ -99,6 +109,7 @@ impl Default for IngestConfig {
             reassembly_timeout_secs: default_reassembly_timeout_secs(),
             publish_readings: true,
             watch_broker_drops: true,
+            station_secrets: None,
         }
     }
 }

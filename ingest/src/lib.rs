@@ -9,7 +9,9 @@
 //! # Layout
 //! - [`config`]: `[ingest]` and `[store]` settings.
 //! - [`source`]: the MQTT subscription and its acknowledgements.
-//! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly.
+//! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly;
+//!   the stations' HJ 212 access passwords (`decode::password`).
+//! - [`secrets`]: loading those passwords from the secrets file and the environment.
 //! - [`pipeline`]: the batcher and the committer.
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
 //! - [`publish`]: the output connection (readings out, status, broker drop watch).
@@ -19,6 +21,7 @@ pub mod config;
 pub mod decode;
 pub mod pipeline;
 pub mod publish;
+pub mod secrets;
 pub mod source;
 pub mod store;
 pub mod telemetry;
@@ -37,6 +40,7 @@ use tracing::info;
 use crate::config::{ConfigError, IngestConfig};
 use crate::pipeline::{BatcherSettings, batcher, committer};
 use crate::publish::ReadingsPublisher;
+use crate::secrets::SecretsError;
 use crate::source::{MqttSource, RUN, SessionOptions};
 use crate::telemetry::Metrics;
 
@@ -50,6 +54,9 @@ pub enum Error {
     /// Bad broker settings.
     #[error("broker configuration: {0}")]
     Mqtt(#[from] MqttConfigError),
+    /// The stations' access passwords cannot be loaded.
+    #[error("station access passwords: {0}")]
+    Secrets(#[from] SecretsError),
     /// A task of the service failed.
     #[error("ingest task failed: {0}")]
     Task(String),
@@ -93,8 +100,12 @@ pub fn filters(config: &IngestConfig, mqtt: &MqttConfig) -> Result<Vec<String>, 
 /// Runs the ingest service until `shutdown` fires, then drains: messages already received
 /// are committed and acknowledged, the rest stay with the broker for next time.
 ///
+/// The stations' HJ 212 access passwords are loaded here, from `config.station_secrets`
+/// and the environment ([`secrets::load_configured`]).
+///
 /// # Errors
-/// Configuration problems found before starting, or a task that panicked.
+/// Configuration problems found before starting (the station secrets among them), or a
+/// task that panicked.
 pub async fn run<S>(args: IngestArgs<S>, shutdown: CancellationToken) -> Result<(), Error>
 where
     S: StoreWriter + 'static,
@@ -109,6 +120,13 @@ where
     config.validate()?;
     let filters = filters(&config, &mqtt)?;
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
+    let passwords = secrets::load_configured(&config, &registry)?;
+    if !passwords.is_empty() {
+        info!(
+            stations = passwords.len(),
+            "HJ 212 access passwords are checked."
+        );
+    }
     let metrics = Metrics::new();
 
     // Runs of up to RUN messages: at most `channel_capacity` messages wait in the channel.
@@ -134,6 +152,7 @@ where
             .unwrap_or(chrono::Duration::minutes(10)),
         reassembly_timeout: std::time::Duration::from_secs(config.reassembly_timeout_secs),
         linger: std::time::Duration::from_millis(config.commit_linger_ms),
+        passwords,
     };
     let mut tasks = tokio::task::JoinSet::new();
     let driver_task = driver.map(|d| tokio::spawn(d.run(publisher_done.clone())));

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, trace, warn};
 
+use crate::decode::password::StationPasswords;
 use crate::decode::reassembly::Reassembler;
 use crate::decode::{Decoded, Message, Outcome, Validator, hj212};
 use crate::publish::ReadingsPublisher;
@@ -82,6 +83,8 @@ pub struct BatcherSettings {
     pub reassembly_timeout: Duration,
     /// Longest a batch that is not full is held for more messages once the committer asks.
     pub linger: Duration,
+    /// The HJ 212 access passwords of the stations that have one.
+    pub passwords: StationPasswords,
 }
 
 /// A held batch goes to the committer once no message has arrived for this long: the
@@ -101,6 +104,7 @@ pub async fn batcher(
         registry: &registry,
         future_tolerance: settings.future_tolerance,
         max_payload_bytes: settings.max_payload_bytes,
+        passwords: &settings.passwords,
     };
     let mut reassembler: Reassembler<Ack> = Reassembler::new(settings.reassembly_timeout);
     let mut pending = Batch::default();
@@ -162,7 +166,9 @@ pub async fn batcher(
             () = tokio::time::sleep_until(wake), if held => {}
             _ = tick.tick() => {
                 for expired in reassembler.expire(clock.now()) {
-                    pending.write.dead_letters.push(expired.dead_letter);
+                    let mut dead = [expired.dead_letter];
+                    validator.redact(&mut dead);
+                    pending.write.dead_letters.extend(dead);
                     pending.acks.extend(expired.handles);
                 }
             }
@@ -226,29 +232,31 @@ fn decode_one(
                     payload: &done.payload,
                     received_at: done.received_at,
                 };
-                let outcome = match (&done.cp, validator.registry.station(done.station.as_str())) {
-                    (Ok(cp), Some(station)) => {
-                        hj212::values(validator, &joined, station, &done.frame, cp)
-                    }
-                    (Err(why), _) => Outcome {
-                        readings: vec![],
-                        dead_letters: vec![validator.reject(
-                            &joined,
-                            ReasonCode::MalformedFrame,
-                            why.clone(),
-                            Some(done.station.as_str()),
-                        )],
-                    },
-                    (Ok(_), None) => Outcome {
-                        readings: vec![],
-                        dead_letters: vec![validator.reject(
-                            &joined,
-                            ReasonCode::UnknownStation,
-                            format!("station {} left the registry", done.station),
-                            None,
-                        )],
-                    },
-                };
+                let mut outcome =
+                    match (&done.cp, validator.registry.station(done.station.as_str())) {
+                        (Ok(cp), Some(station)) => {
+                            hj212::values(validator, &joined, station, &done.frame, cp)
+                        }
+                        (Err(why), _) => Outcome {
+                            readings: vec![],
+                            dead_letters: vec![validator.reject(
+                                &joined,
+                                ReasonCode::MalformedFrame,
+                                why.clone(),
+                                Some(done.station.as_str()),
+                            )],
+                        },
+                        (Ok(_), None) => Outcome {
+                            readings: vec![],
+                            dead_letters: vec![validator.reject(
+                                &joined,
+                                ReasonCode::UnknownStation,
+                                format!("station {} left the registry", done.station),
+                                None,
+                            )],
+                        },
+                    };
+                validator.redact(&mut outcome.dead_letters);
                 pending.add(outcome);
                 pending.acks.extend(done.handles);
             }

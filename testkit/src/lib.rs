@@ -3,7 +3,8 @@
 //! `riverwatch` binary behind its `bench` feature, so a product build never links it.
 //!
 //! # Layout
-//! - [`mosquitto`]: a mosquitto broker on a free loopback port, stopped when dropped.
+//! - [`mosquitto`]: a mosquitto broker on free loopback ports, stopped when dropped: test
+//!   settings, or a production configuration file with password files from `mosquitto_passwd`.
 //! - [`certs`]: a throwaway CA and a server certificate for 127.0.0.1 (`openssl`).
 //! - [`smtp`]: a loopback SMTP server that records what it accepts, with outages.
 //! - [`mail`]: decoding of the emails lettre sends; Message-ID counts.
@@ -24,6 +25,8 @@ pub use certs::TestCertificates;
 pub use event::base_event;
 pub use mail::{ParsedMail, message_id_counts, parse_mail};
 pub use memory::MemoryStore;
-pub use mosquitto::{Mosquitto, MosquittoOptions, free_port, wait_for_port};
+pub use mosquitto::{
+    Listener, Mosquitto, MosquittoOptions, free_port, password_file, wait_for_port,
+};
 pub use smtp::{Received, SmtpServer};
 pub use tempdir::TempDir;

@@ -1,5 +1,7 @@
 //! A real mosquitto broker on a free loopback port, with its data in a temporary folder,
-//! stopped when dropped.
+//! stopped when dropped: with test settings ([`Mosquitto::start_with`]), or with a production
+//! configuration file moved onto loopback ports ([`Mosquitto::start_from_config`]), whose
+//! password files [`password_file`] makes with `mosquitto_passwd`.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,12 +60,33 @@ impl Default for MosquittoOptions {
     }
 }
 
+/// One listener of a test broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// The port the configuration names (for [`Mosquitto::start_with`], the port itself).
+    pub configured_port: u16,
+    /// The loopback port it listens on.
+    pub port: u16,
+    /// Whether it serves TLS.
+    pub tls: bool,
+}
+
+impl Listener {
+    /// `mqtt://127.0.0.1:PORT`, or `mqtts://` when it serves TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Where a production configuration keeps the files it names.
+const ETC: &str = "/etc/mosquitto/";
+
 /// A mosquitto process owned by a test.
 #[derive(Debug)]
 pub struct Mosquitto {
     child: Option<Child>,
-    tls: bool,
-    port: u16,
+    listeners: Vec<Listener>,
     dir: PathBuf,
     conf: PathBuf,
     _tmp: TempDir,
@@ -115,8 +138,112 @@ impl Mosquitto {
         drop(f);
         let mut m = Self {
             child: None,
-            tls: opts.tls.is_some(),
-            port,
+            listeners: vec![Listener {
+                configured_port: port,
+                port,
+                tls: opts.tls.is_some(),
+            }],
+            dir,
+            conf,
+            _tmp: tmp,
+        };
+        m.spawn()?;
+        Ok(m)
+    }
+
+    /// Starts a broker from a production configuration file's text (`deploy/mosquitto.conf`),
+    /// changed only where a test must: every `listener` moves to a free port on 127.0.0.1
+    /// (TLS where the file gives it a `certfile`), `persistence_location` to the broker's
+    /// temporary folder, and every path under `/etc/mosquitto/` to the file `files` gives for
+    /// it, by its path below that folder (`("certs/server.crt", pem)`, `("riverwatch.acl",
+    /// text)`, `("stations.passwd", password_file(…)?)`). Everything else (accounts, ACL,
+    /// per-listener settings, limits) is as shipped. The broker logs everything to a file,
+    /// [`Mosquitto::log`].
+    ///
+    /// # Errors
+    /// The file names a path under `/etc/mosquitto/` that `files` does not give, or
+    /// mosquitto does not start.
+    pub fn start_from_config(conf_text: &str, files: &[(&str, &[u8])]) -> std::io::Result<Self> {
+        let tmp = TempDir::new("rw-mosquitto")?;
+        let dir = tmp.path().to_path_buf();
+        #[cfg(unix)]
+        use std::os::unix::fs::PermissionsExt;
+        // Started as root, mosquitto drops to its own user, which must be able to write the
+        // persistence file and the log, and read the files (test data only, so 0644 is fine).
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        let etc = dir.join("etc");
+        for (name, bytes) in files {
+            let path = etc.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+                #[cfg(unix)]
+                for d in parent.ancestors().take_while(|d| d.starts_with(&etc)) {
+                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+                }
+            }
+            std::fs::write(&path, bytes)?;
+            #[cfg(unix)]
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        }
+        let mut listeners = Vec::new();
+        let mut out = String::new();
+        for line in conf_text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let rewritten = match words.as_slice() {
+                ["listener", port, ..] => {
+                    let configured_port = port.parse().map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!("listener port `{port}` is not a number"),
+                        )
+                    })?;
+                    let port = free_port()?;
+                    listeners.push(Listener {
+                        configured_port,
+                        port,
+                        tls: false,
+                    });
+                    format!("listener {port} 127.0.0.1")
+                }
+                ["persistence_location", _] => format!("persistence_location {}/", dir.display()),
+                [key, value] if value.starts_with(ETC) => {
+                    let name = value.trim_start_matches(ETC);
+                    if !files.iter().any(|(n, _)| *n == name) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!(
+                                "the configuration names {value}, which the test does not give"
+                            ),
+                        ));
+                    }
+                    if *key == "certfile"
+                        && let Some(l) = listeners.last_mut()
+                    {
+                        l.tls = true;
+                    }
+                    format!("{key} {}", etc.join(name).display())
+                }
+                _ => line.to_string(),
+            };
+            out.push_str(&rewritten);
+            out.push('\n');
+        }
+        if listeners.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the configuration has no listener",
+            ));
+        }
+        out.push_str(&format!(
+            "log_dest file {}\nlog_type all\n",
+            dir.join("mosquitto.log").display()
+        ));
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, out)?;
+        let mut m = Self {
+            child: None,
+            listeners,
             dir,
             conf,
             _tmp: tmp,
@@ -141,18 +268,42 @@ impl Mosquitto {
                 )
             })?;
         self.child = Some(child);
-        wait_for_port(self.port, Duration::from_secs(10))
+        for l in &self.listeners {
+            wait_for_port(l.port, Duration::from_secs(10))?;
+        }
+        Ok(())
     }
 
-    /// The broker URL, `mqtt://127.0.0.1:PORT` (`mqtts://` when serving TLS).
+    /// The first listener's URL, `mqtt://127.0.0.1:PORT` (`mqtts://` when serving TLS).
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "mqtts" } else { "mqtt" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        self.first().url()
     }
 
-    /// The TCP port.
+    /// The first listener's TCP port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.first().port
+    }
+
+    fn first(&self) -> Listener {
+        // Both constructors refuse to start without a listener.
+        self.listeners.first().copied().unwrap_or(Listener {
+            configured_port: 0,
+            port: 0,
+            tls: false,
+        })
+    }
+
+    /// The listener the configuration put on `configured_port`.
+    pub fn listener(&self, configured_port: u16) -> Option<Listener> {
+        self.listeners
+            .iter()
+            .copied()
+            .find(|l| l.configured_port == configured_port)
+    }
+
+    /// What the broker logged so far (with [`Mosquitto::start_from_config`]; empty otherwise).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
 
     /// The broker's data directory.
@@ -196,15 +347,52 @@ impl Drop for Mosquitto {
     }
 }
 
-fn mosquitto_binary() -> PathBuf {
-    for p in [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
+/// A mosquitto password file with these (user name, password) accounts, made by
+/// `mosquitto_passwd` (installed with mosquitto), for [`Mosquitto::start_from_config`].
+///
+/// # Errors
+/// When `mosquitto_passwd` cannot be run or fails.
+pub fn password_file(accounts: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
+    let tmp = TempDir::new("rw-passwd")?;
+    let file = tmp.path().join("passwd");
+    std::fs::write(&file, "")?;
+    for (user, password) in accounts {
+        let out = Command::new(binary("mosquitto_passwd", &["/usr/bin", "/usr/local/bin"]))
+            .arg("-b")
+            .arg(&file)
+            .arg(user)
+            .arg(password)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot run mosquitto_passwd ({e}); it comes with `apt-get install -y mosquitto`"
+                    ),
+                )
+            })?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "mosquitto_passwd for {user} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
     }
-    PathBuf::from("mosquitto")
+    std::fs::read(&file)
+}
+
+fn mosquitto_binary() -> PathBuf {
+    binary("mosquitto", &["/usr/sbin", "/usr/bin", "/usr/local/sbin"])
+}
+
+/// `name` in the first of `dirs` that has it, else `name` for the search path.
+fn binary(name: &str, dirs: &[&str]) -> PathBuf {
+    for d in dirs {
+        let p = Path::new(d).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
 }

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use riverwatch_testkit::{
     Mosquitto, MosquittoOptions, ParsedMail, Received, SmtpServer, TestCertificates, base_event,
-    message_id_counts,
+    message_id_counts, password_file,
 };
 
 use crate::util::*;

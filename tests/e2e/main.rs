@@ -14,6 +14,10 @@ mod fixture;
 /// TLS.
 mod ingest;
 
+/// Stations' trust: the HJ 212 access password per station, and the shipped broker ACL with
+/// client ids bound to accounts.
+mod stations;
+
 /// Simulators: a simulated network through a real broker into ingest, against its recording;
 /// a scenario started in another year, from the command line.
 mod simulate;

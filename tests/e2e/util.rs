@@ -72,7 +72,12 @@ pub fn count_dead(db: &Path) -> u64 {
 
 /// Publishes messages at QoS 1 and returns once the broker acknowledged every one.
 pub async fn publish_all(url: &str, client_id: &str, messages: Vec<(String, Vec<u8>)>) {
-    let mut opts = MqttConfig::with_url(url).options(client_id, true).unwrap();
+    publish_with(&MqttConfig::with_url(url), client_id, messages).await;
+}
+
+/// [`publish_all`] through a given connection (an account, TLS).
+pub async fn publish_with(mqtt: &MqttConfig, client_id: &str, messages: Vec<(String, Vec<u8>)>) {
+    let mut opts = mqtt.options(client_id, true).unwrap();
     opts.set_inflight(1000);
     let (client, mut eventloop) = AsyncClient::new(opts, 2000);
     eventloop.set_network_options(network_options());

@@ -2,7 +2,8 @@
 //! and 2025 editions (the version is read from `Flag`; other versions are rejected, never
 //! guessed). Data uploads CN 2011 (real-time, `-Rtd`), 2051 (minute), 2061 (hourly) and 2031
 //! (daily, `-Avg`) become readings; `DataTime` is China Standard Time. The MN names the
-//! station and must belong to the station of the topic.
+//! station and must belong to the station of the topic; a station with an access password
+//! configured must send it as `PW` (each packet of a split message too).
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -82,6 +83,9 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Deco
             ),
             Some(topic_station),
         ));
+    }
+    if let Err(d) = v.check_password(msg, station, &frame.pw) {
+        return done(*d);
     }
     if period_of_cn(&frame.cn).is_none() {
         return done(v.reject(

@@ -2,12 +2,13 @@
 //!
 //! [`json`] and [`hj212`] parse their formats; [`Validator`] applies the checks both share
 //! (station and parameter known, finite value within the physical range, known data flag,
-//! plausible time) and turns every problem into a dead letter with a stable reason code. A
-//! message with some good and some bad values yields both. Nothing here does I/O, and
-//! nothing panics on input.
+//! plausible time, the HJ 212 access password of a station that has one) and turns every
+//! problem into a dead letter with a stable reason code. A message with some good and some bad
+//! values yields both. Nothing here does I/O, and nothing panics on input.
 
 pub mod hj212;
 pub mod json;
+pub mod password;
 pub mod reassembly;
 
 use bytes::Bytes;
@@ -15,6 +16,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use riverwatch_core::registry::Registry;
 use riverwatch_core::topics::TopicKind;
 use riverwatch_core::{DataFlag, DeadLetter, Period, Reading, ReasonCode, Station};
+
+use self::password::{MASK, PasswordCheck, StationPasswords};
 
 /// What one message produced.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -45,7 +48,12 @@ pub struct Validator<'r> {
     pub future_tolerance: chrono::Duration,
     /// Largest accepted payload, bytes.
     pub max_payload_bytes: usize,
+    /// The HJ 212 access passwords of the stations that have one.
+    pub passwords: &'r StationPasswords,
 }
+
+/// Added to the reason of a dead letter whose stored payload had its password masked.
+const MASKED_NOTE: &str = "; the PW value is replaced by ****** in the stored payload";
 
 /// Earliest time accepted: older values are clock errors, not history.
 fn earliest() -> DateTime<Utc> {
@@ -88,9 +96,11 @@ impl<'r> Validator<'r> {
 
     /// Decodes one message of either format. HJ 212 messages split into packets are
     /// returned as [`Decoded::Partial`] for the reassembler.
+    ///
+    /// The dead letters of HJ 212 messages have their `PW` masked ([`Validator::redact`]).
     pub fn decode(&self, msg: &Message<'_>, kind: TopicKind, topic_station: &str) -> Decoded {
-        if msg.payload.len() > self.max_payload_bytes {
-            return Decoded::Done(Outcome {
+        let decoded = if msg.payload.len() > self.max_payload_bytes {
+            Decoded::Done(Outcome {
                 readings: vec![],
                 dead_letters: vec![self.reject(
                     msg,
@@ -102,12 +112,97 @@ impl<'r> Validator<'r> {
                     ),
                     Some(topic_station),
                 )],
-            });
+            })
+        } else if kind == TopicKind::Hj212 {
+            hj212::decode(self, msg, topic_station)
+        } else {
+            Decoded::Done(json::decode(self, msg, topic_station))
+        };
+        match decoded {
+            Decoded::Done(mut outcome) if kind == TopicKind::Hj212 => {
+                self.redact(&mut outcome.dead_letters);
+                Decoded::Done(outcome)
+            }
+            other => other,
         }
-        match kind {
-            TopicKind::Hj212 => hj212::decode(self, msg, topic_station),
-            _ => Decoded::Done(json::decode(self, msg, topic_station)),
+    }
+
+    /// Checks the access password of an HJ 212 frame from `station` (`pw` is empty when the
+    /// frame has none). A station without a configured password accepts any.
+    ///
+    /// # Errors
+    /// A `bad_password` dead letter for the whole message, its `PW` value masked.
+    pub fn check_password(
+        &self,
+        msg: &Message<'_>,
+        station: &Station,
+        pw: &str,
+    ) -> Result<(), Box<DeadLetter>> {
+        let reason = match self.passwords.check(station.id.as_str(), pw) {
+            PasswordCheck::NotRequired | PasswordCheck::Accepted => return Ok(()),
+            PasswordCheck::Missing => format!(
+                "the frame carries no access password (PW) but station {} requires one; \
+                 readings not stored",
+                station.id
+            ),
+            PasswordCheck::Wrong => format!(
+                "the access password (PW) differs from the one configured for station {}; \
+                 readings not stored; the PW value is replaced by {MASK} in the stored payload \
+                 (its length and CRC fields are left as received)",
+                station.id
+            ),
+        };
+        let mut dead = self.reject(
+            msg,
+            ReasonCode::BadPassword,
+            reason,
+            Some(station.id.as_str()),
+        );
+        if let Some(masked) = password::mask_pw(&dead.payload) {
+            dead.payload = masked;
         }
+        Err(Box::new(dead))
+    }
+
+    /// Masks the `PW` values in the stored payloads of HJ 212 dead letters that concern a
+    /// station with a password (by the dead letter's station or an MN in the bytes), and says
+    /// so in their reasons: a password must not end up in the dead-letter table, whichever
+    /// way its frame was rejected.
+    pub fn redact(&self, dead_letters: &mut [DeadLetter]) {
+        if self.passwords.is_empty() {
+            return;
+        }
+        // The dead letters of one message share its payload: mask it once.
+        let mut last: Option<(Bytes, Option<Bytes>)> = None;
+        for d in dead_letters {
+            let masked = match &last {
+                Some((original, masked)) if *original == d.payload => masked.clone(),
+                _ => {
+                    let masked = self
+                        .protects(d)
+                        .then(|| password::mask_pw(&d.payload))
+                        .flatten();
+                    last = Some((d.payload.clone(), masked.clone()));
+                    masked
+                }
+            };
+            if let Some(m) = masked {
+                d.payload = m;
+                d.reason.push_str(MASKED_NOTE);
+            }
+        }
+    }
+
+    /// Whether a dead letter concerns a station that has a password.
+    fn protects(&self, d: &DeadLetter) -> bool {
+        d.station
+            .as_deref()
+            .is_some_and(|s| self.passwords.requires(s))
+            || password::mns(&d.payload).into_iter().any(|mn| {
+                self.registry
+                    .station_by_mn(mn)
+                    .is_some_and(|s| self.passwords.requires(s.id.as_str()))
+            })
     }
 
     /// Looks up the station named by a topic.

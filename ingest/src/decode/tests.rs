@@ -6,6 +6,7 @@ use riverwatch_core::registry::Registry;
 use riverwatch_core::topics::TopicKind;
 use riverwatch_core::{DataFlag, Period, ReasonCode};
 
+use super::password::{StationPasswords, mask_pw};
 use super::reassembly::Reassembler;
 use super::*;
 
@@ -16,10 +17,28 @@ fn registry() -> &'static Registry {
 }
 
 fn validator(r: &'static Registry) -> Validator<'static> {
+    static NONE: std::sync::OnceLock<StationPasswords> = std::sync::OnceLock::new();
     Validator {
         registry: r,
         future_tolerance: chrono::Duration::minutes(10),
         max_payload_bytes: 64 * 1024,
+        passwords: NONE.get_or_init(StationPasswords::new),
+    }
+}
+
+/// The password of LLH-CJG in the tests that configure one; LLH-HK has none.
+const SECRET: &str = "s3cret";
+
+/// A validator for which LLH-CJG has the access password [`SECRET`].
+fn guarded(r: &'static Registry) -> Validator<'static> {
+    static ONE: std::sync::OnceLock<StationPasswords> = std::sync::OnceLock::new();
+    Validator {
+        passwords: ONE.get_or_init(|| {
+            let mut p = StationPasswords::new();
+            p.insert("LLH-CJG".into(), SECRET);
+            p
+        }),
+        ..validator(r)
     }
 }
 
@@ -28,8 +47,10 @@ fn now() -> DateTime<Utc> {
 }
 
 fn run(kind: TopicKind, station: &str, payload: &[u8]) -> Outcome {
-    let r = registry();
-    let v = validator(r);
+    run_with(validator(registry()), kind, station, payload)
+}
+
+fn run_with(v: Validator<'_>, kind: TopicKind, station: &str, payload: &[u8]) -> Outcome {
     let payload = Bytes::copy_from_slice(payload);
     let topic = format!(
         "rw/v1/{}/{station}",
@@ -371,6 +392,165 @@ fn packets_are_reassembled_in_any_order_with_every_ack_handle() {
     assert_eq!(re.waiting(), 0);
 }
 
+/// A frame of LLH-CJG's water values with this `PW`.
+fn frame_with_pw(pw: &str) -> Frame {
+    let mn = registry().station("LLH-CJG").unwrap().mn.clone();
+    let mut f = frame(Version::Hj212_2017, "2061", &mn, &water_cp());
+    f.pw = pw.into();
+    f
+}
+
+/// Wraps a data segment into a frame with its length and CRC.
+fn wrap(segment: &str) -> Vec<u8> {
+    let crc = riverwatch_core::hj212::crc::crc16(segment.as_bytes());
+    format!("##{:04}{segment}{crc:04X}\r\n", segment.len()).into_bytes()
+}
+
+#[test]
+fn a_station_with_a_password_stores_frames_that_carry_it() {
+    let v = guarded(registry());
+    let f = frame_with_pw(SECRET).encode();
+    let o = run_with(v, TopicKind::Hj212, "LLH-CJG", f.as_bytes());
+    assert!(o.dead_letters.is_empty(), "{:?}", o.dead_letters);
+    assert_eq!(o.readings.len(), 5);
+}
+
+#[test]
+fn a_wrong_password_is_refused_with_the_password_masked_in_the_stored_bytes() {
+    let v = guarded(registry());
+    for wrong in ["123456", "s3cre", "s3crett", "S3CRET", "x"] {
+        let sent = frame_with_pw(wrong).encode();
+        let o = run_with(v, TopicKind::Hj212, "LLH-CJG", sent.as_bytes());
+        assert!(o.readings.is_empty(), "{wrong}: {:?}", o.readings);
+        assert_eq!(codes(&o), vec![(ReasonCode::BadPassword, None)], "{wrong}");
+        let d = &o.dead_letters[0];
+        // The stored bytes are the received ones with exactly the PW value replaced by six
+        // asterisks; the length and CRC fields are those received.
+        let want = sent.replacen(&format!(";PW={wrong};"), ";PW=******;", 1);
+        assert_ne!(want, sent);
+        assert_eq!(std::str::from_utf8(&d.payload).unwrap(), want, "{wrong}");
+        assert_eq!(d.station.as_deref(), Some("LLH-CJG"));
+        assert!(d.reason.contains("******"), "{}", d.reason);
+        assert!(d.reason.contains("LLH-CJG"), "{}", d.reason);
+        assert!(!d.reason.contains(wrong), "{}", d.reason);
+    }
+}
+
+#[test]
+fn a_missing_or_empty_password_is_refused() {
+    let r = registry();
+    let v = guarded(r);
+    let mn = r.station("LLH-CJG").unwrap().mn.clone();
+    let cp = water_cp().render();
+    let empty = frame_with_pw("").encode().into_bytes();
+    assert!(std::str::from_utf8(&empty).unwrap().contains(";PW=;"));
+    let absent = wrap(&format!(
+        "QN=20261122080000123;ST=21;CN=2061;MN={mn};Flag=5;CP=&&{cp}&&"
+    ));
+    for sent in [empty, absent] {
+        let o = run_with(v, TopicKind::Hj212, "LLH-CJG", &sent);
+        assert!(o.readings.is_empty());
+        assert_eq!(codes(&o), vec![(ReasonCode::BadPassword, None)]);
+        let d = &o.dead_letters[0];
+        assert_eq!(&d.payload[..], &sent[..], "nothing to mask");
+        assert!(d.reason.contains("no access password"), "{}", d.reason);
+    }
+}
+
+#[test]
+fn a_station_without_a_password_is_not_checked() {
+    let r = registry();
+    let v = guarded(r);
+    let mn = r.station("LLH-HK").unwrap().mn.clone();
+    for pw in ["123456", "", SECRET] {
+        let mut f = frame(Version::Hj212_2017, "2061", &mn, &water_cp());
+        f.pw = pw.into();
+        let o = run_with(v, TopicKind::Hj212, "LLH-HK", f.encode().as_bytes());
+        assert!(o.dead_letters.is_empty(), "{pw}: {:?}", o.dead_letters);
+        assert_eq!(o.readings.len(), 5);
+    }
+    // Nor are JSON observations, which have no password field.
+    let o = run_with(v, TopicKind::Obs, "LLH-CJG", GOOD.as_bytes());
+    assert_eq!(o.readings.len(), 9);
+}
+
+#[test]
+fn every_packet_of_a_split_message_must_carry_the_password() {
+    let r = registry();
+    let v = guarded(r);
+    for (pw, partial) in [(SECRET, true), ("wrong", false)] {
+        let template = frame_with_pw(pw);
+        let packets = split_packets(&template, &water_cp(), 160);
+        assert!(packets.len() >= 2);
+        for p in &packets {
+            let payload = Bytes::from(p.encode());
+            let msg = Message {
+                topic: "rw/v1/hj212/LLH-CJG",
+                payload: &payload,
+                received_at: now(),
+            };
+            match v.decode(&msg, TopicKind::Hj212, "LLH-CJG") {
+                Decoded::Partial(_) => assert!(partial, "a packet with a wrong PW was kept"),
+                Decoded::Done(o) => {
+                    assert!(!partial, "{:?}", o.dead_letters);
+                    assert_eq!(codes(&o), vec![(ReasonCode::BadPassword, None)]);
+                    assert!(mask_pw(&o.dead_letters[0].payload).is_none());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn other_rejections_of_a_guarded_station_do_not_keep_its_password() {
+    let r = registry();
+    let v = guarded(r);
+    // A bad value next to good ones: the good are stored, the dead letter's bytes masked.
+    let mut f = frame_with_pw(SECRET);
+    let mut cp = water_cp();
+    cp.items[2].avg = Some("99".into());
+    f.cp = cp.render();
+    let sent = f.encode();
+    let o = run_with(v, TopicKind::Hj212, "LLH-CJG", sent.as_bytes());
+    assert_eq!(o.readings.len(), 4);
+    assert_eq!(codes(&o), vec![(ReasonCode::OutOfRange, Some("DO".into()))]);
+    let d = &o.dead_letters[0];
+    let want = sent.replacen(&format!(";PW={SECRET};"), ";PW=******;", 1);
+    assert_eq!(std::str::from_utf8(&d.payload).unwrap(), want);
+    assert!(
+        d.reason
+            .ends_with("replaced by ****** in the stored payload"),
+        "{}",
+        d.reason
+    );
+    // A broken CRC, and LLH-CJG's MN on another station's topic.
+    let mut bad_crc = sent.clone().into_bytes();
+    let n = bad_crc.len();
+    bad_crc[n - 3] = if bad_crc[n - 3] == b'0' { b'1' } else { b'0' };
+    let cases = [
+        ("LLH-CJG", bad_crc, ReasonCode::CrcMismatch),
+        (
+            "LLH-HK",
+            sent.clone().into_bytes(),
+            ReasonCode::UnknownStation,
+        ),
+    ];
+    for (topic_station, bytes, code) in cases {
+        let o = run_with(v, TopicKind::Hj212, topic_station, &bytes);
+        assert_eq!(codes(&o), vec![(code, None)]);
+        let kept = &o.dead_letters[0].payload;
+        assert!(!String::from_utf8_lossy(kept).contains(SECRET), "{code}");
+        assert!(
+            String::from_utf8_lossy(kept).contains(";PW=******;"),
+            "{code}"
+        );
+    }
+    // Without a password configured the bytes stay exactly as received.
+    let o = run(TopicKind::Hj212, "LLH-CJG", sent.as_bytes());
+    assert_eq!(&o.dead_letters[0].payload[..], sent.as_bytes());
+    assert!(!o.dead_letters[0].reason.contains("******"));
+}
+
 #[test]
 fn an_incomplete_message_expires_into_one_dead_letter() {
     let r = registry();
@@ -425,6 +605,21 @@ proptest! {
         let payload = Bytes::from(bytes);
         let msg = Message { topic: "rw/v1/hj212/LLH-CJG", payload: &payload, received_at: now() };
         let _ = v.decode(&msg, TopicKind::Hj212, "LLH-CJG");
+    }
+
+    #[test]
+    fn no_dead_letter_of_a_guarded_station_keeps_a_pw_value(pos in 0usize..400, byte in any::<u8>()) {
+        let v = guarded(registry());
+        let mut f = frame_with_pw(SECRET).encode().into_bytes();
+        let n = f.len();
+        f[pos % n] = byte;
+        let payload = Bytes::from(f);
+        let msg = Message { topic: "rw/v1/hj212/LLH-CJG", payload: &payload, received_at: now() };
+        if let Decoded::Done(o) = v.decode(&msg, TopicKind::Hj212, "LLH-CJG") {
+            for d in &o.dead_letters {
+                prop_assert!(mask_pw(&d.payload).is_none(), "{}: {:?}", d.reason, d.payload);
+            }
+        }
     }
 
     #[test]

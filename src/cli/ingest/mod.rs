@@ -33,12 +33,22 @@ pub struct IngestCmdArgs {
 /// Builds the ingest service's arguments from the configuration.
 ///
 /// # Errors
-/// When the store cannot be opened.
+/// When the stations' access passwords cannot be loaded or the store cannot be opened.
 pub async fn ingest_args(
     ctx: &Context,
     mqtt: MqttConfig,
 ) -> anyhow::Result<IngestArgs<store::AnyWriter>> {
     let registry = ctx.loaded.registry.clone();
+    // `run` loads them again; checked here first so that a mistake stops the command at
+    // once, explained in the operator's language.
+    riverwatch_ingest::secrets::load_configured(&ctx.loaded.config.ingest, &registry).map_err(
+        |e| {
+            user_error(
+                format!("无法加载站点访问密码（HJ 212 PW）：{e}"),
+                format!("cannot load the stations' access passwords (HJ 212 PW): {e}"),
+            )
+        },
+    )?;
     let writer = store::open_writer(&ctx.loaded.config.store, &ctx.data_dir, &registry)
         .await
         .map_err(|e| {
