@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use riverwatch_core::Province;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::audit::{self, Verification};
+use crate::audit::{self, Anchor, Verification};
 use crate::model::{Ack, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence};
 use crate::routing::acting_provinces;
 use crate::store::{
@@ -331,6 +331,15 @@ impl AlertReader {
     /// # Errors
     /// A database error (a row that cannot even be read counts as one).
     pub fn verify_audit(&self) -> Result<Verification> {
+        self.verify_audit_with(&[])
+    }
+
+    /// Walks the whole audit chain, reports the first broken link and checks that it still
+    /// holds each anchor (a head someone kept, e.g. from a notification).
+    ///
+    /// # Errors
+    /// A database error (a row that cannot even be read counts as one).
+    pub fn verify_audit_with(&self, anchors: &[Anchor]) -> Result<Verification> {
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))
@@ -339,6 +348,6 @@ impl AlertReader {
             .query_map([], audit_row)
             .and_then(Iterator::collect)
             .map_err(|e| self.sql(e))?;
-        Ok(audit::verify(rows))
+        Ok(audit::verify_with(rows, anchors))
     }
 }

@@ -2,7 +2,9 @@
 //! robots, in Simplified Chinese by default and English by configuration. Each alert shows
 //! station and river, rule, parameter, value, limit, class against target, exceedance
 //! multiple, AQI and level, attribution, incident, first and last seen (China Standard
-//! Time), both provinces' acknowledgement state and the console link. Pure functions.
+//! Time), both provinces' acknowledgement state and the console link. Every body ends with
+//! the audit anchor of the notification's own record (a placeholder here; the store fills it
+//! in when it records the notification). Pure functions.
 
 use std::fmt::Write as _;
 
@@ -10,6 +12,7 @@ use riverwatch_core::events::{Attribution, Severity};
 use riverwatch_core::time::fmt_cst;
 use riverwatch_core::{Lang, Province, Registry};
 
+use crate::audit::{ANCHOR_ARG_PLACEHOLDER, ANCHOR_HEX_DIGITS, ANCHOR_PLACEHOLDER};
 use crate::model::{Ack, Alert, AlertStatus, NotificationKind, Role};
 
 /// One alert as a notification shows it.
@@ -160,6 +163,20 @@ pub fn subject(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) ->
                 title(first.alert, ctx)
             )
         }
+    }
+}
+
+/// The audit anchor line of a notification (its placeholders are filled in when the
+/// notification is recorded).
+fn anchor_line(lang: Lang) -> String {
+    let bits = ANCHOR_HEX_DIGITS * 4;
+    match lang {
+        Lang::Zh => format!(
+            "审计链头：{ANCHOR_PLACEHOLDER}（记录本通知的审计记录，SHA-256 前 {bits} 位）。请记入值班日志；日后可用 riverwatch audit verify --head {ANCHOR_ARG_PLACEHOLDER} 核对审计链未被截短或改写。"
+        ),
+        Lang::En => format!(
+            "Audit head: {ANCHOR_PLACEHOLDER} (the audit row recording this notification, first {bits} bits of SHA-256). Keep it in your duty log; riverwatch audit verify --head {ANCHOR_ARG_PLACEHOLDER} later shows whether the audit trail was cut short or rewritten."
+        ),
     }
 }
 
@@ -613,7 +630,10 @@ pub fn email(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> E
         let _ = writeln!(text, "{how}\n");
         let _ = writeln!(html, "<p>{}</p>", esc(&how));
     }
+    let anchor = anchor_line(lang);
+    let _ = writeln!(text, "{anchor}\n");
     let _ = writeln!(text, "{footer}");
+    let _ = writeln!(html, "<p style=\"color: #666;\">{}</p>", esc(&anchor));
     let _ = writeln!(
         html,
         "<p style=\"color: #666;\">{}</p>\n</body></html>",
@@ -667,6 +687,11 @@ pub fn markdown(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -
         }
         md.push('\n');
     }
+    let _ = writeln!(
+        md,
+        "> {}{ANCHOR_PLACEHOLDER}",
+        lang.pick("审计链头 ", "Audit head ")
+    );
     (title_line, md)
 }
 
@@ -739,6 +764,17 @@ mod tests {
         }
     }
 
+    /// The anchor the store writes in place of the placeholders.
+    fn recorded(mut mail: Email) -> Email {
+        let anchor = crate::audit::Anchor::of(
+            57,
+            "3f0c9a1d2b7e4d5a60c1d2aabbccddeeff00112233445566778899aabbccddee",
+        );
+        mail.text = crate::audit::fill_anchor(&mail.text, &anchor);
+        mail.html = crate::audit::fill_anchor(&mail.html, &anchor);
+        mail
+    }
+
     #[test]
     fn boundary_exceedance_email_in_chinese() {
         let reg = Registry::builtin().unwrap();
@@ -755,11 +791,18 @@ mod tests {
             acks,
             attached: vec![],
         };
-        let mail = email(
+        let mail = recorded(email(
             &ctx(&reg, Lang::Zh, Role::Equal, NotificationKind::Firing),
             &[item],
             &[],
-        );
+        ));
+        for needle in [
+            "审计链头：#57 3f0c9a1d2b7e4d5a60c1",
+            "riverwatch audit verify --head 57:3f0c9a1d2b7e4d5a60c1",
+        ] {
+            assert!(mail.text.contains(needle), "{needle}:\n{}", mail.text);
+        }
+        assert!(mail.html.contains("#57 3f0c9a1d2b7e4d5a60c1"));
         insta::assert_snapshot!("boundary_zh_subject", mail.subject);
         insta::assert_snapshot!("boundary_zh_text", mail.text);
         insta::assert_snapshot!("boundary_zh_html", mail.html);
@@ -781,11 +824,11 @@ mod tests {
             acks: vec![],
             attached: vec![],
         };
-        let mail = email(
+        let mail = recorded(email(
             &ctx(&reg, Lang::En, Role::InfoCopy, NotificationKind::Resolved),
             &[],
             &[item],
-        );
+        ));
         insta::assert_snapshot!("info_copy_resolved_en_text", mail.text);
         assert!(
             mail.subject.starts_with("[riverwatch] Resolved"),
@@ -809,6 +852,7 @@ mod tests {
             &[],
         );
         assert!(title.contains("蔡家沟（拉林河）"), "{title}");
+        assert!(md.contains(crate::audit::ANCHOR_PLACEHOLDER), "{md}");
         insta::assert_snapshot!("robot_markdown_zh", md);
     }
 
