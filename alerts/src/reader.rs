@@ -198,22 +198,19 @@ impl AlertReader {
             .collect();
         let mut attached = Vec::new();
         if alert.is_firing() {
+            // Attached directly: downstream alerts of its incident, alerts an inhibit rule
+            // holds behind it.
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT body FROM alerts WHERE status = 'firing' AND incident = ?1 AND id != ?2")
+                .prepare_cached(
+                    "SELECT id FROM alerts WHERE status = 'firing' AND id != ?1 \
+                     AND json_extract(body, '$.inhibited_by') = ?1 ORDER BY first_seen_ms, id",
+                )
                 .map_err(|e| self.sql(e))?;
-            if let Some(incident) = &alert.event.incident {
-                let bodies: Vec<String> = stmt
-                    .query_map(params![incident, alert.id], |r| r.get(0))
-                    .and_then(Iterator::collect)
-                    .map_err(|e| self.sql(e))?;
-                for b in bodies {
-                    let other: Alert = self.decode(&b)?;
-                    if other.inhibited_by.as_deref() == Some(alert.id.as_str()) {
-                        attached.push(other.id);
-                    }
-                }
-            }
+            attached = stmt
+                .query_map(params![alert.id], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(|e| self.sql(e))?;
         }
         Ok(AlertView {
             alert,
