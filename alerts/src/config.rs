@@ -78,6 +78,15 @@ pub struct AlertsConfig {
     /// Groups are per recipient. Default `["rule", "subject"]`.
     #[serde(default = "default_group_by")]
     pub group_by: Vec<String>,
+    /// Inhibition (Alertmanager's `inhibit_rules`): while an alert matching a rule's
+    /// `source_matchers` fires, alerts matching its `target_matchers` with the same values of
+    /// the `equal` labels are not notified on their own; they are attached to the source and
+    /// listed in its notifications. Default: one rule, `parameter_over_section`: a section's
+    /// class alert (`rule=section_below_target`) waits behind a parameter alert of the same
+    /// section (`rule=parameter_exceedance`, `equal = ["subject"]`), so one exceedance makes
+    /// one email per recipient. `inhibit_rules = []` notifies both.
+    #[serde(default = "default_inhibit_rules")]
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
     /// How long a new group waits for more alerts before its first notification, seconds.
     /// Default 30.
     #[serde(default = "default_group_wait_secs")]
@@ -148,6 +157,7 @@ impl fmt::Debug for AlertsConfig {
             .field("console_url", &self.console_url)
             .field("min_severity", &self.min_severity)
             .field("group_by", &self.group_by)
+            .field("inhibit_rules", &self.inhibit_rules)
             .field("group_wait_secs", &self.group_wait_secs)
             .field("group_interval_secs", &self.group_interval_secs)
             .field("repeat_interval_secs", &self.repeat_interval_secs)
@@ -159,6 +169,26 @@ impl fmt::Debug for AlertsConfig {
             .field("smtp_credentials", &self.smtp_credentials)
             .finish()
     }
+}
+
+/// One inhibition rule (`[[alerts.inhibit_rules]]`), with Alertmanager's semantics: an
+/// alert matching every target matcher is inhibited while another alert that matches every
+/// source matcher fires and has the same values of the `equal` labels. An alert that matches
+/// both sides cannot be inhibited by another alert that does too (nor by itself), so a rule
+/// never silences both of two alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRuleConfig {
+    /// Name shown with the alerts the rule inhibits (`alerts list`, `alerts show`, emails).
+    pub name: String,
+    /// Matchers of the inhibiting alert: `label=value` or `label!=value` (`*` matches any
+    /// run of characters); every one must hold.
+    pub source_matchers: Vec<String>,
+    /// Matchers of the inhibited alert, as `source_matchers`.
+    pub target_matchers: Vec<String>,
+    /// Labels whose values source and target must share (e.g. `subject`: the same station).
+    #[serde(default)]
+    pub equal: Vec<String>,
 }
 
 /// The recipients of both provinces (`[alerts.routing.HLJ]`, `[alerts.routing.JL]`).
@@ -366,6 +396,17 @@ const fn default_min_severity() -> Severity {
 fn default_group_by() -> Vec<String> {
     vec!["rule".to_string(), "subject".to_string()]
 }
+/// Name of the default inhibition rule.
+pub const PARAMETER_OVER_SECTION: &str = "parameter_over_section";
+
+fn default_inhibit_rules() -> Vec<InhibitRuleConfig> {
+    vec![InhibitRuleConfig {
+        name: PARAMETER_OVER_SECTION.to_string(),
+        source_matchers: vec!["rule=parameter_exceedance".to_string()],
+        target_matchers: vec!["rule=section_below_target".to_string()],
+        equal: vec!["subject".to_string()],
+    }]
+}
 const fn default_group_wait_secs() -> u64 {
     30
 }
@@ -414,6 +455,7 @@ impl Default for AlertsConfig {
             console_url: default_console_url(),
             min_severity: default_min_severity(),
             group_by: default_group_by(),
+            inhibit_rules: default_inhibit_rules(),
             group_wait_secs: default_group_wait_secs(),
             group_interval_secs: default_group_interval_secs(),
             repeat_interval_secs: default_repeat_interval_secs(),
@@ -566,6 +608,21 @@ impl AlertsConfig {
                     format!("unknown label `{label}` (known: {})", LABELS.join(", ")),
                 ));
             }
+        }
+        let mut names = BTreeSet::new();
+        for (i, rule) in self.inhibit_rules.iter().enumerate() {
+            let field = |f: &str| format!("inhibit_rules[{i}].{f}");
+            if rule.name.trim().is_empty() {
+                return Err(invalid(field("name"), "give the rule a name"));
+            }
+            if !names.insert(rule.name.as_str()) {
+                return Err(invalid(
+                    field("name"),
+                    format!("`{}` is used twice", rule.name),
+                ));
+            }
+            crate::inhibit::InhibitRule::from_config(rule)
+                .map_err(|(f, m)| invalid(field(f), m))?;
         }
         if self.group_interval_secs == 0 {
             return Err(invalid("group_interval_secs", "must be at least 1"));

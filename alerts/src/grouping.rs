@@ -230,6 +230,23 @@ impl Grouper {
         }
     }
 
+    /// An alert released from inhibition joins its groups anew: where the recipient was
+    /// never told about it, the group waits at least `group_wait` from now before notifying
+    /// it. So an alert that ends with its source (the usual case: one reading ends both) is
+    /// never notified on its own in between.
+    pub fn rejoin(&mut self, alert_id: &str, now: DateTime<Utc>, timing: &Timing) {
+        let hold = add(now, timing.group_wait);
+        for (id, g) in &mut self.groups {
+            if let Some(m) = g.members.get_mut(alert_id)
+                && m.told.is_none()
+            {
+                m.joined_at = now;
+                g.next_flush_at = g.next_flush_at.max(hold);
+                self.changed.insert(id.clone());
+            }
+        }
+    }
+
     /// Whether a recipient's group holds an alert.
     pub fn contains(&self, recipient_id: &str, alert_id: &str) -> bool {
         self.groups
@@ -531,6 +548,47 @@ mod tests {
         let f = tick(&mut g, &w, secs(0));
         assert_eq!(f[0].firing, vec!["n1"]);
         assert!(g.get(&("r".into(), "k".into())).is_none());
+    }
+
+    #[test]
+    fn a_released_alert_waits_group_wait_so_it_can_end_with_its_source() {
+        let mut g = Grouper::default();
+        let w = World::new();
+        // The section alert is inhibited from the start: its group sends nothing.
+        w.set("sec", AlertStatus::Firing, false, true);
+        g.add("r", "k", "sec", secs(0), &timing(), false);
+        assert!(tick(&mut g, &w, secs(30)).is_empty());
+        // Its source resolves just before the group's interval falls due: released, it
+        // waits group_wait rather than going out at the interval.
+        w.set("sec", AlertStatus::Firing, true, true);
+        g.rejoin("sec", secs(329), &timing());
+        assert!(
+            tick(&mut g, &w, secs(330)).is_empty(),
+            "held for group_wait"
+        );
+        // It resolves with its source (the same reading): it leaves without a word.
+        w.set("sec", AlertStatus::Resolved, true, true);
+        assert!(tick(&mut g, &w, secs(359)).is_empty());
+        assert!(g.get(&("r".into(), "k".into())).is_none());
+
+        // Released and still firing after group_wait: notified on its own.
+        w.set("s2", AlertStatus::Firing, false, true);
+        g.add("r", "k2", "s2", secs(0), &timing(), false);
+        tick(&mut g, &w, secs(30));
+        w.set("s2", AlertStatus::Firing, true, true);
+        g.rejoin("s2", secs(100), &timing());
+        assert!(tick(&mut g, &w, secs(129)).is_empty());
+        let f = tick(&mut g, &w, secs(330));
+        assert_eq!(
+            (f[0].kind, f[0].firing.clone()),
+            (FlushKind::First, vec!["s2".to_string()])
+        );
+        // Told alerts are not held back again.
+        g.rejoin("s2", secs(400), &timing());
+        assert_eq!(
+            g.get(&("r".into(), "k2".into())).unwrap().next_flush_at,
+            secs(630)
+        );
     }
 
     #[test]

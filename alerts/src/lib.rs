@@ -15,18 +15,21 @@
 //!
 //! # Layout
 //! - [`config`]: `[alerts]`: recipients per province with escalation levels (the defaults
-//!   embedded from `core/network/recipients.toml`), grouping, retries, SMTP relay or outbox,
-//!   sender, console link, language.
+//!   embedded from `core/network/recipients.toml`), grouping, inhibit rules, retries, SMTP
+//!   relay or outbox, sender, console link, language.
 //! - [`model`]: the typed records (alerts, acknowledgements, notifications, silences, audit).
 //! - [`lifecycle`]: pure state machine from events to alert state (event time, redelivery).
 //! - [`routing`]: pure: which recipients of which province get an alert, in which role.
 //! - [`grouping`]: pure, clock-driven grouping with Alertmanager's semantics.
 //! - [`silence`]: time-bounded matchers.
-//! - [`inhibit`]: downstream alerts of an incident attach to its source.
+//! - [`inhibit`]: pure: downstream alerts of an incident attach to its source, and the
+//!   inhibit rules attach more (by default a section's class alert to a parameter alert of
+//!   the same section), so one problem makes one notification.
 //! - [`escalation`]: per-province escalation while unacknowledged.
 //! - [`notify`]: templates, email (lettre), webhooks, retained MQTT state.
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
-//! - [`audit`]: the append-only hash chain and its verification.
+//! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)
+//!   every notification carries.
 //! - [`reader`]: the public read API.
 //! - [`views`]: typed rows the command line and the console show (an alert with its
 //!   notifications and audit trail, each province's side, a silence's state).

@@ -210,6 +210,8 @@ fn new_alert(event: &Event, registry: &Registry, now: DateTime<Utc>, status: Ale
         event: event.clone(),
         resolution: None,
         inhibited_by: None,
+        inhibition: None,
+        attached_when_resolved: Vec::new(),
         escalation: Vec::new(),
         muted_by: Vec::new(),
         version: 1,

@@ -199,9 +199,18 @@ pub struct Alert {
     /// The resolving event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Event>,
-    /// The upstream alert of the same incident this one is attached to (inhibited by).
+    /// The alert this one is attached to (inhibited by): it is not notified on its own while
+    /// that one fires, and is listed in that one's notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inhibited_by: Option<String>,
+    /// Why it is attached to `inhibited_by` (absent in stores written before inhibit rules:
+    /// read as the incident's downstream alert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inhibition: Option<Inhibition>,
+    /// The alerts attached to this one when it resolved, so its resolution can say how they
+    /// stand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached_when_resolved: Vec<String>,
     /// Escalation state of each province with an owner or equal role.
     #[serde(default)]
     pub escalation: Vec<Escalation>,
@@ -211,6 +220,54 @@ pub struct Alert {
     pub muted_by: Vec<String>,
     /// Incremented on every change.
     pub version: u64,
+}
+
+/// Why an alert is attached to another one and not notified on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Inhibition {
+    /// A later (downstream) alert of a pollution incident, attached to the incident's source.
+    Incident {
+        /// The incident id.
+        incident: String,
+    },
+    /// An inhibit rule of the configuration (`[[alerts.inhibit_rules]]`).
+    Rule {
+        /// The rule's name.
+        name: String,
+        /// The `equal` labels with the values source and target share.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        equal: Vec<(String, String)>,
+    },
+}
+
+impl Inhibition {
+    /// Why, in a few words, in the language.
+    pub fn describe(&self, lang: riverwatch_core::Lang) -> String {
+        let zh = lang == riverwatch_core::Lang::Zh;
+        match self {
+            Inhibition::Incident { incident } => {
+                if zh {
+                    format!("同一污染事件 {incident} 的下游告警")
+                } else {
+                    format!("downstream alert of incident {incident}")
+                }
+            }
+            Inhibition::Rule { name, equal } => {
+                let same = equal
+                    .iter()
+                    .map(|(l, v)| format!("{l}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                match (zh, same.is_empty()) {
+                    (true, true) => format!("抑制规则 {name}"),
+                    (true, false) => format!("抑制规则 {name}，相同 {same}"),
+                    (false, true) => format!("inhibit rule {name}"),
+                    (false, false) => format!("inhibit rule {name}, same {same}"),
+                }
+            }
+        }
+    }
 }
 
 impl Alert {
@@ -558,7 +615,7 @@ pub struct Notification {
     pub target: String,
     /// Email subject (or webhook title).
     pub subject: String,
-    /// The alerts it carries.
+    /// The alerts it carries: those notified, then those listed as attached to them.
     pub alert_ids: Vec<String>,
     /// Delivery state.
     pub status: DeliveryStatus,

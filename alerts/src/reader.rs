@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use riverwatch_core::Province;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::audit::{self, Verification};
+use crate::audit::{self, Anchor, Verification};
 use crate::model::{Ack, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence};
 use crate::routing::acting_provinces;
 use crate::store::{
@@ -198,22 +198,19 @@ impl AlertReader {
             .collect();
         let mut attached = Vec::new();
         if alert.is_firing() {
+            // Attached directly: downstream alerts of its incident, alerts an inhibit rule
+            // holds behind it.
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT body FROM alerts WHERE status = 'firing' AND incident = ?1 AND id != ?2")
+                .prepare_cached(
+                    "SELECT id FROM alerts WHERE status = 'firing' AND id != ?1 \
+                     AND json_extract(body, '$.inhibited_by') = ?1 ORDER BY first_seen_ms, id",
+                )
                 .map_err(|e| self.sql(e))?;
-            if let Some(incident) = &alert.event.incident {
-                let bodies: Vec<String> = stmt
-                    .query_map(params![incident, alert.id], |r| r.get(0))
-                    .and_then(Iterator::collect)
-                    .map_err(|e| self.sql(e))?;
-                for b in bodies {
-                    let other: Alert = self.decode(&b)?;
-                    if other.inhibited_by.as_deref() == Some(alert.id.as_str()) {
-                        attached.push(other.id);
-                    }
-                }
-            }
+            attached = stmt
+                .query_map(params![alert.id], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(|e| self.sql(e))?;
         }
         Ok(AlertView {
             alert,
@@ -331,6 +328,15 @@ impl AlertReader {
     /// # Errors
     /// A database error (a row that cannot even be read counts as one).
     pub fn verify_audit(&self) -> Result<Verification> {
+        self.verify_audit_with(&[])
+    }
+
+    /// Walks the whole audit chain, reports the first broken link and checks that it still
+    /// holds each anchor (a head someone kept, e.g. from a notification).
+    ///
+    /// # Errors
+    /// A database error (a row that cannot even be read counts as one).
+    pub fn verify_audit_with(&self, anchors: &[Anchor]) -> Result<Verification> {
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))
@@ -339,6 +345,6 @@ impl AlertReader {
             .query_map([], audit_row)
             .and_then(Iterator::collect)
             .map_err(|e| self.sql(e))?;
-        Ok(audit::verify(rows))
+        Ok(audit::verify_with(rows, anchors))
     }
 }

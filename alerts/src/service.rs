@@ -2,7 +2,8 @@
 //! the retained-state publisher, and stops them in order.
 //!
 //! The processor owns the alert state. For each event it applies the lifecycle, attaches
-//! downstream alerts of an incident to their source, routes the alert to both provinces and
+//! alerts to the alert they are inhibited by (downstream alerts of an incident to its source,
+//! and what the inhibit rules say), routes the alert to both provinces and
 //! puts it in each recipient's group, and commits all of it — alert, event id, grouping state
 //! and audit rows — in one transaction before the event is acknowledged to the broker. On
 //! each tick (and right after each event) it picks up acknowledgements and silences written
@@ -36,7 +37,7 @@ use crate::audit::{Entry, SERVICE};
 use crate::config::{AlertsConfig, Recipient};
 use crate::escalation;
 use crate::grouping::{FlushKind, Grouper, MemberNow, Timing, group_key};
-use crate::inhibit;
+use crate::inhibit::{self, InhibitRule};
 use crate::lifecycle::{self, Known, Outcome};
 use crate::model::{
     Ack, Alert, AlertStatus, AlertView, Channel, NotificationKind, ProvinceState, Role, Silence,
@@ -102,6 +103,12 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
         clock,
     } = args;
     config.validate()?;
+    let inhibit_rules = inhibit::rules(&config.inhibit_rules).map_err(|message| {
+        crate::config::ConfigError::Invalid {
+            field: "inhibit_rules".to_string(),
+            message,
+        }
+    })?;
     let lang = config.lang.unwrap_or(lang);
     let db = data_dir.join(&config.database);
     let store = Store::open(&db)?;
@@ -154,6 +161,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
             .map(|m| domain_of(&m))
             .unwrap_or_else(|_| "riverwatch.local".to_string()),
         config,
+        inhibit_rules,
         lang,
         registry,
         store,
@@ -229,6 +237,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
 
 struct ProcessorArgs {
     config: AlertsConfig,
+    inhibit_rules: Vec<InhibitRule>,
     lang: Lang,
     registry: Arc<Registry>,
     store: Store,
@@ -289,6 +298,7 @@ impl Batch {
 /// The owner of the alert state.
 struct Processor {
     config: AlertsConfig,
+    inhibit_rules: Vec<InhibitRule>,
     lang: Lang,
     registry: Arc<Registry>,
     store: Store,
@@ -320,6 +330,7 @@ impl Processor {
         };
         let mut p = Self {
             config: a.config,
+            inhibit_rules: a.inhibit_rules,
             lang: a.lang,
             registry: a.registry,
             store: a.store,
@@ -339,6 +350,10 @@ impl Processor {
             message_domain: a.message_domain,
         };
         p.reload()?;
+        // The inhibit rules may have changed since the state was stored.
+        let mut batch = Batch::default();
+        p.reinhibit(p.clock.now(), &mut batch);
+        p.commit(batch)?;
         info!(
             firing = p.open.len(),
             groups = p.grouper.groups().count(),
@@ -553,7 +568,6 @@ impl Processor {
                 "summary": event.summary_zh,
             })
         };
-        let mut incident = None;
         match outcome {
             Outcome::Duplicate => {}
             Outcome::Stale(why) | Outcome::Ignored(why) => {
@@ -574,7 +588,6 @@ impl Processor {
                 };
                 info!(alert = %a.id, fingerprint = %a.fingerprint, severity = severity_str(a.severity), "Alert opened.");
                 batch.audit(now, kind, Some(&a.id), a.owner, detail(&a));
-                incident = a.event.incident.clone();
                 let id = a.id.clone();
                 self.route_initial(&a, now);
                 if a.status == AlertStatus::Firing {
@@ -598,25 +611,23 @@ impl Processor {
                         detail(&alert),
                     );
                 }
-                incident = alert.event.incident.clone();
                 self.route_initial(&alert, now);
                 self.open.insert(alert.id.clone(), alert.clone());
                 batch.alerts.insert(alert.id.clone(), alert);
             }
-            Outcome::Resolved(a) => {
+            Outcome::Resolved(mut a) => {
                 self.metrics.resolved.inc();
                 info!(alert = %a.id, fingerprint = %a.fingerprint, "Alert resolved.");
                 batch.audit(now, "alert_resolved", Some(&a.id), a.owner, detail(&a));
-                incident = a.event.incident.clone();
+                // Its resolution says how the alerts attached to it stand.
+                a.attached_when_resolved = self.attached_ids(&a.id);
                 self.open.remove(&a.id);
                 self.by_fingerprint.remove(&a.fingerprint);
                 self.acks.remove(&a.id);
                 batch.alerts.insert(a.id.clone(), a);
             }
         }
-        if let Some(inc) = incident {
-            self.reinhibit(&inc, now, &mut batch);
-        }
+        self.reinhibit(now, &mut batch);
         self.commit(batch)
     }
 
@@ -639,40 +650,59 @@ impl Processor {
         }
     }
 
-    /// Re-attaches the firing alerts of an incident to its source.
-    fn reinhibit(&mut self, incident: &str, now: DateTime<Utc>, batch: &mut Batch) {
-        let members: Vec<&Alert> = self
-            .open
-            .values()
-            .filter(|a| a.event.incident.as_deref() == Some(incident))
-            .collect();
-        let assignments: Vec<(String, Option<String>)> = inhibit::assign(&members)
+    /// The firing alerts, earliest first (a stable order for inhibition and listings).
+    fn open_sorted(&self) -> Vec<&Alert> {
+        let mut open: Vec<&Alert> = self.open.values().collect();
+        open.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        open
+    }
+
+    /// The firing alerts attached to `id`, directly or through attached alerts.
+    fn attached_ids(&self, id: &str) -> Vec<String> {
+        inhibit::attached_to(id, self.open_sorted())
             .into_iter()
-            .map(|(id, by)| (id.to_string(), by))
-            .collect();
-        for (id, by) in assignments {
+            .map(|a| a.id.clone())
+            .collect()
+    }
+
+    /// Attaches every firing alert to what inhibits it now (incident source, inhibit rules)
+    /// and releases those no longer inhibited; a released alert joins its groups anew.
+    fn reinhibit(&mut self, now: DateTime<Utc>, batch: &mut Batch) {
+        let assignments = inhibit::assign(&self.open_sorted(), &self.inhibit_rules);
+        let mut released = Vec::new();
+        for (id, attachment) in assignments {
             let Some(a) = self.open.get_mut(&id) else {
                 continue;
             };
-            if a.inhibited_by == by {
+            let (by, why) = match attachment {
+                Some((by, why)) => (Some(by), Some(why)),
+                None => (None, None),
+            };
+            if a.inhibited_by == by && a.inhibition == why {
                 continue;
             }
-            let kind = if by.is_some() {
-                "alert_attached"
-            } else {
-                "alert_released"
+            let (kind, detail) = match &by {
+                Some(source) => (
+                    "alert_attached",
+                    json!({"source": source, "inhibition": why}),
+                ),
+                None => (
+                    "alert_released",
+                    json!({"source": null, "previous_source": a.inhibited_by}),
+                ),
             };
-            batch.audit(
-                now,
-                kind,
-                Some(&id),
-                a.owner,
-                json!({"incident": incident, "source": by}),
-            );
+            batch.audit(now, kind, Some(&id), a.owner, detail);
+            if by.is_none() {
+                released.push(id.clone());
+            }
             a.inhibited_by = by;
+            a.inhibition = why;
             a.version += 1;
             a.updated_at = now;
             batch.alerts.insert(id, a.clone());
+        }
+        for id in released {
+            self.grouper.rejoin(&id, now, &self.timing);
         }
     }
 
@@ -913,7 +943,7 @@ impl Processor {
         }
     }
 
-    fn items<'a>(&'a self, alerts: &'a [Alert]) -> Vec<Item<'a>> {
+    fn items<'a>(&self, alerts: &'a [Alert]) -> Vec<Item<'a>> {
         alerts
             .iter()
             .map(|a| Item {
@@ -923,13 +953,26 @@ impl Processor {
                     .get(&a.id)
                     .cloned()
                     .unwrap_or_else(|| self.store.acks_of(&a.id).unwrap_or_default()),
-                attached: self
-                    .open
-                    .values()
-                    .filter(|d| d.inhibited_by.as_deref() == Some(a.id.as_str()))
-                    .collect(),
+                attached: self.attached_alerts(a),
             })
             .collect()
+    }
+
+    /// What a notification lists under an alert: the firing alerts attached to it, or for a
+    /// resolved one, those attached when it resolved as they stand now.
+    fn attached_alerts(&self, a: &Alert) -> Vec<Alert> {
+        match a.status {
+            AlertStatus::Firing => inhibit::attached_to(&a.id, self.open_sorted())
+                .into_iter()
+                .cloned()
+                .collect(),
+            AlertStatus::Resolved => a
+                .attached_when_resolved
+                .iter()
+                .filter_map(|id| self.lookup(id))
+                .collect(),
+            AlertStatus::Notice => Vec::new(),
+        }
     }
 
     fn view(&self, a: &Alert, now: DateTime<Utc>) -> AlertView {
@@ -947,8 +990,8 @@ impl Processor {
                 .collect(),
             silenced_by: self.silenced(a, now),
             attached: self
-                .open
-                .values()
+                .open_sorted()
+                .into_iter()
                 .filter(|d| d.inhibited_by.as_deref() == Some(a.id.as_str()))
                 .map(|d| d.id.clone())
                 .collect(),
@@ -977,11 +1020,20 @@ impl Processor {
         };
         let firing_items = self.items(firing);
         let resolved_items = self.items(resolved);
-        let alert_ids: Vec<String> = firing
+        // The alerts notified, then those listed as attached to them (so `alerts show` of an
+        // attached alert finds the notifications that carried it).
+        let mut alert_ids: Vec<String> = firing
             .iter()
             .chain(resolved)
             .map(|a| a.id.clone())
             .collect();
+        for item in firing_items.iter().chain(&resolved_items) {
+            for d in &item.attached {
+                if !alert_ids.contains(&d.id) {
+                    alert_ids.push(d.id.clone());
+                }
+            }
+        }
         let expires_at = now
             + chrono::Duration::seconds(
                 i64::try_from(self.config.expire_after_secs).unwrap_or(86_400),

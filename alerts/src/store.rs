@@ -1025,7 +1025,10 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Queues a notification (and records it in the audit trail); returns its id.
+    /// Queues a notification (and records it in the audit trail); returns its id. The
+    /// bodies' anchor placeholders ([`audit::ANCHOR_PLACEHOLDER`]) become the anchor of the
+    /// audit row recording this notification, in the same transaction, so every notification
+    /// carries a head of the chain that contains its own record.
     ///
     /// # Errors
     /// A database error.
@@ -1055,13 +1058,8 @@ impl WriteTx<'_> {
             .map_err(|e| self.sql(e))?;
         let id = self.tx.last_insert_rowid();
         let message_id = format!("<rw-{id}-{}@{}>", ms(now), n.message_domain);
-        self.tx
-            .execute(
-                "UPDATE notifications SET message_id = ?2 WHERE id = ?1",
-                params![id, message_id],
-            )
-            .map_err(|e| self.sql(e))?;
-        self.audit(
+        let row = audit::append(
+            &self.tx,
             now,
             &Entry {
                 actor: audit::SERVICE,
@@ -1079,7 +1077,24 @@ impl WriteTx<'_> {
                     "message_id": message_id,
                 }),
             },
-        )?;
+        )
+        .map_err(|e| self.sql(e))?;
+        let anchor = audit::Anchor::of(row.seq, &row.hash);
+        self.tx
+            .execute(
+                "UPDATE notifications SET message_id = ?2, \
+                 body_text = replace(replace(body_text, ?3, ?4), ?5, ?6), \
+                 body_html = replace(replace(body_html, ?3, ?4), ?5, ?6) WHERE id = ?1",
+                params![
+                    id,
+                    message_id,
+                    audit::ANCHOR_PLACEHOLDER,
+                    anchor.to_string(),
+                    audit::ANCHOR_ARG_PLACEHOLDER,
+                    anchor.arg()
+                ],
+            )
+            .map_err(|e| self.sql(e))?;
         Ok(id)
     }
 
@@ -1262,5 +1277,53 @@ mod tests {
         assert_eq!(store.acks_after(0).unwrap().len(), 1);
         assert_eq!(store.resolve_alert_id(&a.id[..6]).unwrap(), a.id);
         assert!(store.resolve_alert_id("ffff0000").is_err());
+    }
+
+    #[test]
+    fn a_queued_notification_carries_the_anchor_of_its_own_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.db");
+        let mut store = Store::open(&path).unwrap();
+        let tx = store.write().unwrap();
+        // State changes recorded before it in the same transaction.
+        tx.audit(
+            t(0),
+            &Entry::service("alert_opened", Some("a1"), serde_json::json!({})),
+        )
+        .unwrap();
+        let mut n = new_notification("a1");
+        n.body_text = format!(
+            "链头 {}，--head {}",
+            audit::ANCHOR_PLACEHOLDER,
+            audit::ANCHOR_ARG_PLACEHOLDER
+        );
+        n.body_html = format!("<p>{}</p>", audit::ANCHOR_PLACEHOLDER);
+        let first = tx.queue(&n, t(0)).unwrap();
+        let second = tx.queue(&n, t(0)).unwrap();
+        tx.commit().unwrap();
+
+        let reader = crate::reader::AlertReader::open(&path).unwrap();
+        let rows = reader.audit(&crate::reader::AuditQuery::default()).unwrap();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            vec!["alert_opened", "notification_queued", "notification_queued"]
+        );
+        for (id, row) in [(first, &rows[1]), (second, &rows[2])] {
+            // The row that records this notification, by its id.
+            let detail: serde_json::Value = serde_json::from_str(&row.detail).unwrap();
+            assert_eq!(detail["notification"], id);
+            let prefix: String = row.hash.chars().take(audit::ANCHOR_HEX_DIGITS).collect();
+            let (text, html) = reader.notification_bodies(id).unwrap();
+            assert_eq!(
+                text,
+                format!("链头 #{} {prefix}，--head {}:{prefix}", row.seq, row.seq)
+            );
+            assert_eq!(html, format!("<p>#{} {prefix}</p>", row.seq));
+        }
+        let v = reader
+            .verify_audit_with(&[audit::Anchor::of(rows[2].seq, &rows[2].hash)])
+            .unwrap();
+        assert!(v.holds());
     }
 }

@@ -829,3 +829,302 @@ async fn email_goes_through_a_third_party_smtp_server_process() {
         "{log:?}"
     );
 }
+
+/// The addresses the built-in recipients give 蔡家沟 (LLH-CJG, a Jilin boundary section on
+/// the Lalin): both duty offices, Songyuan's bureau (扶余市) and both provinces' Lalin
+/// river-chief offices.
+const CJG_RECIPIENTS: [&str; 5] = [
+    "duty@hlj.example.org",
+    "lalin-hzb@hlj.example.org",
+    "duty@jl.example.org",
+    "songyuan@jl.example.org",
+    "lalin-hzb@jl.example.org",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_reading_above_the_limit_at_a_boundary_section_sends_one_email_per_recipient() {
+    // The whole chain: a station's reading through mosquitto, ingest (SQLite) and analytics
+    // to the alert service with the built-in routing and timings, on the manual clock.
+    let mut p = Pipeline::builder()
+        .with_ingest("it-one-ingest")
+        .with_analytics("it-one-analytics")
+        .with_alerts(AlertsConfig {
+            tick_ms: 50,
+            ..AlertsConfig::default()
+        })
+        .start()
+        .await;
+    // NH3-N 1.62 mg/L: above the Class III limit of 1.0 mg/L and within Class V (1.5 <
+    // c ≤ 2.0, GB 3838-2002 Table 1), (1.62 − 1.0) / 1.0 = 0.62 times over. Analytics
+    // raises the parameter alert and the section's class alert (Class V against III).
+    let t0 = minute(0) - chrono::Duration::hours(9);
+    p.publish(
+        "it-one-pub",
+        vec![json_obs("LLH-CJG", t0, &[("NH3N", 1.62)])],
+    )
+    .await;
+    let rules = |views: &[riverwatch_alerts::model::AlertView]| -> BTreeSet<Rule> {
+        views.iter().map(|v| v.alert.rule).collect()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        Later(|| {
+            format!(
+                "both alerts firing (now {:?})",
+                rules(&p.alert_views(StateFilter::Firing))
+            )
+        }),
+        || {
+            rules(&p.alert_views(StateFilter::Firing))
+                == [Rule::SectionBelowTarget, Rule::ParameterExceedance].into()
+        },
+    )
+    .await;
+    let firing = p.alert_views(StateFilter::Firing);
+    let find = |rule: Rule| {
+        firing
+            .iter()
+            .find(|v| v.alert.rule == rule)
+            .unwrap()
+            .alert
+            .clone()
+    };
+    let param = find(Rule::ParameterExceedance);
+    let section = find(Rule::SectionBelowTarget);
+    assert_eq!(section.inhibited_by.as_deref(), Some(param.id.as_str()));
+
+    // group_wait (30 s) later: one email per recipient, for the whole problem.
+    p.advance(30);
+    p.wait_emails(5, Duration::from_secs(20)).await;
+    // Another notification would be decided on the same tick; give the service a few.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = p.smtp().received();
+    let got = addresses(&received);
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        CJG_RECIPIENTS.into(),
+        "{got:?}"
+    );
+    assert!(got.values().all(|n| *n == 1), "one email each: {got:?}");
+    for addr in CJG_RECIPIENTS {
+        let mail = &to(&received, addr)[0];
+        for needle in [
+            "蔡家沟（拉林河）",
+            "氨氮（NH3N）",
+            "1.62 mg/L（限值 1 mg/L，超标 0.62 倍）",
+            "断面水质未达目标 Ⅴ类（目标 Ⅲ类）",
+        ] {
+            assert!(
+                mail.subject.contains(needle),
+                "{addr}: {needle} in {}",
+                mail.subject
+            );
+        }
+        for needle in [
+            "监测值：1.62 mg/L",
+            "限值：1 mg/L（Ⅲ类标准）",
+            "超标倍数：0.62",
+            &format!(
+                "关联告警（不单独通知）：蔡家沟（拉林河） 断面水质未达目标 [{}]：Ⅴ类（目标 Ⅲ类）",
+                section.id
+            ),
+            "原因：抑制规则 parameter_over_section",
+            "审计链头：#",
+        ] {
+            assert!(
+                mail.text.contains(needle),
+                "{addr} lacks `{needle}`:\n{}",
+                mail.text
+            );
+        }
+        assert!(mail.html.contains("断面水质未达目标"), "HTML part");
+    }
+
+    // Both alerts are listed; the section's says why it was not sent on its own, and it
+    // takes an acknowledgement like any other.
+    let (code, out, _) = p.cli(&["alerts", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&param.id) && out.contains(&section.id),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "附属于 {}（抑制规则 parameter_over_section）",
+            param.id
+        )),
+        "{out}"
+    );
+    let (code, out, _) = p.cli(&["alerts", "show", &section.id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("未单独通知"), "{out}");
+    assert!(out.contains(&param.id), "{out}");
+    // The notifications that carried it, one per recipient.
+    assert!(
+        out.contains("hlj-duty") && out.contains("jl-hzb-lalin"),
+        "{out}"
+    );
+    let carried = p
+        .alert_reader()
+        .unwrap()
+        .notifications(&riverwatch_alerts::reader::NotificationQuery {
+            alert_id: Some(section.id.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(carried.len(), 5, "{carried:?}");
+    let (code, out, err) = p.cli(&[
+        "alerts",
+        "ack",
+        &section.id,
+        "--province",
+        "JL",
+        "--by",
+        "李娜",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Two readings clearly back within the limit end both (clear after 2 readings at least
+    // 5 % inside it): one resolution email per recipient, saying so for both.
+    p.publish(
+        "it-one-pub",
+        vec![
+            json_obs("LLH-CJG", t0 + chrono::Duration::hours(4), &[("NH3N", 0.3)]),
+            json_obs("LLH-CJG", t0 + chrono::Duration::hours(8), &[("NH3N", 0.3)]),
+        ],
+    )
+    .await;
+    wait_until(Duration::from_secs(30), "both alerts resolved", || {
+        p.alert_views(StateFilter::Firing).is_empty()
+            && p.alert_views(StateFilter::Resolved).len() == 2
+    })
+    .await;
+    p.advance(300);
+    p.wait_emails(10, Duration::from_secs(20)).await;
+    // The section alert, released when the parameter alert resolved, would go out on its
+    // own a group_wait later if it had not resolved too.
+    p.advance(30);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    p.advance(300);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = p.smtp().received();
+    assert_eq!(received.len(), 10, "{:?}", addresses(&received));
+    for addr in CJG_RECIPIENTS {
+        let mails = to(&received, addr);
+        assert_eq!(mails.len(), 2, "{addr}");
+        let r = &mails[1];
+        for needle in [
+            "已恢复",
+            "氨氮（NH3N）",
+            "0.3 mg/L（限值 1 mg/L）",
+            "断面水质已达标 Ⅱ类（目标 Ⅲ类）",
+        ] {
+            assert!(
+                r.subject.contains(needle),
+                "{addr}: {needle} in {}",
+                r.subject
+            );
+        }
+        assert!(r.text.contains(&section.id), "{}", r.text);
+    }
+    p.stop_alerts().await;
+    let (code, out, _) = p.cli(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// The anchor (`#seq hash`) an email carries, as `seq:hash`.
+fn anchor_of(mail: &ParsedMail) -> (i64, String) {
+    let rest = mail
+        .text
+        .split("审计链头：#")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no audit head in:\n{}", mail.text));
+    let mut parts = rest.split([' ', '（']);
+    let seq = parts.next().unwrap().parse().unwrap();
+    let hash = parts.next().unwrap().to_string();
+    assert!(
+        mail.html.contains(&format!("#{seq} {hash}")),
+        "the HTML part carries the same head"
+    );
+    (seq, hash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_head_in_an_email_shows_rows_deleted_from_the_end() {
+    let mut p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1))
+        .start()
+        .await;
+    let e = exceedance("head-1", EventStatus::Firing, "LLH-CJG", "NH3N", minute(0));
+    p.publish("it-head-pub", vec![message(&e)]).await;
+    p.wait_emails(5, Duration::from_secs(30)).await;
+    p.stop_alerts().await;
+    let received = p.smtp().received();
+    let mails: Vec<ParsedMail> = received.iter().map(Received::parsed).collect();
+    // Each email's head is the audit row recording that very email.
+    let reader = p.alert_reader().unwrap();
+    let rows = reader.audit(&Default::default()).unwrap();
+    let mut heads = Vec::new();
+    for m in &mails {
+        let (seq, hash) = anchor_of(m);
+        assert_eq!(hash.len(), 20, "80 bits");
+        let row = rows.iter().find(|r| r.seq == seq).unwrap();
+        assert!(row.hash.starts_with(&hash));
+        assert_eq!(row.kind, "notification_queued");
+        let detail: serde_json::Value = serde_json::from_str(&row.detail).unwrap();
+        assert_eq!(
+            detail["message_id"],
+            m.message_id.as_str(),
+            "{}",
+            row.detail
+        );
+        heads.push((seq, hash));
+    }
+    let (seq, hash) = heads.iter().max().unwrap().clone();
+    let head = format!("{seq}:{hash}");
+    let (code, out, err) = p.cli(&["audit", "verify", "--head", &head]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("包含链头 #{seq} {hash}")), "{out}");
+    // As the email shows it, too.
+    let (code, _, _) = p.cli(&["audit", "verify", "--head", &format!("#{seq} {hash}")]);
+    assert_eq!(code, 0);
+
+    // Someone deletes the last rows (from the newest email's record on), dropping the
+    // append-only trigger first.
+    let conn = rusqlite::Connection::open(p.alerts_db()).unwrap();
+    assert!(
+        conn.execute("DELETE FROM audit WHERE seq >= ?1", [seq])
+            .is_err(),
+        "append-only"
+    );
+    conn.execute_batch("DROP TRIGGER audit_no_delete;").unwrap();
+    let deleted = conn
+        .execute("DELETE FROM audit WHERE seq >= ?1", [seq])
+        .unwrap();
+    assert!(deleted >= 1);
+    drop(conn);
+    // What is left is a valid chain: plain verification cannot tell.
+    let (code, out, _) = p.cli(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("审计链完整"), "{out}");
+    // The head from the email can.
+    let (code, out, err) = p.cli(&["audit", "verify", "--head", &head]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains(&format!("审计链不包含链头 #{seq} {hash}")) && err.contains("末尾被截短"),
+        "{err}"
+    );
+    let (code, _, err) = p.cli(&["--lang", "en", "audit", "verify", "--head", &head]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no longer contains head"), "{err}");
+    // An earlier email's head is still there.
+    let (earlier, h) = heads.iter().min().unwrap().clone();
+    if earlier < seq {
+        let (code, out, err) = p.cli(&["audit", "verify", "--head", &format!("{earlier}:{h}")]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // A head that is not one is refused in both languages.
+    let (code, _, err) = p.cli(&["audit", "verify", "--head", "12:abc"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--head `12:abc` 格式有误"), "{err}");
+}

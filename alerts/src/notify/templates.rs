@@ -2,14 +2,20 @@
 //! robots, in Simplified Chinese by default and English by configuration. Each alert shows
 //! station and river, rule, parameter, value, limit, class against target, exceedance
 //! multiple, AQI and level, attribution, incident, first and last seen (China Standard
-//! Time), both provinces' acknowledgement state and the console link. Pure functions.
+//! Time), both provinces' acknowledgement state and the console link, and the alerts
+//! attached to it (not notified on their own). The subject names the problem with its
+//! figures: the parameter's value against its limit and, when the section's class alert
+//! comes with it, the section's class against its target. Every body ends with the audit
+//! anchor of the notification's own record (a placeholder here; the store fills it in when
+//! it records the notification). Pure functions.
 
 use std::fmt::Write as _;
 
-use riverwatch_core::events::{Attribution, Severity};
+use riverwatch_core::events::{Attribution, Event, Rule, Severity};
 use riverwatch_core::time::fmt_cst;
 use riverwatch_core::{Lang, Province, Registry};
 
+use crate::audit::{ANCHOR_ARG_PLACEHOLDER, ANCHOR_HEX_DIGITS, ANCHOR_PLACEHOLDER};
 use crate::model::{Ack, Alert, AlertStatus, NotificationKind, Role};
 
 /// One alert as a notification shows it.
@@ -19,8 +25,10 @@ pub struct Item<'a> {
     pub alert: &'a Alert,
     /// Its acknowledgements.
     pub acks: Vec<Ack>,
-    /// Downstream alerts of the same incident attached to it.
-    pub attached: Vec<&'a Alert>,
+    /// The alerts attached to it and not notified on their own (downstream alerts of its
+    /// incident, alerts an inhibit rule holds behind it); for a resolved alert, those that
+    /// were attached when it resolved, as they stand now.
+    pub attached: Vec<Alert>,
 }
 
 /// Who a notification is for and why.
@@ -115,7 +123,75 @@ fn station_name(registry: &Registry, id: &str, lang: Lang) -> String {
     }
 }
 
-/// The email subject.
+fn unit_of(e: &Event) -> String {
+    match e.unit.as_deref() {
+        None | Some("" | "-") => String::new(),
+        Some(u) => format!(" {u}"),
+    }
+}
+
+/// The class against the target: `Ⅴ类（目标 Ⅲ类）`.
+fn class_vs_target(e: &Event, lang: Lang) -> Option<String> {
+    let (c, t) = (e.class?, e.target?);
+    Some(match lang {
+        Lang::Zh => format!("{}（目标 {}）", c.label_zh(), t.label_zh()),
+        Lang::En => format!("{} (target {})", c.label_en(), t.label_en()),
+    })
+}
+
+/// The value against the limit: `1.62 mg/L（限值 1 mg/L，超标 0.62 倍）`.
+fn value_vs_limit(e: &Event, lang: Lang, with_multiple: bool) -> Option<String> {
+    let (v, l) = (e.value?, e.limit?);
+    let unit = unit_of(e);
+    let m = e.exceedance_multiple.filter(|_| with_multiple);
+    Some(match (lang, m) {
+        (Lang::Zh, Some(m)) => format!(
+            "{}{unit}（限值 {}{unit}，超标 {} 倍）",
+            num(v),
+            num(l),
+            num(m)
+        ),
+        (Lang::Zh, None) => format!("{}{unit}（限值 {}{unit}）", num(v), num(l)),
+        (Lang::En, Some(m)) => format!(
+            "{}{unit} (limit {}{unit}, {}× over)",
+            num(v),
+            num(l),
+            num(m)
+        ),
+        (Lang::En, None) => format!("{}{unit} (limit {}{unit})", num(v), num(l)),
+    })
+}
+
+/// The figures that say how bad it is (or how it ended): the section's class against its
+/// target for a section's class alert, the value against the limit otherwise.
+pub fn figures(alert: &Alert, lang: Lang) -> Option<String> {
+    let resolved = alert.status == AlertStatus::Resolved;
+    let e = match (&alert.resolution, resolved) {
+        (Some(r), true) => r,
+        _ => &alert.event,
+    };
+    if alert.rule == Rule::SectionBelowTarget {
+        class_vs_target(e, lang)
+    } else {
+        value_vs_limit(e, lang, !resolved)
+    }
+}
+
+/// The section's class alert that comes with `first` (attached to it or in the same
+/// notification): same station, another alert.
+fn section_alert<'x>(first: &Item<'x>, all: &[&'x Item<'x>]) -> Option<&'x Alert> {
+    let a = first.alert;
+    if a.rule == Rule::SectionBelowTarget {
+        return None;
+    }
+    let same = |s: &&Alert| s.rule == Rule::SectionBelowTarget && s.subject == a.subject;
+    all.iter()
+        .flat_map(|i| std::iter::once(i.alert).chain(i.attached.iter()))
+        .find(same)
+}
+
+/// The email subject: kind and severity, the first alert with its figures, the section's
+/// class against its target when its class alert comes along, and how many alerts.
 pub fn subject(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> String {
     let lang = ctx.lang;
     let kind = match lang {
@@ -133,6 +209,20 @@ pub fn subject(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) ->
         .unwrap_or(Severity::Warning);
     let more = all.len() - 1;
     let cross = all.iter().any(|i| i.alert.cross_border);
+    let head = match figures(first.alert, lang) {
+        Some(f) => format!("{} {f}", title(first.alert, ctx)),
+        None => title(first.alert, ctx),
+    };
+    let section = section_alert(first, &all).and_then(|s| {
+        let f = figures(s, lang)?;
+        Some(match (lang, s.status == AlertStatus::Resolved) {
+            (Lang::Zh, false) => format!("；{} {f}", s.rule.label_zh()),
+            (Lang::Zh, true) => format!("；断面水质已达标 {f}"),
+            (Lang::En, false) => format!("; {}: {f}", s.rule.label_en()),
+            (Lang::En, true) => format!("; section back to its target: {f}"),
+        })
+    });
+    let section = section.unwrap_or_default();
     match lang {
         Lang::Zh => {
             let more = if more > 0 {
@@ -142,9 +232,8 @@ pub fn subject(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) ->
             };
             let cross = if cross { "｜跨界" } else { "" };
             format!(
-                "[riverwatch]【{kind}·{}{cross}】{}{more}",
+                "[riverwatch]【{kind}·{}{cross}】{head}{section}{more}",
                 severity_label(worst, lang),
-                title(first.alert, ctx)
             )
         }
         Lang::En => {
@@ -155,11 +244,64 @@ pub fn subject(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) ->
             };
             let cross = if cross { ", cross-border" } else { "" };
             format!(
-                "[riverwatch] {kind} ({}{cross}): {}{more}",
+                "[riverwatch] {kind} ({}{cross}): {head}{section}{more}",
                 severity_label(worst, lang),
-                title(first.alert, ctx)
             )
         }
+    }
+}
+
+/// One attached alert in a line: title and id, its figures (or how it stands now), its
+/// summary and why it is not notified on its own.
+fn attached_line(a: &Alert, source: &Alert, ctx: &Context<'_>) -> String {
+    let lang = ctx.lang;
+    let state = match (a.status, source.status) {
+        (AlertStatus::Resolved, _) => lang.pick("已恢复：", "resolved: "),
+        (AlertStatus::Firing, AlertStatus::Resolved) => lang.pick(
+            "仍在告警，将单独通知：",
+            "still firing, notified on its own: ",
+        ),
+        _ => "",
+    };
+    let summary = match (a.status, &a.resolution) {
+        (AlertStatus::Resolved, Some(r)) => lang.pick(&r.summary_zh, &r.summary_en).to_string(),
+        _ => lang
+            .pick(&a.event.summary_zh, &a.event.summary_en)
+            .to_string(),
+    };
+    let why = match &a.inhibition {
+        Some(i) if a.inhibited_by.as_deref() == Some(source.id.as_str()) => i.describe(lang),
+        _ => lang
+            .pick("此前随本告警通知", "notified with this alert")
+            .to_string(),
+    };
+    let mut out = format!("{} [{}]", title(a, ctx), a.id);
+    out.push_str(lang.pick("：", ": "));
+    out.push_str(state);
+    if let Some(f) = figures(a, lang) {
+        out.push_str(&f);
+        out.push_str(lang.pick("；", "; "));
+    }
+    if !summary.is_empty() {
+        out.push_str(&summary);
+        out.push_str(lang.pick("；", "; "));
+    }
+    out.push_str(lang.pick("原因：", "why: "));
+    out.push_str(&why);
+    out
+}
+
+/// The audit anchor line of a notification (its placeholders are filled in when the
+/// notification is recorded).
+fn anchor_line(lang: Lang) -> String {
+    let bits = ANCHOR_HEX_DIGITS * 4;
+    match lang {
+        Lang::Zh => format!(
+            "审计链头：{ANCHOR_PLACEHOLDER}（记录本通知的审计记录，SHA-256 前 {bits} 位）。请记入值班日志；日后可用 riverwatch audit verify --head {ANCHOR_ARG_PLACEHOLDER} 核对审计链未被截短或改写。"
+        ),
+        Lang::En => format!(
+            "Audit head: {ANCHOR_PLACEHOLDER} (the audit row recording this notification, first {bits} bits of SHA-256). Keep it in your duty log; riverwatch audit verify --head {ANCHOR_ARG_PLACEHOLDER} later shows whether the audit trail was cut short or rewritten."
+        ),
     }
 }
 
@@ -349,22 +491,20 @@ pub fn fields(item: &Item<'_>, ctx: &Context<'_>) -> Vec<(String, String)> {
         && let Some(r) = a.resolved_at
     {
         out.push((l("恢复时间", "Resolved at"), fmt_cst(r)));
+        if let Some(v) = a.resolution.as_ref().and_then(|r| r.value) {
+            out.push((l("恢复时监测值", "Value at resolution"), with_unit(v)));
+        }
     }
     if a.status != AlertStatus::Notice {
         out.push((l("确认状态", "Acknowledgement"), ack_state(item, ctx)));
     }
-    if !item.attached.is_empty() {
-        let names: Vec<String> = item
-            .attached
-            .iter()
-            .map(|d| format!("{} [{}]", title(d, ctx), d.id))
-            .collect();
+    for d in &item.attached {
         out.push((
             l(
-                "关联下游告警（同一事件，不单独通知）",
-                "Attached downstream alerts (same incident, not notified separately)",
+                "关联告警（不单独通知）",
+                "Attached (not notified on its own)",
             ),
-            names.join(if zh { "；" } else { "; " }),
+            attached_line(d, a, ctx),
         ));
     }
     out.push((
@@ -613,7 +753,10 @@ pub fn email(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> E
         let _ = writeln!(text, "{how}\n");
         let _ = writeln!(html, "<p>{}</p>", esc(&how));
     }
+    let anchor = anchor_line(lang);
+    let _ = writeln!(text, "{anchor}\n");
     let _ = writeln!(text, "{footer}");
+    let _ = writeln!(html, "<p style=\"color: #666;\">{}</p>", esc(&anchor));
     let _ = writeln!(
         html,
         "<p style=\"color: #666;\">{}</p>\n</body></html>",
@@ -657,6 +800,17 @@ pub fn markdown(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -
                     let _ = writeln!(md, "  - {k}: {v}");
                 }
             }
+            for d in &item.attached {
+                let _ = writeln!(
+                    md,
+                    "  - {}: {}",
+                    lang.pick(
+                        "关联告警（不单独通知）",
+                        "Attached (not notified on its own)"
+                    ),
+                    attached_line(d, item.alert, ctx)
+                );
+            }
             let _ = writeln!(
                 md,
                 "  - [{}]({}/alerts/{})",
@@ -667,6 +821,11 @@ pub fn markdown(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -
         }
         md.push('\n');
     }
+    let _ = writeln!(
+        md,
+        "> {}{ANCHOR_PLACEHOLDER}",
+        lang.pick("审计链头 ", "Audit head ")
+    );
     (title_line, md)
 }
 
@@ -739,6 +898,62 @@ mod tests {
         }
     }
 
+    /// The class alert analytics sends with the exceedance: 蔡家沟 at Class V against its
+    /// Class III target, NH3-N deciding (GB 3838-2002 Table 1: NH3-N 1.62 mg/L lies in
+    /// Class V, 1.5 < c ≤ 2.0), held behind the parameter alert by the default inhibit rule.
+    fn section_alert(reg: &Registry, source: &Alert) -> Alert {
+        let mut e = event("e2", EventStatus::Firing, "LLH-CJG", "NH3N", 0);
+        e.rule = Rule::SectionBelowTarget;
+        e.parameter = None;
+        e.severity = Severity::Critical;
+        e.provinces = vec![Province::Heilongjiang, Province::Jilin];
+        e.cross_border = true;
+        e.value = Some(1.62);
+        e.limit = None;
+        e.class = Some(WaterClass::V);
+        e.target = Some(WaterClass::III);
+        e.exceedance_multiple = Some(0.62);
+        e.summary_zh = "蔡家沟 水质Ⅴ类，未达到目标Ⅲ类（定类指标：氨氮）".into();
+        e.summary_en = "Caijiagou at Class V, below its target Class III (deciding: NH3-N)".into();
+        let Outcome::Opened(mut a) = apply(Known::default(), &e, reg, t(1)) else {
+            panic!()
+        };
+        a.inhibited_by = Some(source.id.clone());
+        a.inhibition = Some(crate::model::Inhibition::Rule {
+            name: "parameter_over_section".into(),
+            equal: vec![("subject".into(), "LLH-CJG".into())],
+        });
+        a
+    }
+
+    /// A resolution as the lifecycle records it.
+    fn resolve(a: &Alert, value: f64, class: WaterClass, summary_zh: &str) -> Alert {
+        let mut r = a.clone();
+        let mut e = a.event.clone();
+        e.status = EventStatus::Resolved;
+        e.observed_at = t(480);
+        e.value = Some(value);
+        e.class = Some(class);
+        e.exceedance_multiple = None;
+        e.summary_zh = summary_zh.into();
+        e.summary_en = summary_zh.into();
+        r.status = AlertStatus::Resolved;
+        r.resolved_at = Some(t(480));
+        r.resolution = Some(e);
+        r
+    }
+
+    /// The anchor the store writes in place of the placeholders.
+    fn recorded(mut mail: Email) -> Email {
+        let anchor = crate::audit::Anchor::of(
+            57,
+            "3f0c9a1d2b7e4d5a60c1d2aabbccddeeff00112233445566778899aabbccddee",
+        );
+        mail.text = crate::audit::fill_anchor(&mail.text, &anchor);
+        mail.html = crate::audit::fill_anchor(&mail.html, &anchor);
+        mail
+    }
+
     #[test]
     fn boundary_exceedance_email_in_chinese() {
         let reg = Registry::builtin().unwrap();
@@ -753,42 +968,138 @@ mod tests {
         let item = Item {
             alert: &a,
             acks,
-            attached: vec![],
+            attached: vec![section_alert(&reg, &a)],
         };
-        let mail = email(
+        let mail = recorded(email(
             &ctx(&reg, Lang::Zh, Role::Equal, NotificationKind::Firing),
             &[item],
             &[],
-        );
+        ));
+        // One email for the problem: the parameter with value, limit and multiple, and the
+        // section's class against its target.
+        for needle in [
+            "氨氮（NH3N）",
+            "1.62 mg/L（限值 1 mg/L，超标 0.62 倍）",
+            "断面水质未达目标 Ⅴ类（目标 Ⅲ类）",
+        ] {
+            assert!(mail.subject.contains(needle), "{needle}: {}", mail.subject);
+        }
+        for needle in [
+            "监测值：1.62 mg/L",
+            "限值：1 mg/L（Ⅲ类标准）",
+            "超标倍数：0.62",
+            "关联告警（不单独通知）：蔡家沟（拉林河） 断面水质未达目标",
+            "Ⅴ类（目标 Ⅲ类）",
+            "原因：抑制规则 parameter_over_section，相同 subject=LLH-CJG",
+            "审计链头：#57 3f0c9a1d2b7e4d5a60c1",
+            "riverwatch audit verify --head 57:3f0c9a1d2b7e4d5a60c1",
+        ] {
+            assert!(mail.text.contains(needle), "{needle}:\n{}", mail.text);
+        }
+        assert!(mail.html.contains("#57 3f0c9a1d2b7e4d5a60c1"));
         insta::assert_snapshot!("boundary_zh_subject", mail.subject);
         insta::assert_snapshot!("boundary_zh_text", mail.text);
         insta::assert_snapshot!("boundary_zh_html", mail.html);
     }
 
     #[test]
+    fn one_problem_in_english_and_its_resolution_in_one_email() {
+        let reg = Registry::builtin().unwrap();
+        let a = boundary_alert(&reg);
+        let sec = section_alert(&reg, &a);
+        let item = Item {
+            alert: &a,
+            acks: vec![],
+            attached: vec![sec.clone()],
+        };
+        let mail = recorded(email(
+            &ctx(&reg, Lang::En, Role::Equal, NotificationKind::Firing),
+            &[item],
+            &[],
+        ));
+        assert_eq!(
+            mail.subject,
+            "[riverwatch] Alert (critical, cross-border): Caijiagou (Lālín Hé): Water-quality \
+             parameter exceedance, Ammonia nitrogen (NH3N) 1.62 mg/L (limit 1 mg/L, 0.62× over); Section \
+             below its water-quality target: Class V (target Class III)"
+        );
+        assert!(
+            mail.text.contains("Audit head: #57 3f0c9a1d2b7e4d5a60c1"),
+            "{}",
+            mail.text
+        );
+
+        // Both end with one reading (NH3-N 0.4 mg/L: Class II, 0.15 < c ≤ 0.5): one email
+        // says so for both.
+        let r = resolve(&a, 0.4, WaterClass::II, "蔡家沟 氨氮 0.4 mg/L，恢复达标");
+        let sr = resolve(
+            &sec,
+            0.4,
+            WaterClass::II,
+            "蔡家沟 水质恢复为Ⅱ类，达到目标Ⅲ类",
+        );
+        let item = Item {
+            alert: &r,
+            acks: vec![],
+            attached: vec![sr],
+        };
+        let mail = recorded(email(
+            &ctx(&reg, Lang::Zh, Role::Equal, NotificationKind::Resolved),
+            &[],
+            &[item],
+        ));
+        assert_eq!(
+            mail.subject,
+            "[riverwatch]【已恢复·严重｜跨界】蔡家沟（拉林河） 氨氮（NH3N） 水质指标超标 \
+             0.4 mg/L（限值 1 mg/L）；断面水质已达标 Ⅱ类（目标 Ⅲ类）"
+        );
+        assert!(
+            mail.text
+                .contains("已恢复：Ⅱ类（目标 Ⅲ类）；蔡家沟 水质恢复为Ⅱ类，达到目标Ⅲ类"),
+            "{}",
+            mail.text
+        );
+        insta::assert_snapshot!("resolved_with_section_zh_text", mail.text);
+    }
+
+    #[test]
     fn information_copy_and_resolution_in_english() {
         let reg = Registry::builtin().unwrap();
+        // 松原 on the Second Songhua: TP 0.35 mg/L against the Class III river limit of
+        // 0.2 mg/L (GB 3838-2002 Table 1), (0.35 − 0.2) / 0.2 = 0.75 times over.
         let mut e = event("e9", EventStatus::Firing, "SH2-SY", "TP", 0);
         e.rule = Rule::ParameterExceedance;
+        e.value = Some(0.35);
+        e.limit = Some(0.2);
+        e.class = Some(WaterClass::V);
+        e.exceedance_multiple = Some(0.75);
         let Outcome::Opened(a) = apply(Known::default(), &e, &reg, t(1)) else {
             panic!()
         };
-        let mut r = a.clone();
-        r.status = AlertStatus::Resolved;
-        r.resolved_at = Some(t(90));
+        let r = resolve(
+            &a,
+            0.15,
+            WaterClass::III,
+            "Songyuan TP 0.15 mg/L, back within",
+        );
         let item = Item {
             alert: &r,
             acks: vec![],
             attached: vec![],
         };
-        let mail = email(
+        let mail = recorded(email(
             &ctx(&reg, Lang::En, Role::InfoCopy, NotificationKind::Resolved),
             &[],
             &[item],
-        );
+        ));
         insta::assert_snapshot!("info_copy_resolved_en_text", mail.text);
         assert!(
             mail.subject.starts_with("[riverwatch] Resolved"),
+            "{}",
+            mail.subject
+        );
+        assert!(
+            mail.subject.ends_with("0.15 mg/L (limit 0.2 mg/L)"),
             "{}",
             mail.subject
         );
@@ -801,7 +1112,7 @@ mod tests {
         let item = Item {
             alert: &a,
             acks: vec![],
-            attached: vec![],
+            attached: vec![section_alert(&reg, &a)],
         };
         let (title, md) = markdown(
             &ctx(&reg, Lang::Zh, Role::Equal, NotificationKind::Firing),
@@ -809,6 +1120,11 @@ mod tests {
             &[],
         );
         assert!(title.contains("蔡家沟（拉林河）"), "{title}");
+        assert!(
+            title.contains("断面水质未达目标 Ⅴ类（目标 Ⅲ类）"),
+            "{title}"
+        );
+        assert!(md.contains(crate::audit::ANCHOR_PLACEHOLDER), "{md}");
         insta::assert_snapshot!("robot_markdown_zh", md);
     }
 

@@ -1,7 +1,9 @@
 //! Webhooks: riverwatch's generic JSON, and the DingTalk (钉钉) and WeCom (企业微信) group
 //! robots' markdown messages. The request body is rendered when the notification is queued
 //! (stored in the outbox); the URL is looked up in the configuration by recipient id at
-//! send time, so robot tokens never enter the database or the logs.
+//! send time, so robot tokens never enter the database or the logs. Every body carries the
+//! audit anchor of the notification's record (`audit_head` in the generic JSON, the last
+//! line of the robots' markdown).
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ pub fn body(
             "version": 1,
             "kind": notification_kind,
             "title": markdown.0,
+            "audit_head": crate::audit::ANCHOR_PLACEHOLDER,
             "alerts": views,
         }),
         WebhookFormat::Dingtalk => json!({
@@ -146,6 +149,8 @@ mod tests {
         let g: serde_json::Value =
             serde_json::from_str(&body(WebhookFormat::Generic, "firing", &md, &[])).unwrap();
         assert_eq!(g["kind"], "firing");
+        // The store puts the anchor of the notification's record in its place.
+        assert_eq!(g["audit_head"], crate::audit::ANCHOR_PLACEHOLDER);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! or JSON; and the cells `alerts show` shares with it.
 
 use clap::{Args, ValueEnum};
-use riverwatch_alerts::model::{AlertView, severity_str};
+use riverwatch_alerts::model::{AlertView, Inhibition, severity_str};
 use riverwatch_alerts::reader::{AlertQuery, StateFilter};
 use riverwatch_alerts::views::{Standing, province_side};
 use riverwatch_core::registry::Registry;
@@ -81,8 +81,8 @@ pub fn run(a: &ListArgs, ctx: &Context) -> anyhow::Result<()> {
                 v.silenced_by.join(",")
             ));
         }
-        if let Some(up) = &v.alert.inhibited_by {
-            notes.push(format!("{}{up}", lang.pick("附属于 ", "attached to ")));
+        if let Some(note) = attached_note(v, lang) {
+            notes.push(note);
         }
         vec![
             v.alert.id.clone(),
@@ -118,6 +118,28 @@ pub fn run(a: &ListArgs, ctx: &Context) -> anyhow::Result<()> {
         println!("{}", lang.pick("（无）", "(none)"));
     }
     Ok(())
+}
+
+/// Why a firing alert is not notified on its own, short: `附属于 29b50280d8b6（抑制规则
+/// parameter_over_section）`. Resolved alerts keep the link they had; it is not shown.
+pub(super) fn attached_note(v: &AlertView, lang: Lang) -> Option<String> {
+    let up = v
+        .alert
+        .inhibited_by
+        .as_ref()
+        .filter(|_| v.alert.is_firing())?;
+    let why = match &v.alert.inhibition {
+        Some(Inhibition::Rule { name, .. }) => {
+            lang.pick("抑制规则 ", "inhibit rule ").to_string() + name
+        }
+        Some(Inhibition::Incident { .. }) | None => {
+            lang.pick("同一污染事件", "same incident").to_string()
+        }
+    };
+    Some(match lang {
+        Lang::Zh => format!("附属于 {up}（{why}）"),
+        Lang::En => format!("attached to {up} ({why})"),
+    })
 }
 
 /// The alert's state in the language.

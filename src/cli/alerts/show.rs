@@ -2,10 +2,10 @@
 //! trail — as text or JSON.
 
 use clap::Args;
-use riverwatch_alerts::model::severity_str;
+use riverwatch_alerts::model::{Inhibition, severity_str};
 use riverwatch_alerts::views::alert_detail;
-use riverwatch_core::Province;
 use riverwatch_core::time::fmt_cst;
+use riverwatch_core::{Lang, Province};
 
 use super::list::{province_cell, state_label, title, value_cell};
 use super::{reader, store_error};
@@ -88,14 +88,35 @@ pub fn run(a: &ShowArgs, ctx: &Context) -> anyhow::Result<()> {
     if !view.silenced_by.is_empty() {
         kv("静默", "Silenced by", view.silenced_by.join(", "));
     }
-    if let Some(up) = &al.inhibited_by {
-        kv("附属于上游告警", "Attached to", up.clone());
+    if let (Some(up), true) = (&al.inhibited_by, al.is_firing()) {
+        let why = al
+            .inhibition
+            .clone()
+            .unwrap_or(Inhibition::Incident {
+                incident: e.incident.clone().unwrap_or_default(),
+            })
+            .describe(lang);
+        kv(
+            "未单独通知",
+            "Not notified on its own",
+            match lang {
+                Lang::Zh => format!("附属于告警 {up}，随其通知一并发送（{why}）"),
+                Lang::En => format!("attached to alert {up}, listed in its notifications ({why})"),
+            },
+        );
     }
     if !view.attached.is_empty() {
         kv(
-            "关联下游告警",
-            "Attached downstream",
+            "关联告警（随本告警通知）",
+            "Attached (listed in this alert's notifications)",
             view.attached.join(", "),
+        );
+    }
+    if !al.attached_when_resolved.is_empty() {
+        kv(
+            "恢复时关联的告警",
+            "Attached when it resolved",
+            al.attached_when_resolved.join(", "),
         );
     }
     println!("\n{}", lang.pick("通知记录：", "Notifications:"));
@@ -111,6 +132,13 @@ pub fn run(a: &ShowArgs, ctx: &Context) -> anyhow::Result<()> {
             n.attempts.to_string(),
             n.sent_at.map(fmt_cst).unwrap_or_default(),
             n.last_reply.clone().unwrap_or_default(),
+            // Other alerts in the same notification (grouped with this one).
+            n.alert_ids
+                .iter()
+                .filter(|id| **id != al.id)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(","),
         ]
     });
     Table::with_rows(
@@ -124,6 +152,7 @@ pub fn run(a: &ShowArgs, ctx: &Context) -> anyhow::Result<()> {
             header("尝试", "attempts"),
             header("发送时间", "sent"),
             header("最后应答", "last reply"),
+            header("同发告警", "sent with"),
         ],
         rows,
     )
