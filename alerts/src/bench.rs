@@ -534,7 +534,9 @@ async fn wait_alert_emails(
     let start = Instant::now();
     let mut done: HashMap<String, String> = HashMap::new();
     loop {
-        if let Ok(reader) = crate::reader::AlertReader::open(db) {
+        if let Ok(reader) =
+            crate::reader::AlertReader::open(db, Arc::new(riverwatch_core::time::SystemClock))
+        {
             let query = crate::reader::AlertQuery {
                 state: crate::reader::StateFilter::All,
                 ..Default::default()

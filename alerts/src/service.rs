@@ -108,7 +108,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     let email_store = Store::open(&db)?;
     let webhook_store = Store::open(&db)?;
     let mqtt_store = Store::open(&db)?;
-    let reader = AlertReader::open(&db)?;
+    let reader = AlertReader::open(&db, clock.clone())?;
     let smtp = SmtpNotifier::new(&config, &data_dir)?;
     let webhooks = WebhookNotifier::new(
         config.routing.clone(),

@@ -265,7 +265,7 @@ fn store_error(ctx: &Context, e: StoreError) -> anyhow::Error {
 }
 
 fn reader(ctx: &Context) -> anyhow::Result<AlertReader> {
-    AlertReader::open(&db_path(ctx)).map_err(|e| store_error(ctx, e))
+    AlertReader::open(&db_path(ctx), Arc::new(SystemClock)).map_err(|e| store_error(ctx, e))
 }
 
 fn writer(ctx: &Context) -> anyhow::Result<Store> {

@@ -18,7 +18,7 @@ use riverwatch_core::class::WaterClass;
 use riverwatch_core::events::{Attribution, Event, EventStatus, Rule, Severity};
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::testing::{Mosquitto, MosquittoOptions};
-use riverwatch_core::time::ManualClock;
+use riverwatch_core::time::{ManualClock, SystemClock};
 use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
 use tokio_util::sync::CancellationToken;
 
@@ -179,7 +179,7 @@ fn addresses(received: &[Received]) -> BTreeMap<String, usize> {
 }
 
 fn views(data: &Path, state: StateFilter) -> Vec<AlertView> {
-    match AlertReader::open(&data.join("alerts.db")) {
+    match AlertReader::open(&data.join("alerts.db"), Arc::new(SystemClock)) {
         Ok(r) => r
             .alerts(&AlertQuery {
                 state,
@@ -594,7 +594,7 @@ async fn acknowledgement_by_one_province_stops_only_its_escalation() {
     );
     assert!(up.text.contains("黑龙江省 已确认（王强"), "{}", up.text);
 
-    let v = AlertReader::open(&data.join("alerts.db"))
+    let v = AlertReader::open(&data.join("alerts.db"), Arc::new(SystemClock))
         .unwrap()
         .alert(&id)
         .unwrap();
@@ -686,7 +686,7 @@ async fn a_silence_suppresses_notification_and_is_visible() {
         "notified after the silence"
     );
     assert_eq!(child.interrupt_and_wait().code(), Some(0));
-    let reader = AlertReader::open(&data.join("alerts.db")).unwrap();
+    let reader = AlertReader::open(&data.join("alerts.db"), Arc::new(SystemClock)).unwrap();
     let audit = reader.audit(&Default::default()).unwrap();
     let kinds: Vec<&str> = audit.iter().map(|r| r.kind.as_str()).collect();
     assert!(kinds.contains(&"silence_created"), "{kinds:?}");
@@ -739,7 +739,7 @@ async fn an_smtp_outage_is_retried_until_every_notification_is_delivered_exactly
     publish_all(&broker.url(), "it-f-pub", events).await;
     let db = data.join("alerts.db");
     let retrying = wait_until(Duration::from_secs(30), || {
-        AlertReader::open(&db)
+        AlertReader::open(&db, Arc::new(SystemClock))
             .and_then(|r| r.notifications(&NotificationQuery::default()))
             .map(|n| {
                 n.len() == 12
@@ -762,7 +762,7 @@ async fn an_smtp_outage_is_retried_until_every_notification_is_delivered_exactly
     let ids = deliveries(&received);
     assert_eq!(ids.len(), 12, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
-    let log = AlertReader::open(&db)
+    let log = AlertReader::open(&db, Arc::new(SystemClock))
         .unwrap()
         .notifications(&NotificationQuery::default())
         .unwrap();
@@ -819,7 +819,7 @@ async fn killing_the_service_mid_stream_loses_nothing_and_sends_nothing_twice() 
     let mut child = service(&config, &data);
     let reader_db = data.join("alerts.db");
     let done = wait_until(Duration::from_secs(90), || {
-        AlertReader::open(&reader_db)
+        AlertReader::open(&reader_db, Arc::new(SystemClock))
             .and_then(|r| r.notifications(&NotificationQuery::default()))
             .map(|n| n.iter().all(|x| x.status == DeliveryStatus::Sent) && !n.is_empty())
             .unwrap_or(false)
@@ -830,7 +830,7 @@ async fn killing_the_service_mid_stream_loses_nothing_and_sends_nothing_twice() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(child.interrupt_and_wait().code(), Some(0));
     let received = smtp.received();
-    let log = AlertReader::open(&reader_db)
+    let log = AlertReader::open(&reader_db, Arc::new(SystemClock))
         .unwrap()
         .notifications(&NotificationQuery::default())
         .unwrap();
@@ -977,7 +977,7 @@ async fn email_goes_through_a_third_party_smtp_server_process() {
     publish_all(&broker.url(), "it-py-pub", vec![message(&e)]).await;
     let db = data.join("alerts.db");
     let sent = wait_until(Duration::from_secs(30), || {
-        AlertReader::open(&db)
+        AlertReader::open(&db, Arc::new(SystemClock))
             .and_then(|r| r.notifications(&NotificationQuery::default()))
             .map(|n| n.len() == 5 && n.iter().all(|x| x.status == DeliveryStatus::Sent))
             .unwrap_or(false)
@@ -995,7 +995,7 @@ async fn email_goes_through_a_third_party_smtp_server_process() {
         assert!(out.contains(addr), "{addr}");
     }
     assert!(out.contains("Message-ID: <rw-"), "{out}");
-    let log = AlertReader::open(&db)
+    let log = AlertReader::open(&db, Arc::new(SystemClock))
         .unwrap()
         .notifications(&NotificationQuery::default())
         .unwrap();

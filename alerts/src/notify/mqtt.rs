@@ -35,6 +35,7 @@ pub struct MqttStateNotifier {
     reader: AlertReader,
     wake: Arc<Notify>,
     tick: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 /// Drives the publishing connection.
@@ -78,6 +79,7 @@ pub fn new(
             reader,
             wake,
             tick,
+            clock: clock.clone(),
         },
         MqttDriver {
             client,
@@ -92,7 +94,7 @@ pub fn new(
 impl MqttStateNotifier {
     /// Publishes changed alert state until `stop` fires (one last pass after it).
     pub async fn run(mut self, stop: CancellationToken) {
-        if let Err(error) = self.store.republish_recent() {
+        if let Err(error) = self.store.republish_recent(self.clock.now()) {
             warn!(%error, "Cannot schedule the retained alert state for republishing.");
         }
         loop {
