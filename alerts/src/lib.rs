@@ -27,7 +27,7 @@
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
 //! - [`audit`]: the append-only hash chain and its verification.
 //! - [`reader`]: the public read API.
-//! - [`source`]: the event subscription.
+//! - [`source`]: the event subscription (core's acking subscriber) and its counters.
 //! - [`service`]: [`run`], the processor and the wiring.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
 //! - `testing` and `bench` (feature `test-util`): a loopback SMTP server and the latency

@@ -23,7 +23,9 @@
 //! - [`events`]: event ids, severities and summaries.
 //! - [`store`]: the evaluation store and its public read API ([`store::EvaluationReader`]).
 //! - [`engine`]: one evaluation step per batch, on observation time.
-//! - [`source`], [`publish`], [`service`]: the MQTT input, the MQTT output, [`run`].
+//! - [`source`]: the MQTT input (core's acking subscriber).
+//! - [`publish`]: the MQTT output.
+//! - [`service`]: [`run`], the wiring of the engine and the two connections.
 //! - [`telemetry`]: the service's counters.
 #![deny(missing_docs)]
 

@@ -14,7 +14,8 @@
 //! - [`deadletter`]: rejected input and its stable reason codes.
 //! - [`pipeline`]: the store writer and reader contracts (and an in-memory model store).
 //! - [`topics`]: the MQTT topic layout.
-//! - [`mqtt`]: broker connection settings and their validation.
+//! - [`mqtt`]: broker connection settings and their validation; the acking subscriber
+//!   ([`mqtt::subscriber`] over [`mqtt::session`]).
 //! - [`sqlite`]: the one opener of the SQLite stores (0600 files, WAL verified, busy timeout,
 //!   durability, schema version).
 //! - [`backoff`]: jittered exponential backoff for reconnects and retries.
@@ -37,7 +38,6 @@ pub mod reading;
 pub mod registry;
 pub mod shutdown;
 pub mod sqlite;
-pub mod subscriber;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -1,6 +1,17 @@
-//! The broker connection every service shares: URL, credentials from the environment, TLS,
-//! and the checks riverwatch makes before handing values to rumqttc (whose setters panic on
-//! bad values).
+//! The broker connections every service shares: the settings (URL, credentials from the
+//! environment, TLS, and the checks riverwatch makes before handing values to rumqttc, whose
+//! setters panic on bad values), and the two kinds of connection a service opens.
+//!
+//! - [`subscriber`]: the input, one persistent-session QoS 1 subscription whose messages are
+//!   acknowledged to the broker only after the service committed what they produced, over
+//!   [`session`], a connection of its own that writes a commit's acks in one go.
+//! - The output connections use rumqttc with [`status_payload`] and [`close`].
+
+pub mod session;
+pub mod subscriber;
+
+pub use session::SessionOptions;
+pub use subscriber::{BrokerMessage, PacketAck, Subscriber, SubscriberHooks};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -359,6 +370,9 @@ pub async fn close(
     };
     tokio::time::timeout(timeout, flush).await.is_ok()
 }
+
+#[cfg(test)]
+mod broker_tests;
 
 #[cfg(test)]
 mod tests {
