@@ -23,7 +23,8 @@
 //! - [`silence`]: time-bounded matchers.
 //! - [`inhibit`]: downstream alerts of an incident attach to its source.
 //! - [`escalation`]: per-province escalation while unacknowledged.
-//! - [`notify`]: templates, email (lettre), webhooks, retained MQTT state.
+//! - [`notify`]: templates, email (lettre), webhooks, retained MQTT state (on core's output
+//!   connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
 //! - [`audit`]: the append-only hash chain and its verification.
 //! - [`reader`]: the public read API.

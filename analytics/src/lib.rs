@@ -24,7 +24,8 @@
 //! - [`store`]: the evaluation store and its public read API ([`store::EvaluationReader`]).
 //! - [`engine`]: one evaluation step per batch, on observation time.
 //! - [`source`]: the MQTT input (core's acking subscriber).
-//! - [`publish`]: the MQTT output.
+//! - [`publish`]: the MQTT output (core's output connection; events marked published once
+//!   the broker confirmed them).
 //! - [`service`]: [`run`], the wiring of the engine and the two connections.
 //! - [`telemetry`]: the service's counters.
 #![deny(missing_docs)]

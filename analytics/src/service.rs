@@ -132,7 +132,13 @@ where
 
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let out_id = format!("{}-out", config.client_id);
-    let (events_out, driver) = publisher(&mqtt, &out_id, store.clone(), metrics.clone())?;
+    let (events_out, driver) = publisher(
+        &mqtt,
+        &out_id,
+        store.clone(),
+        metrics.clone(),
+        clock.clone(),
+    )?;
     info!(client_id = %config.client_id, %filter, store = %path.display(), broker = %mqtt.url, "Analytics starting.");
 
     // Runs of messages: at most `channel_capacity` messages wait in the channel.

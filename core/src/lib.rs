@@ -15,7 +15,8 @@
 //! - [`pipeline`]: the store writer and reader contracts (and an in-memory model store).
 //! - [`topics`]: the MQTT topic layout.
 //! - [`mqtt`]: broker connection settings and their validation; the acking subscriber
-//!   ([`mqtt::subscriber`] over [`mqtt::session`]).
+//!   ([`mqtt::subscriber`] over [`mqtt::session`]) and the output connection with the
+//!   service status ([`mqtt::publisher`]).
 //! - [`sqlite`]: the one opener of the SQLite stores (0600 files, WAL verified, busy timeout,
 //!   durability, schema version).
 //! - [`backoff`]: jittered exponential backoff for reconnects and retries.

@@ -14,7 +14,8 @@
 //! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly.
 //! - [`pipeline`]: the batcher and the committer.
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
-//! - [`publish`]: the output connection (readings out, status, broker drop watch).
+//! - [`publish`]: readings out and the broker drop watch on core's output connection
+//!   ([`riverwatch_core::mqtt::publisher`]).
 //! - [`telemetry`]: the service counters.
 
 pub mod config;
@@ -100,8 +101,8 @@ where
     let publisher_done = CancellationToken::new();
     let (publisher, driver) = if config.publish_readings || config.watch_broker_drops {
         let out_id = format!("{}-out", config.client_id);
-        let (p, d) =
-            ReadingsPublisher::new(&mqtt, &out_id, config.watch_broker_drops, metrics.clone())?;
+        let watch = config.watch_broker_drops.then(|| metrics.clone());
+        let (p, d) = ReadingsPublisher::new(&mqtt, &out_id, watch, clock.clone())?;
         (config.publish_readings.then_some(p), Some(d))
     } else {
         (None, None)
