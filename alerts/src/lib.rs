@@ -26,7 +26,8 @@
 //!   inhibit rules attach more (by default a section's class alert to a parameter alert of
 //!   the same section), so one problem makes one notification.
 //! - [`escalation`]: per-province escalation while unacknowledged.
-//! - [`notify`]: templates, email (lettre), webhooks, retained MQTT state.
+//! - [`notify`]: templates, email (lettre), webhooks, retained MQTT state (on core's output
+//!   connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
 //! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)
 //!   every notification carries.
@@ -34,7 +35,7 @@
 //! - [`views`]: typed rows the command line and the console show (an alert with its
 //!   notifications and audit trail, each province's side, a silence's state).
 //! - [`operator`]: what a duty officer changes: acknowledgements and silences.
-//! - [`source`]: the event subscription.
+//! - [`source`]: the event subscription (core's acking subscriber) and its counters.
 //! - [`service`]: [`run`], the processor and the wiring.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
 #![deny(missing_docs)]

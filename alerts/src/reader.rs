@@ -3,10 +3,15 @@
 //! service writes) and returns typed records — alerts with both provinces' acknowledgement
 //! state, the notification log, silences and audit rows — so no other crate needs the SQL.
 //!
+//! What is in effect "now" (silences muting an alert, active silences) is decided by the
+//! clock the reader is given: the system clock in production, a manual clock in tests.
+//!
 //! ```no_run
+//! use std::sync::Arc;
 //! use riverwatch_alerts::reader::{AlertQuery, AlertReader, StateFilter};
+//! use riverwatch_core::time::SystemClock;
 //! # fn main() -> Result<(), riverwatch_alerts::store::StoreError> {
-//! let reader = AlertReader::open(std::path::Path::new("data/alerts.db"))?;
+//! let reader = AlertReader::open(std::path::Path::new("data/alerts.db"), Arc::new(SystemClock))?;
 //! for view in reader.alerts(&AlertQuery { state: StateFilter::Firing, ..AlertQuery::default() })? {
 //!     let hlj = view.ack(riverwatch_core::Province::Heilongjiang);
 //!     println!("{} {} HLJ acknowledged: {}", view.alert.id, view.alert.fingerprint, hlj.is_some());
@@ -14,18 +19,20 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::Province;
-use rusqlite::{Connection, OptionalExtension, params};
+use riverwatch_core::time::Clock;
+use rusqlite::{OptionalExtension, params};
 
 use crate::audit::{self, Anchor, Verification};
 use crate::model::{Ack, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence};
 use crate::routing::acting_provinces;
 use crate::store::{
-    AUDIT_COLUMNS, NOTIFICATION_COLUMNS, Result, StoreError, ack_row, audit_row, connect, ms,
-    notification_row, resolve_alert_id,
+    AUDIT_COLUMNS, Db, NOTIFICATION_COLUMNS, Result, StoreError, audit_row, connect_read_only, ms,
+    notification_row,
 };
 
 /// Which alerts to list.
@@ -84,33 +91,19 @@ pub struct AuditQuery {
 /// Read-only access to the alert store.
 #[derive(Debug)]
 pub struct AlertReader {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl AlertReader {
-    /// Opens the store read-only.
+    /// Opens the store read-only; `clock` says what is in effect now.
     ///
     /// # Errors
     /// [`StoreError::Missing`] when the service has not created it yet, or a database error.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         Ok(Self {
-            conn: connect(path, true)?,
-            path: path.to_path_buf(),
-        })
-    }
-
-    fn sql(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn decode<T: serde::de::DeserializeOwned>(&self, body: &str) -> Result<T> {
-        serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
+            db: connect_read_only(path)?,
+            clock,
         })
     }
 
@@ -125,23 +118,16 @@ impl AlertReader {
             StateFilter::Notice => Some("notice"),
             StateFilter::All => None,
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT body FROM alerts WHERE (?1 IS NULL OR status = ?1) AND updated_ms >= ?2 \
-                 ORDER BY updated_ms DESC, id",
-            )
-            .map_err(|e| self.sql(e))?;
         let since = q.since.map(ms).unwrap_or(i64::MIN);
-        let bodies: Vec<String> = stmt
-            .query_map(params![status, since], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
+        let alerts: Vec<Alert> = self.db.bodies(
+            "SELECT body FROM alerts WHERE (?1 IS NULL OR status = ?1) AND updated_ms >= ?2 \
+             ORDER BY updated_ms DESC, id",
+            params![status, since],
+        )?;
         let silences = self.silences(false)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut out = Vec::new();
-        for body in bodies {
-            let alert: Alert = self.decode(&body)?;
+        for alert in alerts {
             if q.province
                 .is_some_and(|p| alert.role_of(p) == crate::model::Role::InfoCopy)
             {
@@ -163,17 +149,12 @@ impl AlertReader {
     /// # Errors
     /// No match, several matches, or a database error.
     pub fn alert(&self, id_or_prefix: &str) -> Result<AlertView> {
-        let id = resolve_alert_id(&self.conn, &self.path, id_or_prefix)?;
-        let body: Option<String> = self
-            .conn
-            .query_row("SELECT body FROM alerts WHERE id = ?1", [&id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        let Some(body) = body else {
+        let id = self.db.resolve_alert_id(id_or_prefix)?;
+        let Some(alert) = self.db.alert(&id)? else {
             return Err(StoreError::NotFound { what: "alert", id });
         };
         let silences = self.silences(false)?;
-        self.view(self.decode(&body)?, &silences, Utc::now())
+        self.view(alert, &silences, self.clock.now())
     }
 
     fn view(&self, alert: Alert, silences: &[Silence], now: DateTime<Utc>) -> Result<AlertView> {
@@ -201,16 +182,17 @@ impl AlertReader {
             // Attached directly: downstream alerts of its incident, alerts an inhibit rule
             // holds behind it.
             let mut stmt = self
+                .db
                 .conn
                 .prepare_cached(
                     "SELECT id FROM alerts WHERE status = 'firing' AND id != ?1 \
                      AND json_extract(body, '$.inhibited_by') = ?1 ORDER BY first_seen_ms, id",
                 )
-                .map_err(|e| self.sql(e))?;
+                .map_err(|e| self.db.sql(e))?;
             attached = stmt
                 .query_map(params![alert.id], |r| r.get(0))
                 .and_then(Iterator::collect)
-                .map_err(|e| self.sql(e))?;
+                .map_err(|e| self.db.sql(e))?;
         }
         Ok(AlertView {
             alert,
@@ -225,15 +207,7 @@ impl AlertReader {
     /// # Errors
     /// A database error.
     pub fn acks(&self, alert_id: &str) -> Result<Vec<Ack>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT alert_id, province, by_name, at_ms, comment FROM acks WHERE alert_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.sql(e))?;
-        stmt.query_map([alert_id], ack_row)
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))
+        self.db.acks_of(alert_id)
     }
 
     /// The notification log, newest first.
@@ -242,6 +216,7 @@ impl AlertReader {
     /// A database or decoding error.
     pub fn notifications(&self, q: &NotificationQuery) -> Result<Vec<Notification>> {
         let mut stmt = self
+            .db
             .conn
             .prepare_cached(&format!(
                 "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
@@ -249,7 +224,7 @@ impl AlertReader {
                  AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(alert_ids) WHERE value = ?3)) \
                  ORDER BY id DESC LIMIT ?4"
             ))
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| self.db.sql(e))?;
         let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
         stmt.query_map(
             params![
@@ -261,7 +236,7 @@ impl AlertReader {
             notification_row,
         )
         .and_then(Iterator::collect)
-        .map_err(|e| self.sql(e))
+        .map_err(|e| self.db.sql(e))
     }
 
     /// The bodies of one notification (plain text, HTML) as queued.
@@ -269,14 +244,15 @@ impl AlertReader {
     /// # Errors
     /// No such notification, or a database error.
     pub fn notification_bodies(&self, id: i64) -> Result<(String, String)> {
-        self.conn
+        self.db
+            .conn
             .query_row(
                 "SELECT body_text, body_html FROM notifications WHERE id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| self.sql(e))?
+            .map_err(|e| self.db.sql(e))?
             .ok_or(StoreError::NotFound {
                 what: "notification",
                 id: id.to_string(),
@@ -288,15 +264,10 @@ impl AlertReader {
     /// # Errors
     /// A database or decoding error.
     pub fn silences(&self, include_ended: bool) -> Result<Vec<Silence>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT body FROM silences WHERE ?1 OR (expired_ms IS NULL AND ends_ms > ?2) ORDER BY seq")
-            .map_err(|e| self.sql(e))?;
-        let bodies: Vec<String> = stmt
-            .query_map(params![include_ended, ms(Utc::now())], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
-        bodies.iter().map(|b| self.decode(b)).collect()
+        self.db.bodies(
+            "SELECT body FROM silences WHERE ?1 OR (expired_ms IS NULL AND ends_ms > ?2) ORDER BY seq",
+            params![include_ended, ms(self.clock.now())],
+        )
     }
 
     /// Audit rows in chain order.
@@ -304,13 +275,12 @@ impl AlertReader {
     /// # Errors
     /// A database error.
     pub fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
-        let mut stmt = self
-            .conn
+        let mut stmt = self.db.conn
             .prepare_cached(&format!(
                 "SELECT {AUDIT_COLUMNS} FROM audit WHERE (?1 IS NULL OR alert_id = ?1) AND seq > ?2 \
                  ORDER BY seq LIMIT ?3"
             ))
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| self.db.sql(e))?;
         stmt.query_map(
             params![
                 q.alert_id,
@@ -320,7 +290,7 @@ impl AlertReader {
             audit_row,
         )
         .and_then(Iterator::collect)
-        .map_err(|e| self.sql(e))
+        .map_err(|e| self.db.sql(e))
     }
 
     /// Walks the whole audit chain and reports the first broken link.
@@ -338,13 +308,14 @@ impl AlertReader {
     /// A database error (a row that cannot even be read counts as one).
     pub fn verify_audit_with(&self, anchors: &[Anchor]) -> Result<Verification> {
         let mut stmt = self
+            .db
             .conn
             .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| self.db.sql(e))?;
         let rows: Vec<AuditRow> = stmt
             .query_map([], audit_row)
             .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| self.db.sql(e))?;
         Ok(audit::verify_with(rows, anchors))
     }
 }

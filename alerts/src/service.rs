@@ -22,11 +22,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::events::Event;
-use riverwatch_core::mqtt::{MqttConfig, network_options};
+use riverwatch_core::mqtt::subscriber::runs_for;
+use riverwatch_core::mqtt::{MqttConfig, SessionOptions};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::TopicKind;
 use riverwatch_core::{Lang, Province, Registry};
-use rumqttc::AsyncClient;
 use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ use crate::notify::{RetryPolicy, SenderArgs, sender_loop};
 use crate::reader::AlertReader;
 use crate::routing::{self, Target};
 use crate::silence::silencing;
-use crate::source::{DRAIN_TIMEOUT, Inbound, REQUEST_ROOM, Subscriber};
+use crate::source::{BrokerMessage, CHANNEL_MESSAGES, DRAIN_TIMEOUT, PacketAck, Subscriber};
 use crate::store::{NewNotification, Store, StoreError};
 use crate::telemetry::Metrics;
 
@@ -115,7 +115,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     let email_store = Store::open(&db)?;
     let webhook_store = Store::open(&db)?;
     let mqtt_store = Store::open(&db)?;
-    let reader = AlertReader::open(&db)?;
+    let reader = AlertReader::open(&db, clock.clone())?;
     let smtp = SmtpNotifier::new(&config, &data_dir)?;
     let webhooks = WebhookNotifier::new(
         config.routing.clone(),
@@ -124,10 +124,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     .map_err(|e| Error::Webhook(e.to_string()))?;
     let topics = mqtt.topics();
     let filter = topics.filter(TopicKind::Events);
-    let mut opts = mqtt.options(&config.client_id, false)?;
-    opts.set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_ROOM);
-    eventloop.set_network_options(network_options());
+    let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let metrics = Metrics::new();
     let tick = Duration::from_millis(config.tick_ms);
     let wake_email = Arc::new(Notify::new());
@@ -172,13 +169,13 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
         metrics: metrics.clone(),
     })?;
 
-    let (event_tx, event_rx) = mpsc::channel(256);
+    let (event_tx, event_rx) = mpsc::channel(runs_for(CHANNEL_MESSAGES));
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let senders_stop = CancellationToken::new();
     let publisher_stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(
-        Subscriber::new(client, eventloop, filter, metrics.clone())
+        Subscriber::new(session, vec![filter], clock.clone(), metrics.clone())
             .drain_timeout(DRAIN_TIMEOUT)
             .run(event_tx, ack_rx, shutdown.clone()),
     );
@@ -391,37 +388,39 @@ impl Processor {
 
     async fn run(
         &mut self,
-        mut events: mpsc::Receiver<Inbound>,
-        acks: mpsc::UnboundedSender<Inbound>,
+        mut events: mpsc::Receiver<Vec<BrokerMessage>>,
+        acks: mpsc::UnboundedSender<Vec<PacketAck>>,
         tick: Duration,
     ) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10), 0x5eed);
         loop {
             let wait = self.next_wait(tick);
             tokio::select! {
-                inbound = events.recv() => {
-                    let Some(inbound) = inbound else { break };
-                    // A failed commit is retried after reloading the state from the store;
-                    // the event stays unacknowledged meanwhile.
-                    loop {
-                        match self.handle_event(&inbound) {
-                            Ok(()) => {
-                                backoff.reset();
-                                let _ = acks.send(inbound);
-                                break;
-                            }
-                            Err(error) => {
-                                let delay = backoff.next_delay();
-                                error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying.");
-                                tokio::time::sleep(delay).await;
-                                if let Err(error) = self.reload() {
-                                    error!(%error, "Cannot reload alert state.");
+                run = events.recv() => {
+                    let Some(run) = run else { break };
+                    for message in run {
+                        // A failed commit is retried after reloading the state from the
+                        // store; the event stays unacknowledged meanwhile.
+                        loop {
+                            match self.handle_event(&message) {
+                                Ok(()) => {
+                                    backoff.reset();
+                                    let _ = acks.send(vec![PacketAck::from(&message)]);
+                                    break;
+                                }
+                                Err(error) => {
+                                    let delay = backoff.next_delay();
+                                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying.");
+                                    tokio::time::sleep(delay).await;
+                                    if let Err(error) = self.reload() {
+                                        error!(%error, "Cannot reload alert state.");
+                                    }
                                 }
                             }
                         }
-                    }
-                    if let Err(error) = self.tick() {
-                        self.recover(error);
+                        if let Err(error) = self.tick() {
+                            self.recover(error);
+                        }
                     }
                 }
                 () = tokio::time::sleep(wait) => {
@@ -509,13 +508,13 @@ impl Processor {
             .collect()
     }
 
-    fn handle_event(&mut self, inbound: &Inbound) -> Result<(), StoreError> {
+    fn handle_event(&mut self, message: &BrokerMessage) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let event: Event = match serde_json::from_slice(&inbound.publish.payload) {
+        let event: Event = match serde_json::from_slice(&message.publish.payload) {
             Ok(e) => e,
             Err(error) => {
                 self.metrics.bad_events.inc();
-                warn!(topic = %inbound.publish.topic, %error, "Not an evaluation event; acknowledged and dropped.");
+                warn!(topic = %message.publish.topic, %error, "Not an evaluation event; acknowledged and dropped.");
                 return Ok(());
             }
         };

@@ -2,25 +2,25 @@
 //! stable client id and manual acknowledgements. An event is acknowledged to the broker only
 //! after the alert state it produced (and the notifications it queued) are committed, so a
 //! crash loses nothing: the broker redelivers, and the store recognises the event id. The
-//! subscription itself is core's [`Subscriber`]; this module adds the alert service's
+//! subscription itself is core's acking subscriber; this module adds the alert service's
 //! counters.
 
 use std::time::Duration;
 
-use riverwatch_core::subscriber::SubscriberHooks;
-pub use riverwatch_core::subscriber::{Inbound, Subscriber};
+use riverwatch_core::mqtt::SubscriberHooks;
+pub use riverwatch_core::mqtt::{BrokerMessage, PacketAck, Subscriber};
 
 use crate::telemetry::Metrics;
 
-/// Room for pending acks and requests on the subscriber connection.
-pub const REQUEST_ROOM: usize = 10_000;
+/// Events buffered between the subscription and the processor.
+pub const CHANNEL_MESSAGES: usize = 256;
 
 /// How long shutdown waits for the last acks.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SubscriberHooks for Metrics {
-    fn message(&self) {
-        self.events.inc();
+    fn received(&self, messages: usize) {
+        self.events.add(messages as u64);
     }
 
     fn stale_ack(&self) {

@@ -19,13 +19,12 @@
 //! a busy timeout makes one wait for the other.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::Province;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
-};
+use riverwatch_core::sqlite::{self, OpenError, Schema, Synchronous};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde::de::DeserializeOwned;
 
 use crate::audit::{self, Entry};
 use crate::grouping::{Changes, Group};
@@ -34,13 +33,17 @@ use crate::model::{
     Role, Silence,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+/// `alerts.db`: one version so far (the audit table is [`audit::SCHEMA`]).
+const SCHEMA: Schema = Schema {
+    store: "alert store",
+    owner: "the alert service (`riverwatch alerts` or `riverwatch up`)",
+    version: 1,
+    upgradable: &[],
+    migrate: None,
+    tables: TABLES,
+};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS alerts (
     id                TEXT PRIMARY KEY,
     fingerprint       TEXT    NOT NULL,
@@ -131,27 +134,13 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
-    /// The file was written by another schema version.
-    #[error(
-        "alert store {path} has schema version {found}; this riverwatch expects {SCHEMA_VERSION}"
-    )]
-    Schema {
-        /// The database file.
-        path: PathBuf,
-        /// The version found.
-        found: String,
-    },
+    /// The file cannot be opened as the alert store: another schema version, not WAL, not
+    /// creatable, damaged (the message names the file and says what to do).
+    #[error(transparent)]
+    Open(OpenError),
     /// The file does not exist (nothing was recorded yet).
     #[error("alert store {0} does not exist yet (the alert service creates it)")]
     Missing(PathBuf),
-    /// The file or its folder cannot be created.
-    #[error("cannot create {path}: {source}")]
-    Create {
-        /// The folder.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
     /// The province already acknowledged the alert.
     #[error("{province} already acknowledged alert {alert_id}: {by} at {at}")]
     AlreadyAcknowledged {
@@ -180,13 +169,26 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying again later may succeed (a locked or busy database).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            StoreError::Open(e) => e.is_busy(),
             StoreError::Sqlite {
                 source: rusqlite::Error::SqliteFailure(e, _),
                 ..
-            } if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+            } => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<OpenError> for StoreError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Missing { path, .. } => StoreError::Missing(path),
+            other => StoreError::Open(other),
+        }
     }
 }
 
@@ -206,11 +208,113 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
+/// A connection to `alerts.db` and the file's path (errors name it): what the store and
+/// the reader share.
+#[derive(Debug)]
+pub(crate) struct Db {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+/// An SQLite failure on the file at `path`.
+fn sql_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A record of the file at `path` that cannot be read back.
+fn corrupt_error(path: &Path, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    }
+}
+
+impl Db {
+    pub(crate) fn sql(&self, source: rusqlite::Error) -> StoreError {
+        sql_error(&self.path, source)
+    }
+
+    pub(crate) fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
+        corrupt_error(&self.path, detail)
+    }
+
+    /// A record stored as JSON.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, body: &str) -> Result<T> {
+        serde_json::from_str(body).map_err(|e| self.corrupt(e))
+    }
+
+    /// The records a query of one JSON `body` column returns, in its order.
+    pub(crate) fn bodies<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sql(e))?;
+        let bodies: Vec<String> = stmt
+            .query_map(params, |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))?;
+        bodies.iter().map(|b| self.decode(b)).collect()
+    }
+
+    /// One alert.
+    pub(crate) fn alert(&self, id: &str) -> Result<Option<Alert>> {
+        let body: Option<String> = self
+            .conn
+            .query_row("SELECT body FROM alerts WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        body.map(|b| self.decode(&b)).transpose()
+    }
+
+    /// The provinces' acknowledgements of an alert, in the order they came.
+    pub(crate) fn acks_of(&self, alert_id: &str) -> Result<Vec<Ack>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT alert_id, province, by_name, at_ms, comment FROM acks WHERE alert_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map([alert_id], ack_row)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Resolves an alert id or unique prefix (at least 4 hex digits) to the full id.
+    pub(crate) fn resolve_alert_id(&self, prefix: &str) -> Result<String> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        let not_found = || StoreError::NotFound {
+            what: "alert",
+            id: prefix.clone(),
+        };
+        if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM alerts WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 2",
+            )
+            .map_err(|e| self.sql(e))?;
+        let ids: Vec<String> = stmt
+            .query_map([&prefix], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))?;
+        match ids.as_slice() {
+            [] => Err(not_found()),
+            [one] => Ok(one.clone()),
+            _ => Err(StoreError::Ambiguous(prefix)),
+        }
+    }
+}
+
 /// A connection to the alert store.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
 }
 
 /// A new notification to queue.
@@ -344,34 +448,13 @@ pub(crate) fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
 pub(crate) const AUDIT_COLUMNS: &str =
     "seq, at_ms, actor, kind, alert_id, province, detail, prev_hash, hash";
 
-/// Opens a connection with the settings every user of the file shares.
-pub(crate) fn connect(path: &Path, read_only: bool) -> Result<Connection> {
-    let sql = |source| StoreError::Sqlite {
+/// Opens a read-only connection (the reader's): the file must exist and be of this
+/// schema version.
+pub(crate) fn connect_read_only(path: &Path) -> Result<Db> {
+    Ok(Db {
+        conn: sqlite::open_reader(path, &SCHEMA)?,
         path: path.to_path_buf(),
-        source,
-    };
-    let conn = if read_only {
-        if !path.exists() {
-            return Err(StoreError::Missing(path.to_path_buf()));
-        }
-        Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql)?
-    } else {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        Connection::open(path).map_err(sql)?
-    };
-    conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
-    Ok(conn)
+    })
 }
 
 impl Store {
@@ -381,71 +464,21 @@ impl Store {
     /// # Errors
     /// The file cannot be opened or has another schema version.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = connect(path, false)?;
-        let sql = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let journal: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(sql)?;
-        if !journal.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: format!("cannot use WAL mode (got {journal})"),
-            });
-        }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        conn.execute_batch(audit::SCHEMA).map_err(sql)?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                )
-                .map_err(sql)?;
-            }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(found) => {
-                return Err(StoreError::Schema {
-                    path: path.to_path_buf(),
-                    found,
-                });
-            }
-        }
+        let conn = sqlite::open_writer(path, &SCHEMA, Synchronous::Full)?;
+        conn.execute_batch("PRAGMA foreign_keys=ON;")
+            .and_then(|()| conn.execute_batch(audit::SCHEMA))
+            .map_err(|e| sql_error(path, e))?;
         Ok(Self {
-            conn,
-            path: path.to_path_buf(),
+            db: Db {
+                conn,
+                path: path.to_path_buf(),
+            },
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn sql(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: detail.to_string(),
-        }
+        &self.db.path
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`).
@@ -453,14 +486,12 @@ impl Store {
     /// # Errors
     /// The database is locked past the busy timeout, or fails.
     pub fn write(&mut self) -> Result<WriteTx<'_>> {
-        let path = self.path.clone();
+        let path = self.db.path.clone();
         let tx = self
+            .db
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|e| sql_error(&path, e))?;
         Ok(WriteTx { tx, path })
     }
 
@@ -469,11 +500,12 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn event_seen(&self, id: &str) -> Result<bool> {
-        self.conn
+        self.db
+            .conn
             .query_row("SELECT 1 FROM events WHERE id = ?1", [id], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// Event time of a fingerprint's last resolution.
@@ -481,14 +513,14 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn last_resolved_at(&self, fingerprint: &str) -> Result<Option<DateTime<Utc>>> {
-        self.conn
+        self.db.conn
             .query_row(
                 "SELECT max(resolved_ms) FROM alerts WHERE fingerprint = ?1 AND status = 'resolved'",
                 [fingerprint],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .map(|o| o.map(from_ms))
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// Alerts by status.
@@ -496,18 +528,10 @@ impl Store {
     /// # Errors
     /// A database or decoding error.
     pub fn alerts_with_status(&self, status: AlertStatus) -> Result<Vec<Alert>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT body FROM alerts WHERE status = ?1 ORDER BY first_seen_ms")
-            .map_err(|e| self.sql(e))?;
-        let bodies: Vec<String> = stmt
-            .query_map([status.as_str()], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| self.corrupt(e)))
-            .collect()
+        self.db.bodies(
+            "SELECT body FROM alerts WHERE status = ?1 ORDER BY first_seen_ms",
+            [status.as_str()],
+        )
     }
 
     /// One alert.
@@ -515,13 +539,7 @@ impl Store {
     /// # Errors
     /// A database or decoding error.
     pub fn alert(&self, id: &str) -> Result<Option<Alert>> {
-        let body: Option<String> = self
-            .conn
-            .query_row("SELECT body FROM alerts WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        body.map(|b| serde_json::from_str(&b).map_err(|e| self.corrupt(e)))
-            .transpose()
+        self.db.alert(id)
     }
 
     /// Alerts whose retained MQTT state is behind.
@@ -529,20 +547,10 @@ impl Store {
     /// # Errors
     /// A database or decoding error.
     pub fn unpublished(&self, limit: usize) -> Result<Vec<Alert>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT body FROM alerts WHERE published_version < version ORDER BY updated_ms LIMIT ?1",
-            )
-            .map_err(|e| self.sql(e))?;
-        let bodies: Vec<String> = stmt
-            .query_map([limit as i64], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| self.corrupt(e)))
-            .collect()
+        self.db.bodies(
+            "SELECT body FROM alerts WHERE published_version < version ORDER BY updated_ms LIMIT ?1",
+            [limit as i64],
+        )
     }
 
     /// Records that an alert's state up to `version` is published.
@@ -550,29 +558,30 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn mark_published(&mut self, id: &str, version: u64) -> Result<()> {
-        self.conn
+        self.db
+            .conn
             .execute(
                 "UPDATE alerts SET published_version = max(published_version, ?2) WHERE id = ?1",
                 params![id, version as i64],
             )
             .map(|_| ())
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
-    /// Schedules firing alerts and those changed in the last day for republishing (the
-    /// retained state may have been lost with a broker that keeps nothing).
+    /// Schedules firing alerts and those changed in the day before `now` for republishing
+    /// (the retained state may have been lost with a broker that keeps nothing).
     ///
     /// # Errors
     /// A database error.
-    pub fn republish_recent(&mut self) -> Result<()> {
-        let since = ms(Utc::now()) - 24 * 3600 * 1000;
-        self.conn
+    pub fn republish_recent(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let since = ms(now) - 24 * 3600 * 1000;
+        self.db.conn
             .execute(
                 "UPDATE alerts SET published_version = 0 WHERE status = 'firing' OR updated_ms >= ?1",
                 [since],
             )
             .map(|_| ())
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// Every persisted group.
@@ -580,18 +589,7 @@ impl Store {
     /// # Errors
     /// A database or decoding error.
     pub fn groups(&self) -> Result<Vec<Group>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT body FROM groups")
-            .map_err(|e| self.sql(e))?;
-        let bodies: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| self.corrupt(e)))
-            .collect()
+        self.db.bodies("SELECT body FROM groups", [])
     }
 
     /// Acknowledgements recorded after sequence number `after`, with their sequence numbers.
@@ -599,15 +597,14 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn acks_after(&self, after: i64) -> Result<Vec<(i64, Ack)>> {
-        let mut stmt = self
-            .conn
+        let mut stmt = self.db.conn
             .prepare_cached(
                 "SELECT alert_id, province, by_name, at_ms, comment, seq FROM acks WHERE seq > ?1 ORDER BY seq",
             )
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| self.db.sql(e))?;
         stmt.query_map([after], |r| Ok((r.get(5)?, ack_row(r)?)))
             .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// The provinces that acknowledged an alert.
@@ -615,15 +612,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn acks_of(&self, alert_id: &str) -> Result<Vec<Ack>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT alert_id, province, by_name, at_ms, comment FROM acks WHERE alert_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.sql(e))?;
-        stmt.query_map([alert_id], ack_row)
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))
+        self.db.acks_of(alert_id)
     }
 
     /// Every silence (active, future, ended).
@@ -631,18 +620,7 @@ impl Store {
     /// # Errors
     /// A database or decoding error.
     pub fn silences(&self) -> Result<Vec<Silence>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT body FROM silences ORDER BY seq")
-            .map_err(|e| self.sql(e))?;
-        let bodies: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sql(e))?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| self.corrupt(e)))
-            .collect()
+        self.db.bodies("SELECT body FROM silences ORDER BY seq", [])
     }
 
     /// A change counter for silences (rows and early ends), to notice the command line's
@@ -651,13 +629,14 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn silences_stamp(&self) -> Result<(i64, i64)> {
-        self.conn
+        self.db
+            .conn
             .query_row(
                 "SELECT ifnull(max(seq), 0), count(expired_ms) FROM silences",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// Pending notifications of a channel whose next attempt is due, oldest first.
@@ -671,13 +650,14 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Outgoing>> {
         let mut stmt = self
+            .db
             .conn
             .prepare_cached(&format!(
                 "SELECT {NOTIFICATION_COLUMNS}, body_text, body_html FROM notifications \
                  WHERE channel = ?1 AND status IN ('queued', 'retrying') AND next_attempt_ms <= ?2 \
                  ORDER BY next_attempt_ms, id LIMIT ?3"
             ))
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| self.db.sql(e))?;
         stmt.query_map(params![channel.as_str(), ms(now), limit as i64], |r| {
             Ok(Outgoing {
                 notification: notification_row(r)?,
@@ -686,7 +666,7 @@ impl Store {
             })
         })
         .and_then(Iterator::collect)
-        .map_err(|e| self.sql(e))
+        .map_err(|e| self.db.sql(e))
     }
 
     /// When the next pending notification of a channel is due.
@@ -694,7 +674,8 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn next_attempt(&self, channel: Channel) -> Result<Option<DateTime<Utc>>> {
-        self.conn
+        self.db
+            .conn
             .query_row(
                 "SELECT min(next_attempt_ms) FROM notifications \
                  WHERE channel = ?1 AND status IN ('queued', 'retrying')",
@@ -702,7 +683,7 @@ impl Store {
                 |r| r.get::<_, Option<i64>>(0),
             )
             .map(|o| o.map(from_ms))
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// How many notifications of a channel are pending.
@@ -710,14 +691,14 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn pending_count(&self, channel: Channel) -> Result<u64> {
-        self.conn
+        self.db.conn
             .query_row(
                 "SELECT count(*) FROM notifications WHERE channel = ?1 AND status IN ('queued', 'retrying')",
                 [channel.as_str()],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.db.sql(e))
     }
 
     /// Records a delivery outcome (and its audit row) in one transaction.
@@ -875,38 +856,7 @@ impl Store {
     /// # Errors
     /// No match, several matches, or a database error.
     pub fn resolve_alert_id(&self, prefix: &str) -> Result<String> {
-        resolve_alert_id(&self.conn, &self.path, prefix)
-    }
-}
-
-pub(crate) fn resolve_alert_id(conn: &Connection, path: &Path, prefix: &str) -> Result<String> {
-    let prefix = prefix.trim().to_ascii_lowercase();
-    let not_found = || StoreError::NotFound {
-        what: "alert",
-        id: prefix.clone(),
-    };
-    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(not_found());
-    }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id FROM alerts WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 2",
-        )
-        .map_err(|source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let ids: Vec<String> = stmt
-        .query_map([&prefix], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(|source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    match ids.as_slice() {
-        [] => Err(not_found()),
-        [one] => Ok(one.clone()),
-        _ => Err(StoreError::Ambiguous(prefix)),
+        self.db.resolve_alert_id(prefix)
     }
 }
 
@@ -936,17 +886,11 @@ pub struct WriteTx<'a> {
 
 impl WriteTx<'_> {
     fn sql(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sql_error(&self.path, source)
     }
 
     fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: detail.to_string(),
-        }
+        corrupt_error(&self.path, detail)
     }
 
     /// Records an applied event id.
@@ -1302,7 +1246,11 @@ mod tests {
         let second = tx.queue(&n, t(0)).unwrap();
         tx.commit().unwrap();
 
-        let reader = crate::reader::AlertReader::open(&path).unwrap();
+        let reader = crate::reader::AlertReader::open(
+            &path,
+            std::sync::Arc::new(riverwatch_core::time::SystemClock),
+        )
+        .unwrap();
         let rows = reader.audit(&crate::reader::AuditQuery::default()).unwrap();
         let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(

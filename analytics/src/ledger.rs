@@ -162,6 +162,11 @@ mod tests {
     use crate::config::AttributionConfig;
     use crate::model::ParameterMean;
 
+    /// When the entries are computed: a fixed time, as the engine's clock gives it.
+    fn computed() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 10, 1, 2, 0, 0).unwrap()
+    }
+
     fn month(class: Option<WaterClass>, sufficient: bool, exceeding: &[&str]) -> WindowEvaluation {
         let start = Utc.with_ymd_and_hms(2026, 8, 31, 16, 0, 0).unwrap();
         WindowEvaluation {
@@ -202,7 +207,7 @@ mod tests {
     #[test]
     fn class_steps_decide_who_pays_whom() {
         let cfg = CompensationConfig::default();
-        let now = Utc::now();
+        let now = computed();
         let e = entry(
             &month(Some(WaterClass::III), true, &[]),
             WaterClass::III,
@@ -212,6 +217,7 @@ mod tests {
         );
         assert_eq!((e.amount_yuan, e.payer), (0.0, None));
         assert_eq!(e.month, "2026-09");
+        assert_eq!(e.computed_at, now);
         let e = entry(
             &month(Some(WaterClass::II), true, &[]),
             WaterClass::III,
@@ -248,7 +254,7 @@ mod tests {
             WaterClass::III,
             PAIR,
             &CompensationConfig::default(),
-            Utc::now(),
+            computed(),
         );
         assert!(!e.assessed);
         assert_eq!((e.amount_yuan, e.payer, e.compliant), (0.0, None, None));
@@ -266,7 +272,7 @@ mod tests {
             WaterClass::III,
             PAIR,
             &cfg,
-            Utc::now(),
+            computed(),
         );
         assert_eq!(
             (e.amount_yuan, e.payer),
@@ -277,7 +283,7 @@ mod tests {
             WaterClass::III,
             PAIR,
             &cfg,
-            Utc::now(),
+            computed(),
         );
         assert_eq!(e.payer, Some(Province::Jilin));
     }

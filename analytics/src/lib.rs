@@ -25,7 +25,10 @@
 //! - [`views`]: what the command line, the console and the reports show: a quick check of
 //!   values against the standards, the stored evaluations by view and filter.
 //! - [`engine`]: one evaluation step per batch, on observation time.
-//! - [`source`], [`publish`], [`service`]: the MQTT input, the MQTT output, [`run`].
+//! - [`source`]: the MQTT input (core's acking subscriber).
+//! - [`publish`]: the MQTT output (core's output connection; events marked published once
+//!   the broker confirmed them).
+//! - [`service`]: [`run`], the wiring of the engine and the two connections.
 //! - [`telemetry`]: the service's counters.
 #![deny(missing_docs)]
 

@@ -1,7 +1,8 @@
 //! The analytics service: readings in from MQTT, the engine, events out.
 //!
 //! [`run`] subscribes to `{prefix}/readings/+` with a persistent QoS 1 session under a
-//! stable client id ([`crate::source`]), evaluates batches of messages with the
+//! stable client id (core's acking subscriber, [`crate::source`]), evaluates batches of
+//! messages with the
 //! [`Engine`], and acknowledges the messages only after the engine committed what they
 //! produced to the evaluation store; then the events go out on `{prefix}/events/{subject}`
 //! ([`crate::publish`]). A periodic tick closes the open day of stations that went silent;
@@ -12,19 +13,20 @@
 //! Shutdown: the source stops taking messages, the batch in hand is finished and
 //! acknowledged, the publisher sends what is queued, both connections close.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::mqtt::{MqttConfig, network_options};
+use riverwatch_core::mqtt::subscriber::runs_for;
+use riverwatch_core::mqtt::{MqttConfig, SessionOptions};
 use riverwatch_core::pipeline::StoreReader;
 use riverwatch_core::reading::ReadingsMessage;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, valid_filter};
-use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, error, info, info_span, warn};
@@ -33,7 +35,7 @@ use crate::Error;
 use crate::config::AnalyticsConfig;
 use crate::engine::{Engine, EngineArgs};
 use crate::publish::{EventPublisher, publisher};
-use crate::source::{ACK_ROOM, Inbound, Subscriber};
+use crate::source::{BrokerMessage, PacketAck, Subscriber};
 use crate::store::AnalyticsStore;
 use crate::telemetry::Metrics;
 
@@ -128,23 +130,27 @@ where
     };
     let mut engine = Engine::load(engine_args(), shutdown.clone()).await?;
 
-    let mut opts = mqtt.options(&config.client_id, false)?;
-    opts.set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(opts, ACK_ROOM);
-    eventloop.set_network_options(network_options());
+    let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let out_id = format!("{}-out", config.client_id);
-    let (events_out, driver) = publisher(&mqtt, &out_id, store.clone(), metrics.clone())?;
+    let (events_out, driver) = publisher(
+        &mqtt,
+        &out_id,
+        store.clone(),
+        metrics.clone(),
+        clock.clone(),
+    )?;
     info!(client_id = %config.client_id, %filter, store = %path.display(), broker = %mqtt.url, "Analytics starting.");
 
-    let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(config.channel_capacity);
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Inbound>();
+    // Runs of messages: at most `channel_capacity` messages wait in the channel.
+    let (in_tx, mut in_rx) = mpsc::channel::<Vec<BrokerMessage>>(runs_for(config.channel_capacity));
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Vec<PacketAck>>();
     let publisher_done = CancellationToken::new();
     let driver_task = tokio::spawn(
         driver
             .run(publisher_done.clone())
             .instrument(info_span!("analytics_publisher")),
     );
-    let source = Subscriber::new(client, eventloop, filter, ());
+    let source = Subscriber::new(session, vec![filter], clock.clone(), ());
     let source_task = tokio::spawn(
         source
             .run(in_tx, ack_rx, shutdown.clone())
@@ -154,23 +160,22 @@ where
     let mut tick = tokio::time::interval(Duration::from_millis(config.tick_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failure = None;
+    // Messages received and not yet in a batch (a run may hold more than a batch takes).
+    let mut held: VecDeque<BrokerMessage> = VecDeque::new();
     loop {
         let batch = tokio::select! {
             // Cancel-safe: mpsc receives.
-            first = in_rx.recv() => match first {
-                Some(first) => {
-                    let mut batch = vec![first];
-                    while batch.len() < config.max_batch_messages {
-                        match in_rx.try_recv() {
-                            Ok(m) => batch.push(m),
-                            Err(_) => break,
-                        }
-                    }
-                    batch
+            first = in_rx.recv(), if held.is_empty() => match first {
+                Some(run) => {
+                    held.extend(run);
+                    next_batch(&mut held, &mut in_rx, config.max_batch_messages)
                 }
                 // The source stopped (shutdown).
                 None => break,
             },
+            () = std::future::ready(()), if !held.is_empty() => {
+                next_batch(&mut held, &mut in_rx, config.max_batch_messages)
+            }
             _ = tick.tick() => {
                 let events = engine.tick().await;
                 publish_or_log(&events_out, events).await;
@@ -238,9 +243,7 @@ where
             }
         };
         let Some(events) = committed else { break };
-        for m in batch {
-            let _ = ack_tx.send(m);
-        }
+        let _ = ack_tx.send(batch.iter().map(PacketAck::from).collect());
         events_out.publish(events).await;
         if failure.is_some() {
             break;
@@ -262,6 +265,22 @@ where
         Some(f) => Err(Error::Task(f)),
         None => Ok(()),
     }
+}
+
+/// Up to `max` messages: those held, topped up with what is waiting in the channel.
+fn next_batch(
+    held: &mut VecDeque<BrokerMessage>,
+    rx: &mut mpsc::Receiver<Vec<BrokerMessage>>,
+    max: usize,
+) -> Vec<BrokerMessage> {
+    while held.len() < max {
+        match rx.try_recv() {
+            Ok(run) => held.extend(run),
+            Err(_) => break,
+        }
+    }
+    let n = held.len().min(max);
+    held.drain(..n).collect()
 }
 
 async fn publish_or_log(

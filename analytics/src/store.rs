@@ -32,11 +32,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use riverwatch_core::events::{Event, Rule, WindowPeriod};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use riverwatch_core::sqlite::{self, OpenError, Schema, Synchronous};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -45,13 +45,17 @@ use crate::model::{
     WindowEvaluation,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+/// `analytics.db`: one version so far.
+const SCHEMA: Schema = Schema {
+    store: "evaluation store",
+    owner: "`riverwatch analytics` or `riverwatch up`",
+    version: 1,
+    upgradable: &[],
+    migrate: None,
+    tables: TABLES,
+};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS evaluations (
     station     TEXT    NOT NULL,
     period      TEXT    NOT NULL,
@@ -135,6 +139,10 @@ CREATE TABLE IF NOT EXISTS state (
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The file cannot be opened as the evaluation store (the message names it and says
+    /// what to do).
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// SQLite failed.
     #[error("analytics store: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -152,8 +160,14 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying again may help (a busy or locked database).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+        match self {
+            StoreError::Open(e) => e.is_busy(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -235,39 +249,9 @@ pub struct AnalyticsStore {
 }
 
 fn open_rw(path: &Path) -> Result<Connection> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::File(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;")?;
-    conn.execute_batch(SCHEMA)?;
-    let version: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match version.as_deref().map(str::parse::<i64>) {
-        None => {
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION.to_string()],
-            )?;
-        }
-        Some(Ok(v)) if v == SCHEMA_VERSION => {}
-        Some(other) => {
-            return Err(StoreError::File(format!(
-                "{} has schema version {other:?}; this riverwatch expects {SCHEMA_VERSION}",
-                path.display()
-            )));
-        }
-    }
+    // FULL: an evaluation, and the ack that follows it, survive power loss.
+    let conn = sqlite::open_writer(path, &SCHEMA, Synchronous::Full)?;
+    conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
     Ok(conn)
 }
 
@@ -690,12 +674,7 @@ impl EvaluationReader {
     /// # Errors
     /// When the file does not exist.
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(StoreError::File(format!(
-                "{} does not exist",
-                path.display()
-            )));
-        }
+        sqlite::require_exists(path, &SCHEMA)?;
         Ok(Self {
             path: path.to_path_buf(),
         })
@@ -725,12 +704,7 @@ impl EvaluationReader {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        Ok(conn)
+        Ok(sqlite::open_reader(&self.path, &SCHEMA)?)
     }
 
     fn bodies<T: DeserializeOwned>(

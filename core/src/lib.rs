@@ -2,7 +2,8 @@
 //!
 //! Stations on the Lalin and Songhua rivers publish observations; `ingest` validates and
 //! stores them, `analytics` judges them, `alerts` notifies both provinces. This crate holds
-//! what those services must agree on, and nothing that does heavy I/O.
+//! what those services must agree on, and the infrastructure they all use the same way
+//! (broker connections, SQLite files, clocks), so it is written once.
 //!
 //! # Layout
 //! - [`class`]: GB 3838 water classes and the two provinces.
@@ -13,7 +14,11 @@
 //! - [`deadletter`]: rejected input and its stable reason codes.
 //! - [`pipeline`]: the store writer and reader contracts.
 //! - [`topics`]: the MQTT topic layout.
-//! - [`mqtt`]: broker connection settings and their validation.
+//! - [`mqtt`]: broker connection settings and their validation; the acking subscriber
+//!   ([`mqtt::subscriber`] over [`mqtt::session`]) and the output connection with the
+//!   service status ([`mqtt::publisher`]).
+//! - [`sqlite`]: the one opener of the SQLite stores (0600 files, WAL verified, busy timeout,
+//!   durability, schema version).
 //! - [`backoff`]: jittered exponential backoff for reconnects and retries.
 //! - [`time`]: clocks, China Standard Time display, operator time and duration parsing.
 //! - [`i18n`]: the language of operator-facing text.
@@ -32,7 +37,7 @@ pub mod pipeline;
 pub mod reading;
 pub mod registry;
 pub mod shutdown;
-pub mod subscriber;
+pub mod sqlite;
 pub mod telemetry;
 pub mod time;
 pub mod topics;

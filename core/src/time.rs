@@ -40,7 +40,7 @@ pub fn cst_date(t: DateTime<Utc>) -> NaiveDate {
 }
 
 /// A source of the current time, injectable so tests and simulators control it.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: std::fmt::Debug + Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use riverwatch_core::sqlite::Synchronous;
+
 /// Environment variable holding the InfluxDB 2 API token.
 pub const ENV_INFLUX_TOKEN: &str = "RIVERWATCH_INFLUX_TOKEN";
 /// Environment variable holding the InfluxDB 1.x user name.
@@ -251,28 +253,6 @@ impl StoreConfig {
                 "backend = \"influxdb1\" needs a [store.influxdb1] section".to_string(),
             )),
             _ => Ok(()),
-        }
-    }
-}
-
-/// How hard SQLite syncs a commit to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// fsync the WAL on every commit: a commit survives power loss (the default).
-    #[default]
-    Full,
-    /// fsync at checkpoints only: a commit survives a process crash but the last commits
-    /// may be lost on power loss.
-    Normal,
-}
-
-impl Synchronous {
-    /// The PRAGMA value.
-    pub const fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
         }
     }
 }

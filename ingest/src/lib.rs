@@ -1,6 +1,7 @@
 //! riverwatch-ingest: every station reading from MQTT to durable storage, nothing lost.
 //!
-//! Data flow: [`source`] (MQTT, QoS 1, persistent session, manual acks) → [`pipeline`]
+//! Data flow: [`source`] (core's acking subscriber: QoS 1, persistent session, acks after
+//! the commit) → [`pipeline`]
 //! batcher ([`decode`]: JSON or HJ 212, validation, dead letters, packet reassembly) →
 //! [`pipeline`] committer ([`store`]: one durable transaction per batch, idempotent on
 //! station, parameter, time and period) → acks back to the broker, then the new readings
@@ -8,13 +9,15 @@
 //!
 //! # Layout
 //! - [`config`]: `[ingest]` and `[store]` settings.
-//! - [`source`]: the MQTT subscription and its acknowledgements.
+//! - [`source`]: the subscription filters and the subscriber's counters (the subscriber itself
+//!   is [`riverwatch_core::mqtt::subscriber`]).
 //! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly;
 //!   the stations' HJ 212 access passwords (`decode::password`).
 //! - [`secrets`]: loading those passwords from the secrets file and the environment.
 //! - [`pipeline`]: the batcher and the committer.
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
-//! - [`publish`]: the output connection (readings out, status, broker drop watch).
+//! - [`publish`]: readings out and the broker drop watch on core's output connection
+//!   ([`riverwatch_core::mqtt::publisher`]).
 //! - [`telemetry`]: the service counters.
 
 pub mod config;
@@ -28,11 +31,11 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use riverwatch_core::mqtt::{MqttConfig, MqttConfigError};
+use riverwatch_core::mqtt::subscriber::runs_for;
+use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, SessionOptions, Subscriber};
 use riverwatch_core::pipeline::StoreWriter;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
-use riverwatch_core::topics::{TopicKind, valid_filter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -41,8 +44,9 @@ use crate::config::{ConfigError, IngestConfig};
 use crate::pipeline::{BatcherSettings, batcher, committer};
 use crate::publish::ReadingsPublisher;
 use crate::secrets::SecretsError;
-use crate::source::{MqttSource, RUN, SessionOptions};
 use crate::telemetry::Metrics;
+
+pub use source::filters;
 
 /// An ingest failure that stops the service before it runs.
 #[derive(Debug, thiserror::Error)]
@@ -74,27 +78,6 @@ pub struct IngestArgs<S> {
     pub registry: Arc<Registry>,
     /// Clock for reception times.
     pub clock: Arc<dyn Clock>,
-}
-
-/// The subscription filters for a configuration (shared subscriptions included).
-///
-/// # Errors
-/// A filter that is not valid MQTT.
-pub fn filters(config: &IngestConfig, mqtt: &MqttConfig) -> Result<Vec<String>, ConfigError> {
-    let topics = mqtt.topics();
-    let out: Vec<String> = [TopicKind::Obs, TopicKind::Hj212]
-        .into_iter()
-        .map(|k| match &config.shared_group {
-            Some(g) => format!("$share/{g}/{}", topics.filter(k)),
-            None => topics.filter(k),
-        })
-        .collect();
-    if let Some(bad) = out.iter().find(|f| !valid_filter(f)) {
-        return Err(ConfigError::Missing(format!(
-            "topic filter `{bad}` is not valid MQTT; check mqtt.topic_prefix"
-        )));
-    }
-    Ok(out)
 }
 
 /// Runs the ingest service until `shutdown` fires, then drains: messages already received
@@ -130,21 +113,21 @@ where
     let metrics = Metrics::new();
 
     // Runs of up to RUN messages: at most `channel_capacity` messages wait in the channel.
-    let (input_tx, input_rx) = mpsc::channel((config.channel_capacity / RUN).max(1));
+    let (input_tx, input_rx) = mpsc::channel(runs_for(config.channel_capacity));
     let (demand_tx, demand_rx) = mpsc::channel(1);
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let publisher_done = CancellationToken::new();
     let (publisher, driver) = if config.publish_readings || config.watch_broker_drops {
         let out_id = format!("{}-out", config.client_id);
-        let (p, d) =
-            ReadingsPublisher::new(&mqtt, &out_id, config.watch_broker_drops, metrics.clone())?;
+        let watch = config.watch_broker_drops.then(|| metrics.clone());
+        let (p, d) = ReadingsPublisher::new(&mqtt, &out_id, watch, clock.clone())?;
         (config.publish_readings.then_some(p), Some(d))
     } else {
         (None, None)
     };
 
     info!(client_id = %config.client_id, filters = ?filters, broker = %mqtt.url, "Ingest starting.");
-    let source = MqttSource::new(session, filters);
+    let source = Subscriber::new(session, filters, clock.clone(), metrics.clone());
     let settings = BatcherSettings {
         max_readings: config.max_batch_readings,
         max_payload_bytes: config.max_payload_bytes,
@@ -156,13 +139,7 @@ where
     };
     let mut tasks = tokio::task::JoinSet::new();
     let driver_task = driver.map(|d| tokio::spawn(d.run(publisher_done.clone())));
-    tasks.spawn(source.run(
-        input_tx,
-        ack_rx,
-        clock.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(source.run(input_tx, ack_rx, shutdown.clone()));
     tasks.spawn(batcher(
         registry.clone(),
         mqtt.topics(),

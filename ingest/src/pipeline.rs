@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
+use riverwatch_core::mqtt::{BrokerMessage, PacketAck};
 use riverwatch_core::pipeline::{StoreWriter, WriteBatch};
 use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
@@ -27,7 +28,6 @@ use crate::decode::password::StationPasswords;
 use crate::decode::reassembly::Reassembler;
 use crate::decode::{Decoded, Message, Outcome, Validator, hj212};
 use crate::publish::ReadingsPublisher;
-use crate::source::{Ack, Inbound};
 use crate::telemetry::Metrics;
 
 /// What the committer writes and then acknowledges.
@@ -36,7 +36,7 @@ pub struct Batch {
     /// Readings and dead letters.
     pub write: WriteBatch,
     /// The messages to acknowledge after the commit.
-    pub acks: Vec<Ack>,
+    pub acks: Vec<PacketAck>,
 }
 
 impl Batch {
@@ -96,7 +96,7 @@ pub async fn batcher(
     registry: Arc<Registry>,
     topics: Topics,
     settings: BatcherSettings,
-    mut input: mpsc::Receiver<Vec<Inbound>>,
+    mut input: mpsc::Receiver<Vec<BrokerMessage>>,
     mut demand: mpsc::Receiver<Demand>,
     clock: Arc<dyn Clock>,
 ) {
@@ -106,7 +106,7 @@ pub async fn batcher(
         max_payload_bytes: settings.max_payload_bytes,
         passwords: &settings.passwords,
     };
-    let mut reassembler: Reassembler<Ack> = Reassembler::new(settings.reassembly_timeout);
+    let mut reassembler: Reassembler<PacketAck> = Reassembler::new(settings.reassembly_timeout);
     let mut pending = Batch::default();
     let mut waiting: Option<oneshot::Sender<Batch>> = None;
     let mut spare: Option<Batch> = None;
@@ -157,8 +157,8 @@ pub async fn batcher(
             message = input.recv(), if input_open && room => match message {
                 Some(run) => {
                     last_arrival = tokio::time::Instant::now();
-                    for inbound in run {
-                        decode_one(&validator, &topics, &mut reassembler, &mut pending, inbound);
+                    for delivery in run {
+                        decode_one(&validator, &topics, &mut reassembler, &mut pending, delivery);
                     }
                 }
                 None => input_open = false,
@@ -186,19 +186,19 @@ pub async fn batcher(
 fn decode_one(
     validator: &Validator<'_>,
     topics: &Topics,
-    reassembler: &mut Reassembler<Ack>,
+    reassembler: &mut Reassembler<PacketAck>,
     pending: &mut Batch,
-    inbound: Inbound,
+    delivery: BrokerMessage,
 ) {
-    let publish = &inbound.publish;
+    let publish = &delivery.publish;
     let msg = Message {
         topic: &publish.topic,
         payload: &publish.payload,
-        received_at: inbound.received_at,
+        received_at: delivery.received_at,
     };
     let Some((kind, station)) = topics.parse(&publish.topic) else {
         pending.write.dead_letters.push(DeadLetter {
-            received_at: inbound.received_at,
+            received_at: delivery.received_at,
             topic: publish.topic.clone(),
             payload: publish.payload.clone(),
             reason_code: ReasonCode::UnknownStation,
@@ -206,7 +206,7 @@ fn decode_one(
             station: None,
             parameter: None,
         });
-        pending.acks.push(inbound.into());
+        pending.acks.push(delivery.into());
         return;
     };
     let kind = if kind == TopicKind::Hj212 {
@@ -218,14 +218,14 @@ fn decode_one(
         Decoded::Done(outcome) => {
             trace!(topic = %publish.topic, readings = outcome.readings.len(), rejected = outcome.dead_letters.len(), "Decoded.");
             pending.add(outcome);
-            pending.acks.push(inbound.into());
+            pending.acks.push(delivery.into());
         }
         Decoded::Partial(packet) => {
             let payload = publish.payload.clone();
             let topic = publish.topic.clone();
-            let received_at = inbound.received_at;
+            let received_at = delivery.received_at;
             if let Some(done) =
-                reassembler.offer(*packet, &topic, payload, received_at, inbound.into())
+                reassembler.offer(*packet, &topic, payload, received_at, delivery.into())
             {
                 let joined = Message {
                     topic: &done.topic,
@@ -270,7 +270,7 @@ pub async fn committer<S: StoreWriter>(
     mut store: S,
     registry: Arc<Registry>,
     demand: mpsc::Sender<Demand>,
-    acks: mpsc::UnboundedSender<Vec<Ack>>,
+    acks: mpsc::UnboundedSender<Vec<PacketAck>>,
     publisher: Option<ReadingsPublisher>,
     metrics: Metrics,
     token: CancellationToken,

@@ -26,6 +26,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::pipeline::{ReadingQuery, StoreReader, StoreWriter, WriteBatch};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::time::SystemClock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 use riverwatch_ingest::config::Influx1Config;
 use riverwatch_ingest::store::influx::{Influx1Reader, Influx1Store, InfluxStoreArgs};
@@ -334,6 +335,7 @@ async fn influxdb_1_6_round_trip_and_outage() {
         sqlite_path: dir.path().join("local.db"),
         sqlite: test_sqlite_config(),
         backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(200), 11),
+        clock: Arc::new(SystemClock),
     })
     .await
     .unwrap();

@@ -463,7 +463,7 @@ impl Pipeline {
 
     /// A reader of the alert store (none while the service has not created it).
     pub fn alert_reader(&self) -> Option<AlertReader> {
-        AlertReader::open(&self.alerts_db()).ok()
+        AlertReader::open(&self.alerts_db(), Arc::new(SystemClock)).ok()
     }
 
     /// The alerts in a state (none while there is no store).

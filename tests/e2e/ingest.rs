@@ -511,9 +511,8 @@ async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_r
     // Without the CA the broker's certificate is not trusted: the handshake fails.
     let mut other_ca = MqttConfig::with_url(&p.url());
     other_ca.ca_file = Some(p.certificates().cert.clone());
-    let opts =
-        riverwatch_ingest::source::SessionOptions::new(&other_ca, "it-tls-untrusted").unwrap();
-    let refused = riverwatch_ingest::source::session::Session::open(&opts, &[]).await;
+    let opts = riverwatch_core::mqtt::SessionOptions::new(&other_ca, "it-tls-untrusted").unwrap();
+    let refused = riverwatch_core::mqtt::session::Session::open(&opts, &[]).await;
     let Err(error) = refused else {
         panic!("a broker certificate outside the trusted CA was accepted")
     };

@@ -89,7 +89,7 @@ impl Drop for Up {
 }
 
 fn alerts_of(db: &Path, station: &str) -> Vec<AlertView> {
-    AlertReader::open(db)
+    AlertReader::open(db, std::sync::Arc::new(riverwatch_core::time::SystemClock))
         .and_then(|r| {
             r.alerts(&AlertQuery {
                 state: StateFilter::All,

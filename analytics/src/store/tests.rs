@@ -196,3 +196,35 @@ fn warnings_joint_control_ledger_and_state_round_trip() {
     assert_eq!(reader.joint_control(&DayQuery::default()).unwrap(), vec![j]);
     assert!(EvaluationReader::open(&dir.path().join("none.db")).is_err());
 }
+
+#[test]
+fn the_store_is_opened_in_wal_mode_and_a_newer_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analytics.db");
+    let store = AnalyticsStore::open(&path).unwrap();
+    let mode: String = store
+        .with(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(store);
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = '9' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    for error in [
+        AnalyticsStore::open(&path).unwrap_err(),
+        EvaluationReader::open(&path)
+            .unwrap()
+            .current(None)
+            .unwrap_err(),
+    ] {
+        let text = error.to_string();
+        assert!(
+            text.contains("analytics.db") && text.contains("schema version 9"),
+            "{text}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ use riverwatch_core::pipeline::{
     ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::registry::Registry;
+use riverwatch_core::time::Clock;
 
 use crate::config::{Backend, StoreConfig};
 
@@ -130,7 +131,7 @@ impl StoreWriter for AnyWriter {
 }
 
 /// Opens the writer of the configured backend. The InfluxDB writers start their spool
-/// drain on the current runtime.
+/// drain on the current runtime and date spooled data with `clock`.
 ///
 /// # Errors
 /// When the store cannot be opened.
@@ -138,20 +139,23 @@ pub async fn open_writer(
     cfg: &StoreConfig,
     data_dir: &Path,
     registry: &Arc<Registry>,
+    clock: Arc<dyn Clock>,
 ) -> Result<AnyWriter, StoreError> {
     let local = sqlite_path(cfg, data_dir);
     match cfg.backend {
         Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(&local, &cfg.sqlite)?)),
         Backend::Influxdb2 => {
             let c = cfg.influxdb2.clone().ok_or_else(|| missing("influxdb2"))?;
-            let args = influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone());
+            let args =
+                influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
             Ok(AnyWriter::Influx2(
                 Influx2Store::open(args).await.map_err(influx_error)?,
             ))
         }
         Backend::Influxdb1 => {
             let c = cfg.influxdb1.clone().ok_or_else(|| missing("influxdb1"))?;
-            let args = influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone());
+            let args =
+                influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
             Ok(AnyWriter::Influx1(
                 Influx1Store::open(args).await.map_err(influx_error)?,
             ))

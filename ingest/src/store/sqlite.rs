@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -22,8 +21,9 @@ use riverwatch_core::pipeline::{
     DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader, StoreWriter,
     WriteBatch, WriteReport,
 };
+use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, Transaction, params};
 use tracing::info;
 
 use crate::config::{SqliteConfig, Synchronous};
@@ -33,14 +33,8 @@ mod layout;
 use layout::{Entry, Group, Grouped, ObsKey, Row};
 
 const BACKEND: &str = "sqlite";
-/// 1: one row per reading in `readings`; 2: one row per observation in `observations`.
-const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS station_ids (
     id      INTEGER PRIMARY KEY,
     station TEXT NOT NULL UNIQUE
@@ -72,6 +66,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_once
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_ms);
 ";
 
+/// The local database file: version 1 had one row per reading in `readings`, version 2 has
+/// one row per observation in `observations`.
+pub(crate) const SCHEMA: Schema = Schema {
+    store: "readings store",
+    owner: "`riverwatch ingest` or `riverwatch up`",
+    version: 2,
+    upgradable: &[1],
+    migrate: Some(migrate_from_v1),
+    tables: TABLES,
+};
+
 fn local(detail: impl std::fmt::Display) -> StoreError {
     StoreError::Local {
         backend: BACKEND,
@@ -91,70 +96,23 @@ fn payload_hash(bytes: &[u8]) -> i64 {
 
 /// Opens (creating if needed) the database at `path` with the writer's settings.
 fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| local(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut conn = Connection::open(path)
-        .map_err(|e| local(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(local)?;
-    let journal: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(local)?;
-    if !journal.eq_ignore_ascii_case("wal") {
-        return Err(local(format!(
-            "{} cannot use WAL mode (got {journal})",
-            path.display()
-        )));
-    }
+    let conn = sqlite::open_writer(path, &SCHEMA, cfg.synchronous).map_err(local)?;
     conn.execute_batch(&format!(
-        "PRAGMA synchronous={}; PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",
-        cfg.synchronous.pragma(),
+        "PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",
         u64::from(cfg.cache_mib) * 1024
     ))
     .map_err(local)?;
-    conn.execute_batch(SCHEMA).map_err(local)?;
-    match stored_schema_version(&conn).map_err(local)? {
-        None => {
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION.to_string()],
-            )
-            .map_err(local)?;
-        }
-        Some(Ok(v)) if v == SCHEMA_VERSION => {}
-        Some(Ok(1)) => migrate_from_v1(&mut conn, path)?,
-        Some(other) => {
-            return Err(local(format!(
-                "{} has schema version {other:?}; this riverwatch expects {SCHEMA_VERSION}",
-                path.display()
-            )));
-        }
-    }
     Ok(conn)
 }
 
-/// The schema version recorded in a file's `meta` table, `None` when none is recorded.
-fn stored_schema_version(
-    conn: &Connection,
-) -> rusqlite::Result<Option<Result<i64, std::num::ParseIntError>>> {
-    let version: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(version.as_deref().map(str::parse::<i64>))
+/// Moves the readings of a schema-1 file (one row per reading) into observations, inside the
+/// opener's transaction: a crash leaves the file as it was.
+fn migrate_from_v1(tx: &Transaction<'_>, path: &Path, _from: i64) -> Result<(), String> {
+    move_readings(tx, path).map_err(|e| e.to_string())
 }
 
-/// Moves the readings of a schema-1 file (one row per reading) into observations, in one
-/// transaction: a crash leaves the file as it was.
-fn migrate_from_v1(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+fn move_readings(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
-    let tx = conn.transaction().map_err(local)?;
     let mut moved: u64 = 0;
     {
         let mut select = tx
@@ -204,11 +162,7 @@ fn migrate_from_v1(conn: &mut Connection, path: &Path) -> Result<(), StoreError>
             write(done, &blob)?;
         }
     }
-    tx.execute_batch(
-        "DROP TABLE readings; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
-    )
-    .map_err(local)?;
-    tx.commit().map_err(local)?;
+    tx.execute_batch("DROP TABLE readings;").map_err(local)?;
     info!(
         file = %path.display(),
         readings = moved,
@@ -581,35 +535,16 @@ impl SqliteReader {
     /// # Errors
     /// When the file does not exist.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
-            return Err(local(format!("{} does not exist", path.display())));
-        }
+        sqlite::require_exists(path, &SCHEMA).map_err(local)?;
         Ok(Self {
             path: path.to_path_buf(),
         })
     }
 
+    /// A read-only connection; a file of another schema version is refused by name, not
+    /// with a missing-table error.
     fn connect(&self) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| local(format!("cannot open {}: {e}", self.path.display())))?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(local)?;
-        // A file of another layout is refused by name, not with a missing-table error.
-        // A file without the meta table yet (or unreadable) is left to the query to report.
-        match stored_schema_version(&conn).unwrap_or(None) {
-            None | Some(Ok(SCHEMA_VERSION)) => Ok(conn),
-            Some(Ok(1)) => Err(local(format!(
-                "{} has schema version 1 (one row per reading); `riverwatch ingest` or \
-                 `riverwatch up` converts it to version {SCHEMA_VERSION} when it opens it",
-                self.path.display()
-            ))),
-            Some(other) => Err(local(format!(
-                "{} has schema version {other:?}; this riverwatch reads {SCHEMA_VERSION}",
-                self.path.display()
-            ))),
-        }
+        sqlite::open_reader(&self.path, &SCHEMA).map_err(local)
     }
 
     /// Runs a reading query on the calling thread.

@@ -175,7 +175,7 @@ fn store_error(e: StoreError) -> anyhow::Error {
 
 /// The read-only view of the alert store.
 fn reader(ctx: &Context) -> anyhow::Result<AlertReader> {
-    AlertReader::open(&db_path(ctx)).map_err(store_error)
+    AlertReader::open(&db_path(ctx), Arc::new(SystemClock)).map_err(store_error)
 }
 
 /// The alert store for a change (it must exist: the service creates it).

@@ -535,7 +535,7 @@ async fn wait_alert_emails(
     let start = Instant::now();
     let mut done: HashMap<String, String> = HashMap::new();
     loop {
-        if let Ok(reader) = AlertReader::open(db) {
+        if let Ok(reader) = AlertReader::open(db, Arc::new(SystemClock)) {
             let query = AlertQuery {
                 state: StateFilter::All,
                 ..Default::default()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::time::SystemClock;
+use riverwatch_core::time::{Clock, SystemClock};
 use riverwatch_ingest::{IngestArgs, store};
 use tokio_util::sync::CancellationToken;
 
@@ -49,23 +49,29 @@ pub async fn ingest_args(
             )
         },
     )?;
-    let writer = store::open_writer(&ctx.loaded.config.store, &ctx.data_dir, &registry)
-        .await
-        .map_err(|e| {
-            user_error(
-                format!(
-                    "无法打开数据存储（数据目录 {}）：{e}",
-                    ctx.data_dir.display()
-                ),
-                format!("cannot open the store in {}: {e}", ctx.data_dir.display()),
-            )
-        })?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let writer = store::open_writer(
+        &ctx.loaded.config.store,
+        &ctx.data_dir,
+        &registry,
+        clock.clone(),
+    )
+    .await
+    .map_err(|e| {
+        user_error(
+            format!(
+                "无法打开数据存储（数据目录 {}）：{e}",
+                ctx.data_dir.display()
+            ),
+            format!("cannot open the store in {}: {e}", ctx.data_dir.display()),
+        )
+    })?;
     Ok(IngestArgs {
         config: ctx.loaded.config.ingest.clone(),
         mqtt,
         store: writer,
         registry,
-        clock: Arc::new(SystemClock),
+        clock,
     })
 }
 

@@ -41,6 +41,40 @@
 //! The readers return readings in the contract's order (station, parameter, time,
 //! period). InfluxDB keeps no reception time, so `received_at` equals `observed_at`.
 
+/// What both InfluxDB stores share: they wrap the spooling writer (`inner`) and differ only
+/// in its transport.
+macro_rules! spooling_store {
+    ($store:ident) => {
+        impl $store {
+            /// Batches waiting in the local spool for InfluxDB.
+            pub fn spool_len(&self) -> usize {
+                self.inner.spool_len()
+            }
+
+            /// Batches (or groups of unencodable readings) kept in `influx_rejected`.
+            pub fn rejected_len(&self) -> usize {
+                self.inner.rejected_len()
+            }
+        }
+
+        impl riverwatch_core::pipeline::StoreWriter for $store {
+            async fn write(
+                &mut self,
+                batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
+            ) -> Result<
+                riverwatch_core::pipeline::WriteReport,
+                riverwatch_core::pipeline::StoreError,
+            > {
+                self.inner.write(batch).await
+            }
+
+            async fn close(&mut self) -> Result<(), riverwatch_core::pipeline::StoreError> {
+                self.inner.close().await
+            }
+        }
+    };
+}
+
 pub mod line_protocol;
 mod spool;
 pub mod v1;
@@ -49,10 +83,12 @@ pub mod v2;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::pipeline::StoreError;
 use riverwatch_core::registry::Registry;
-use riverwatch_core::{Period, Reading};
+use riverwatch_core::time::Clock;
+use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 
 use crate::config::SqliteConfig;
 
@@ -75,6 +111,8 @@ pub struct InfluxStoreArgs<C> {
     /// Delays between attempts while InfluxDB is unavailable. Default
     /// [`Backoff::network`]: 100 ms doubling to 10 s, jittered.
     pub backoff: Backoff,
+    /// The clock of the creation times of spooled and refused data.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl<C> InfluxStoreArgs<C> {
@@ -84,6 +122,7 @@ impl<C> InfluxStoreArgs<C> {
         registry: Arc<Registry>,
         sqlite_path: PathBuf,
         sqlite: SqliteConfig,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             config,
@@ -91,6 +130,7 @@ impl<C> InfluxStoreArgs<C> {
             sqlite_path,
             sqlite,
             backoff: Backoff::network(),
+            clock,
         }
     }
 }
@@ -236,6 +276,27 @@ pub(crate) fn query_error(backend: &'static str, error: SendError) -> StoreError
             backend,
             detail: format!("query refused with HTTP {status}: {message}"),
         },
+    }
+}
+
+/// A point read back, as a reading. InfluxDB keeps no reception time, so `received_at` is
+/// the observation time.
+pub(crate) fn point_reading(
+    station: StationId,
+    parameter: ParamCode,
+    observed_at: DateTime<Utc>,
+    value: f64,
+    flag: DataFlag,
+    period: Period,
+) -> Reading {
+    Reading {
+        station,
+        parameter,
+        observed_at,
+        received_at: observed_at,
+        value,
+        flag,
+        period,
     }
 }
 

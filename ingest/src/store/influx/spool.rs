@@ -18,11 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::pipeline::{StoreError, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::telemetry::{self, Counter, Gauge};
+use riverwatch_core::time::Clock;
 use rusqlite::{Connection, params};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -35,7 +36,7 @@ use super::{InfluxStoreArgs, SendError, Transport};
 use crate::config::SqliteConfig;
 use crate::store::SqliteStore;
 
-const SCHEMA: &str = "
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS influx_spool (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     created_ms INTEGER NOT NULL,
@@ -85,27 +86,30 @@ pub(crate) struct Spool {
     backend: &'static str,
     // std Mutex: taken only on blocking threads, never across an await.
     conn: Mutex<Connection>,
+    /// Creation times of spooled and refused rows.
+    clock: Arc<dyn Clock>,
 }
 
 impl Spool {
-    /// Opens the tables in the database at `path` (which the SQLite store has already set
-    /// to WAL mode), creating them if needed.
+    /// Opens the tables in the database at `path` (the readings store's file), creating
+    /// them if needed, with the readings store's durability.
     pub fn open(
         backend: &'static str,
         path: &Path,
         cfg: &SqliteConfig,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let err = |e: rusqlite::Error| local(backend, format!("{}: {e}", path.display()));
-        let conn = Connection::open(path).map_err(err)?;
-        // The writer and the readers share the file; wait for their locks instead of failing.
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        // Per connection: a spooled batch must be as durable as a committed SQLite batch.
-        conn.execute_batch(&format!("PRAGMA synchronous={};", cfg.synchronous.pragma()))
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        // The readings store's file: its schema version, the spool's tables.
+        let schema = Schema {
+            tables: TABLES,
+            ..crate::store::sqlite::SCHEMA
+        };
+        let conn =
+            sqlite::open_writer(path, &schema, cfg.synchronous).map_err(|e| local(backend, e))?;
         Ok(Self {
             backend,
             conn: Mutex::new(conn),
+            clock,
         })
     }
 
@@ -142,11 +146,12 @@ impl Spool {
 
     /// Appends a batch at the end of the spool, committed before returning.
     pub fn append(&self, points: usize, body: &str) -> Result<(), StoreError> {
+        let now = self.clock.now().timestamp_millis();
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO influx_spool (created_ms, points, body) VALUES (?1, ?2, ?3)",
-                params![Utc::now().timestamp_millis(), points as i64, body],
+                params![now, points as i64, body],
             )?;
             tx.commit()
         })
@@ -206,13 +211,14 @@ impl Spool {
         spooled: Option<i64>,
     ) -> Result<(), StoreError> {
         let backend = self.backend;
+        let now = self.clock.now().timestamp_millis();
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO influx_rejected (created_ms, backend, status, message, points, body) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
-                    Utc::now().timestamp_millis(),
+                    now,
                     backend,
                     status.map(i64::from),
                     message,
@@ -594,13 +600,14 @@ impl<T: Transport> SpoolingWriter<T> {
             sqlite_path,
             sqlite,
             backoff,
+            clock,
             ..
         } = args;
         let backend = T::BACKEND;
         let (dead_letters, spool, spooled, rejected) = tokio::task::spawn_blocking(move || {
             // The SQLite store first: it creates the file and turns WAL mode on.
             let dead_letters = SqliteStore::open(&sqlite_path, &sqlite)?;
-            let spool = Spool::open(backend, &sqlite_path, &sqlite)?;
+            let spool = Spool::open(backend, &sqlite_path, &sqlite, clock)?;
             let spooled = spool.len()?;
             let rejected = spool.rejected_len()?;
             Ok::<_, StoreError>((dead_letters, spool, spooled, rejected))

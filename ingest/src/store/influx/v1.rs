@@ -5,12 +5,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use riverwatch_core::pipeline::{
-    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
-};
+use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
 use riverwatch_core::{DataFlag, ParamCode, Reading, StationId};
 use serde::Deserialize;
 
@@ -20,7 +17,7 @@ use super::line_protocol::{
 use super::spool::SpoolingWriter;
 use super::{
     InfluxError, InfluxStoreArgs, SendError, Transport, classify_status, endpoint_url, error_chain,
-    finish_readings, parse_base_url, period_from_str, query_error, server_message,
+    finish_readings, parse_base_url, period_from_str, point_reading, query_error, server_message,
 };
 use crate::config::Influx1Config;
 
@@ -175,27 +172,9 @@ impl Influx1Store {
             inner: SpoolingWriter::open(transport, args).await?,
         })
     }
-
-    /// Batches waiting in the local spool for InfluxDB.
-    pub fn spool_len(&self) -> usize {
-        self.inner.spool_len()
-    }
-
-    /// Batches (or groups of unencodable readings) kept in `influx_rejected`.
-    pub fn rejected_len(&self) -> usize {
-        self.inner.rejected_len()
-    }
 }
 
-impl StoreWriter for Influx1Store {
-    async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
-        self.inner.write(batch).await
-    }
-
-    async fn close(&mut self) -> Result<(), StoreError> {
-        self.inner.close().await
-    }
-}
+spooling_store!(Influx1Store);
 
 /// An InfluxQL string literal: single quotes, with backslash, single quote and newline
 /// escaped as InfluxQL's scanner reads them (any other escape is a syntax error there).
@@ -431,15 +410,14 @@ pub(crate) fn parse_query_answer(text: &str) -> Result<Vec<Reading>, String> {
                 let flag_text = cell(fi).as_str().unwrap_or("");
                 let flag = DataFlag::from_letter(flag_text)
                     .ok_or_else(|| format!("unknown flag `{flag_text}`"))?;
-                out.push(Reading {
-                    station: station.clone(),
-                    parameter: parameter.clone(),
+                out.push(point_reading(
+                    station.clone(),
+                    parameter.clone(),
                     observed_at,
-                    received_at: observed_at,
                     value,
                     flag,
                     period,
-                });
+                ));
             }
         }
     }

@@ -8,15 +8,12 @@
 //! timeout. Our parser turns every such case into a [`StoreError`].
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use influxdb2::RequestError;
 use influxdb2::api::write::TimestampPrecision;
-use riverwatch_core::pipeline::{
-    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
-};
+use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
 use riverwatch_core::{DataFlag, ParamCode, Reading, StationId};
 
 use super::line_protocol::{
@@ -25,7 +22,7 @@ use super::line_protocol::{
 use super::spool::SpoolingWriter;
 use super::{
     InfluxError, InfluxStoreArgs, SendError, Transport, classify_status, endpoint_url, error_chain,
-    finish_readings, parse_base_url, period_from_str, query_error, server_message,
+    finish_readings, parse_base_url, period_from_str, point_reading, query_error, server_message,
 };
 use crate::config::{ENV_INFLUX_TOKEN, Influx2Config};
 
@@ -157,31 +154,13 @@ impl Influx2Store {
         })
     }
 
-    /// Batches waiting in the local spool for InfluxDB.
-    pub fn spool_len(&self) -> usize {
-        self.inner.spool_len()
-    }
-
-    /// Batches (or groups of unencodable readings) kept in `influx_rejected`.
-    pub fn rejected_len(&self) -> usize {
-        self.inner.rejected_len()
-    }
-
     #[cfg(test)]
     pub(crate) fn writer(&self) -> &SpoolingWriter<V2Transport> {
         &self.inner
     }
 }
 
-impl StoreWriter for Influx2Store {
-    async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
-        self.inner.write(batch).await
-    }
-
-    async fn close(&mut self) -> Result<(), StoreError> {
-        self.inner.close().await
-    }
-}
+spooling_store!(Influx2Store);
 
 /// Appends a Flux string literal: backslash, double quote, newline, carriage return, tab
 /// and the interpolation opener `${` are escaped as the Flux specification lists them.
@@ -468,15 +447,14 @@ pub(crate) fn parse_annotated_csv(text: &str) -> Result<Vec<Reading>, String> {
         let period_text = cell(cols.period, TAG_PERIOD)?;
         let period = period_from_str(period_text)
             .ok_or_else(|| format!("CSV row {}: unknown period `{period_text}`", line + 1))?;
-        out.push(Reading {
-            station: StationId::new(cell(cols.station, TAG_STATION)?),
-            parameter: ParamCode::new(cell(cols.parameter, TAG_PARAMETER)?),
+        out.push(point_reading(
+            StationId::new(cell(cols.station, TAG_STATION)?),
+            ParamCode::new(cell(cols.parameter, TAG_PARAMETER)?),
             observed_at,
-            received_at: observed_at,
             value,
             flag,
             period,
-        });
+        ));
     }
     Ok(out)
 }

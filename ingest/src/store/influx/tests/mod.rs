@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::time::ManualClock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 
 use super::InfluxStoreArgs;
@@ -97,6 +98,11 @@ pub(crate) fn v1_config(url: &str) -> Influx1Config {
     }
 }
 
+/// The time of the stores' manual clock: spooled and refused rows carry it.
+pub(crate) fn clock_time() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap()
+}
+
 pub(crate) fn args<C>(config: C, dir: &Path) -> InfluxStoreArgs<C> {
     InfluxStoreArgs {
         config,
@@ -104,6 +110,7 @@ pub(crate) fn args<C>(config: C, dir: &Path) -> InfluxStoreArgs<C> {
         sqlite_path: dir.join("local.db"),
         sqlite: test_sqlite_config(),
         backoff: fast_backoff(),
+        clock: Arc::new(ManualClock::new(clock_time())),
     }
 }
 

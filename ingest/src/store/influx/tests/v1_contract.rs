@@ -7,7 +7,7 @@ use std::sync::Arc;
 use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch};
 
 use super::stub::{Answer, StubServer, parse_form};
-use super::{args, reading, v1_config, wait_until};
+use super::{args, clock_time, reading, v1_config, wait_until};
 use crate::store::influx::{Influx1Reader, Influx1Store};
 
 fn batch(readings: Vec<riverwatch_core::Reading>) -> Arc<WriteBatch> {
@@ -87,10 +87,14 @@ async fn a_missing_database_waits_in_the_spool_and_bad_data_is_refused() {
     assert!(!refused.spooled);
     assert_eq!(store.rejected_len(), 1);
     let conn = rusqlite::Connection::open(dir.path().join("local.db")).unwrap();
-    let message: String = conn
-        .query_row("SELECT message FROM influx_rejected", [], |r| r.get(0))
+    let (message, created_ms): (String, i64) = conn
+        .query_row("SELECT message, created_ms FROM influx_rejected", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(message, "field type conflict");
+    // Kept at the time of the store's clock, not the wall clock.
+    assert_eq!(created_ms, clock_time().timestamp_millis());
     let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![404, 204, 400]);
     store.close().await.unwrap();

@@ -255,7 +255,7 @@ async fn a_hung_server_times_out_and_the_batch_is_spooled() {
 
 fn dead_letter(payload: &str) -> DeadLetter {
     DeadLetter {
-        received_at: chrono::Utc::now(),
+        received_at: super::clock_time(),
         topic: "rw/v1/obs/LLH-CJG".into(),
         payload: Bytes::from(payload.to_string()),
         reason_code: ReasonCode::OutOfRange,

@@ -1,6 +1,20 @@
-//! The broker connection every service shares: URL, credentials from the environment, TLS,
-//! and the checks riverwatch makes before handing values to rumqttc (whose setters panic on
-//! bad values).
+//! The broker connections every service shares: the settings (URL, credentials from the
+//! environment, TLS, and the checks riverwatch makes before handing values to rumqttc, whose
+//! setters panic on bad values), and the two kinds of connection a service opens.
+//!
+//! - [`subscriber`]: the input, one persistent-session QoS 1 subscription whose messages are
+//!   acknowledged to the broker only after the service committed what they produced, over
+//!   [`session`], a connection of its own that writes a commit's acks in one go.
+//! - [`publisher`]: the output, QoS 1 publishes and the retained service status with its last
+//!   will, through rumqttc.
+
+pub mod publisher;
+pub mod session;
+pub mod subscriber;
+
+pub use publisher::{Publication, Publisher, PublisherArgs, PublisherDriver, PublisherHooks};
+pub use session::SessionOptions;
+pub use subscriber::{BrokerMessage, PacketAck, Subscriber, SubscriberHooks};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -314,51 +328,8 @@ pub fn check_client_id(client_id: &str) -> Result<(), MqttConfigError> {
     }
 }
 
-/// The retained service status on `{prefix}/status/{client_id}` (also the last will):
-/// `{"service","client_id","status":"online"|"offline","at"}`.
-pub fn status_payload(
-    service: &str,
-    client_id: &str,
-    status: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Status<'a> {
-        service: &'a str,
-        client_id: &'a str,
-        status: &'a str,
-        at: String,
-    }
-    serde_json::to_vec(&Status {
-        service,
-        client_id,
-        status,
-        at: at.to_rfc3339(),
-    })
-    .unwrap_or_default()
-}
-
-/// Queues a DISCONNECT and polls the event loop until it is written (so the QoS 1 requests
-/// queued before it are on the wire) or `timeout` passes. Returns whether it was written in
-/// time; `true` when the connection was already closed.
-pub async fn close(
-    client: &rumqttc::AsyncClient,
-    eventloop: &mut rumqttc::EventLoop,
-    timeout: Duration,
-) -> bool {
-    if client.try_disconnect().is_err() {
-        return true;
-    }
-    let flush = async {
-        loop {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(timeout, flush).await.is_ok()
-}
+#[cfg(test)]
+mod broker_tests;
 
 #[cfg(test)]
 mod tests {

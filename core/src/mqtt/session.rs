@@ -1,6 +1,6 @@
-//! One MQTT 3.1.1 connection for the ingest subscription: rumqttc's packet codec over a tokio
-//! socket (TCP, or TLS through rustls), with the acknowledgements of a whole commit written
-//! in one system call.
+//! One MQTT 3.1.1 connection for a service's subscription ([`super::subscriber`]): rumqttc's
+//! packet codec over a tokio socket (TCP, or TLS through rustls), with the acknowledgements of
+//! a whole commit written in one system call.
 //!
 //! rumqttc's event loop writes and flushes every queued request on its own, so acking after
 //! the commit cost one `writev` and one TCP segment per message on both ends of the
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use riverwatch_core::mqtt::{MqttConfig, MqttConfigError};
 use rumqttc::tokio_rustls::TlsConnector;
 use rumqttc::tokio_rustls::rustls::ClientConfig;
 use rumqttc::tokio_rustls::rustls::pki_types::ServerName;
@@ -23,8 +22,11 @@ use rumqttc::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::{MqttConfig, MqttConfigError, check_client_id};
+
 /// What can go wrong on the connection; every kind ends it, and the source reconnects.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// Socket or TLS failure.
     #[error("{context}: {source}")]
@@ -85,7 +87,7 @@ impl SessionOptions {
     pub fn new(mqtt: &MqttConfig, client_id: &str) -> Result<Self, MqttConfigError> {
         // The same checks every other connection gets (URL, packet size, client id).
         let addr = mqtt.validate()?;
-        riverwatch_core::mqtt::check_client_id(client_id)?;
+        check_client_id(client_id)?;
         let tls = if addr.tls {
             Some(mqtt.tls_config()?)
         } else {
