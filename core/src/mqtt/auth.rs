@@ -336,7 +336,8 @@ pub struct Rejected {
 }
 
 /// Keeps refused messages in `rejected_messages` (in the caller's transaction), deleting the
-/// oldest beyond [`REJECTED_KEEP`]; returns how many old rows were deleted.
+/// oldest beyond [`REJECTED_KEEP`]; returns how many old rows were deleted (also counted in
+/// `internal_messages_rejected_deleted_total`).
 ///
 /// # Errors
 /// SQLite errors.
@@ -354,10 +355,14 @@ pub fn keep_rejected(conn: &Connection, rows: &[Rejected]) -> rusqlite::Result<u
             r.payload
         ])?;
     }
-    conn.execute(
+    let deleted = conn.execute(
         "DELETE FROM rejected_messages WHERE id <= (SELECT max(id) FROM rejected_messages) - ?1",
         [REJECTED_KEEP],
-    )
+    )?;
+    if deleted > 0 {
+        counter("internal_messages_rejected_deleted_total", &[]).add(deleted as u64);
+    }
+    Ok(deleted)
 }
 
 /// The refused messages of a store, oldest first: (topic, reason code, reason, payload).
