@@ -20,6 +20,7 @@ use riverwatch_alerts::reader::{AlertQuery, AlertReader, NotificationQuery, Stat
 use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::store::EvaluationReader;
 use riverwatch_core::Reading;
+use riverwatch_core::keys::KeyRing;
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::pipeline::ReadingQuery;
 use riverwatch_core::time::{ManualClock, SystemClock};
@@ -37,6 +38,21 @@ use crate::util::*;
 
 /// Stable client id of the alert service's event subscription.
 pub const ALERTS_CLIENT_ID: &str = "riverwatch-alerts";
+
+/// The deployment key of every pipeline: the services in this process get it in their
+/// broker settings, child processes read it from `<data>/internal.key`.
+const TEST_KEY_HEX: &str = "5d2c7e0b9a41f3c8e6d15b7a2f90c4e3815d6b2a7c9e0f4318b5d2a6c7e9f01b";
+
+/// The pipelines' key ring.
+pub fn test_keys() -> KeyRing {
+    KeyRing::parse(TEST_KEY_HEX).unwrap()
+}
+
+/// A message signed as a riverwatch service signs it (with the pipelines' key).
+pub fn signed(topic: String, payload: &[u8]) -> (String, Vec<u8>) {
+    let signed = riverwatch_core::mqtt::auth::sign(&test_keys(), &topic, payload).unwrap();
+    (topic, signed)
+}
 
 /// A test's servers and services, stopped and removed when dropped.
 ///
@@ -255,12 +271,13 @@ impl Pipeline {
     }
 
     /// The broker connection a service gets (trusting the test CA when the broker serves
-    /// TLS).
+    /// TLS, with the pipelines' key ring).
     pub fn mqtt(&self) -> MqttConfig {
         let mut mqtt = MqttConfig::with_url(&self.url());
         if let Some(c) = &self.certificates {
             mqtt.ca_file = Some(c.ca.clone());
         }
+        mqtt.keys = Some(test_keys());
         mqtt
     }
 
@@ -618,7 +635,12 @@ impl PipelineBuilder {
             barriers: AtomicU32::new(0),
             dir,
         };
-        std::fs::create_dir_all(p.data_dir()).unwrap();
+        riverwatch_core::files::create_private_dir(&p.data_dir()).unwrap();
+        riverwatch_core::files::write_new_private(
+            &p.data_dir().join(riverwatch_core::keys::KEY_FILE),
+            format!("{TEST_KEY_HEX}\n").as_bytes(),
+        )
+        .unwrap();
 
         let mut file = format!("[mqtt]\nurl = \"{}\"\n\n", p.url());
         if let Some((id, Run::Process)) = &self.ingest {

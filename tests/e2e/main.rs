@@ -22,6 +22,9 @@ mod stations;
 /// a scenario started in another year, from the command line.
 mod simulate;
 
+/// Internal messages: forged events and readings on the broker are refused, kept and counted.
+mod trust;
+
 /// `riverwatch up --scenario`: the re-dated scenario's first boundary alert within seconds.
 mod up;
 

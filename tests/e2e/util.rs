@@ -259,6 +259,7 @@ pub fn cli(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
         .arg(data)
         .args(args)
         .env("RIVERWATCH_LOG", "warn")
+        .env_remove(riverwatch_core::keys::ENV_KEY)
         .output()
         .unwrap();
     (
@@ -276,6 +277,7 @@ impl ChildProcess {
         let child = Command::new(riverwatch_bin())
             .args(args)
             .env("RIVERWATCH_LOG", "warn")
+            .env_remove(riverwatch_core::keys::ENV_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
