@@ -102,7 +102,7 @@ pub struct AlertsFile {
     pub group_wait_secs: u64,
     /// More `[alerts]` lines (and tables after them).
     pub extra: String,
-    /// Another relay than the fixture's SMTP server.
+    /// Another relay than the fixture's SMTP server (empty: the outbox folder).
     pub smtp_url: Option<String>,
 }
 
@@ -125,6 +125,12 @@ impl AlertsFile {
     /// Email to this relay instead of the fixture's SMTP server.
     pub fn smtp_url(mut self, url: &str) -> Self {
         self.smtp_url = Some(url.to_string());
+        self
+    }
+
+    /// Email to `.eml` files in `<data>/outbox/` (the embedded default) instead of a relay.
+    pub fn outbox(mut self) -> Self {
+        self.smtp_url = Some(String::new());
         self
     }
 }
@@ -229,8 +235,13 @@ pub fn ingest_file(url: &str, client_id: &str, extra: &str) -> String {
 }
 
 fn alerts_section(smtp_url: &str, file: &AlertsFile) -> String {
+    let smtp_url = if smtp_url.is_empty() {
+        String::new()
+    } else {
+        format!("smtp_url = \"{smtp_url}\"\n")
+    };
     format!(
-        "[alerts]\nsmtp_url = \"{smtp_url}\"\nconsole_url = \"https://console.example.org\"\n\
+        "[alerts]\n{smtp_url}console_url = \"https://console.example.org\"\n\
          group_wait_secs = {}\ngroup_interval_secs = 2\nrepeat_interval_secs = 3600\nretry_initial_secs = 1\n\
          retry_max_secs = 2\ntick_ms = 100\n{}\n",
         file.group_wait_secs, file.extra

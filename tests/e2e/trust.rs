@@ -1,7 +1,8 @@
 //! Internal messages are authenticated: a client of the broker without the deployment key
 //! (any account that may publish on `events/` or `readings/`) cannot make both provinces
 //! receive a forged alarm, silence an alert with a "resolved" event dated 9999, or have a
-//! reading evaluated; each forged message is kept with its reason and counted.
+//! reading evaluated; each forged message is kept with its reason and counted. And what the
+//! services write in the data directory is private to their user, whatever the umask.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -243,5 +244,53 @@ async fn forged_internal_messages_are_refused_kept_and_counted() {
 
     p.stop_alerts().await;
     p.stop_analytics().await;
+    p.stop_ingest().await;
+}
+
+/// The services as child processes under umask 022 (ingest into SQLite, the alert service
+/// writing email to the outbox folder): every file they create in the data directory — the
+/// stores with their `-wal` and `-shm` files, the outbox folder and its `.eml` — is private
+/// to the user (folders 0700, files 0600).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_services_create_is_private_under_umask_022() {
+    let mut p = Pipeline::builder()
+        .with_ingest_process("it-files-ingest")
+        .with_alerts_process(AlertsFile::new(0).outbox())
+        .start()
+        .await;
+    p.barrier().await;
+    let (topic, payload) = event_message(&nh3n_event(
+        "files-alarm",
+        EventStatus::Firing,
+        "LLH-NTS",
+        minute(0),
+    ));
+    p.publish("it-files-analytics", vec![signed(topic, &payload)])
+        .await;
+    let outbox = p.data_dir().join("outbox");
+    wait_until(Duration::from_secs(30), "an email in the outbox", || {
+        std::fs::read_dir(&outbox).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        })
+    })
+    .await;
+    let (wrong, seen) = not_private(&p.data_dir());
+    assert!(wrong.is_empty(), "not private: {wrong:?}");
+    for name in [
+        "readings.db",
+        "readings.db-wal",
+        "readings.db-shm",
+        "alerts.db",
+        "alerts.db-wal",
+        "alerts.db-shm",
+    ] {
+        assert!(seen.iter().any(|s| s == name), "{name} in {seen:?}");
+    }
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("outbox/") && s.ends_with(".eml"))
+    );
+    p.stop_alerts().await;
     p.stop_ingest().await;
 }
