@@ -294,3 +294,44 @@ async fn what_the_services_create_is_private_under_umask_022() {
     p.stop_alerts().await;
     p.stop_ingest().await;
 }
+
+/// `riverwatch keys init` creates the key file 0600 in a 0700 data directory and leaves an
+/// existing one alone; a service without a key, or with a key file others may read, does
+/// not start and says what to do.
+#[test]
+fn keys_init_creates_a_private_key_once_and_services_need_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("riverwatch.toml");
+    std::fs::write(&config, "").unwrap();
+    let data = dir.path().join("data");
+    let key = data.join("internal.key");
+
+    let (code, _, err) = cli(&config, &data, &["--lang", "en", "alerts"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("riverwatch keys init"), "{err}");
+
+    let (code, out, err) = cli(&config, &data, &["--lang", "en", "keys", "init"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Created the internal message key"), "{out}");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let text = std::fs::read_to_string(&key).unwrap();
+    let ring = riverwatch_core::keys::KeyRing::parse(&text).unwrap();
+    assert!(out.contains(ring.signing().id()), "{out}");
+    assert!(
+        !out.contains(&text.lines().last().unwrap()[..16]),
+        "the key is never shown"
+    );
+
+    let (code, out, _) = cli(&config, &data, &["--lang", "en", "keys", "init"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("left unchanged"), "{out}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) = cli(&config, &data, &["--lang", "en", "analytics"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+}
