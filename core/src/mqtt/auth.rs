@@ -365,13 +365,14 @@ pub fn keep_rejected(conn: &Connection, rows: &[Rejected]) -> rusqlite::Result<u
     Ok(deleted)
 }
 
-/// The refused messages of a store, oldest first: (topic, reason code, reason, payload).
+/// A kept refused message: (topic, reason code, reason, payload).
+pub type RejectedRow = (String, String, String, Vec<u8>);
+
+/// The refused messages of a store, oldest first.
 ///
 /// # Errors
 /// SQLite errors (also a store without the table).
-pub fn rejected_messages(
-    conn: &Connection,
-) -> rusqlite::Result<Vec<(String, String, String, Vec<u8>)>> {
+pub fn rejected_messages(conn: &Connection) -> rusqlite::Result<Vec<RejectedRow>> {
     let mut q = conn
         .prepare("SELECT topic, reason_code, reason, payload FROM rejected_messages ORDER BY id")?;
     q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
