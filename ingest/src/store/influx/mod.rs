@@ -33,7 +33,7 @@
 //! Dead letters never go to InfluxDB: they are committed to the local SQLite database.
 //!
 //! InfluxDB cannot tell a new point from a rewrite of the same point, so
-//! [`WriteReport::inserted`](riverwatch_core::pipeline::WriteReport::inserted) is `true`
+//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted) is `true`
 //! for every reading and `duplicates` is always 0; a redelivered reading is written again
 //! as an identical point, which InfluxDB stores once.
 //!
@@ -57,18 +57,18 @@ macro_rules! spooling_store {
             }
         }
 
-        impl riverwatch_core::pipeline::StoreWriter for $store {
+        impl riverwatch_core::store_api::StoreWriter for $store {
             async fn write(
                 &mut self,
-                batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
+                batch: std::sync::Arc<riverwatch_core::store_api::WriteBatch>,
             ) -> Result<
-                riverwatch_core::pipeline::WriteReport,
-                riverwatch_core::pipeline::StoreError,
+                riverwatch_core::store_api::WriteReport,
+                riverwatch_core::store_api::StoreError,
             > {
                 self.inner.write(batch).await
             }
 
-            async fn close(&mut self) -> Result<(), riverwatch_core::pipeline::StoreError> {
+            async fn close(&mut self) -> Result<(), riverwatch_core::store_api::StoreError> {
                 self.inner.close().await
             }
         }
@@ -85,8 +85,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::StoreError;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::StoreError;
 use riverwatch_core::time::Clock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 
