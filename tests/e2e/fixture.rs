@@ -48,6 +48,16 @@ pub fn test_keys() -> KeyRing {
     KeyRing::parse(TEST_KEY_HEX).unwrap()
 }
 
+/// Writes the pipelines' key to `<data>/internal.key` (0600, the folder 0700) unless the
+/// file exists.
+pub fn install_test_key(data: &Path) {
+    let key = data.join(riverwatch_core::keys::KEY_FILE);
+    if !key.exists() {
+        riverwatch_core::files::write_new_private(&key, format!("{TEST_KEY_HEX}\n").as_bytes())
+            .unwrap();
+    }
+}
+
 /// A message signed as a riverwatch service signs it (with the pipelines' key).
 pub fn signed(topic: String, payload: &[u8]) -> (String, Vec<u8>) {
     let signed = riverwatch_core::mqtt::auth::sign(&test_keys(), &topic, payload).unwrap();
@@ -191,8 +201,10 @@ pub struct ProcessService {
 }
 
 impl ProcessService {
-    /// Starts `riverwatch --config CONFIG --data-dir DATA <command…>`.
+    /// Starts `riverwatch --config CONFIG --data-dir DATA <command…>`, with the pipelines'
+    /// key in `DATA/internal.key` (written when missing).
     pub fn spawn(config: &Path, data: &Path, command: &[&str]) -> Self {
+        install_test_key(data);
         let mut args = vec![
             "--config".to_string(),
             config.display().to_string(),
@@ -646,12 +658,7 @@ impl PipelineBuilder {
             barriers: AtomicU32::new(0),
             dir,
         };
-        riverwatch_core::files::create_private_dir(&p.data_dir()).unwrap();
-        riverwatch_core::files::write_new_private(
-            &p.data_dir().join(riverwatch_core::keys::KEY_FILE),
-            format!("{TEST_KEY_HEX}\n").as_bytes(),
-        )
-        .unwrap();
+        install_test_key(&p.data_dir());
 
         let mut file = format!("[mqtt]\nurl = \"{}\"\n\n", p.url());
         if let Some((id, Run::Process)) = &self.ingest {
