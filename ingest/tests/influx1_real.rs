@@ -267,6 +267,7 @@ fn batch(readings: Vec<Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 

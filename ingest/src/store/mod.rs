@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use riverwatch_core::Reading;
 use riverwatch_core::pipeline::{
-    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+    HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
@@ -118,6 +118,14 @@ impl StoreWriter for AnyWriter {
             AnyWriter::Sqlite(s) => s.write(batch).await,
             AnyWriter::Influx2(s) => s.write(batch).await,
             AnyWriter::Influx1(s) => s.write(batch).await,
+        }
+    }
+
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        match self {
+            AnyWriter::Sqlite(s) => s.held_packets().await,
+            AnyWriter::Influx2(s) => s.held_packets().await,
+            AnyWriter::Influx1(s) => s.held_packets().await,
         }
     }
 

@@ -30,7 +30,8 @@
 //! same, and replaying it rewrites those points as identical ones. Readings line protocol
 //! cannot carry (NaN, times beyond 2262) are kept in the same table as JSON.
 //!
-//! Dead letters never go to InfluxDB: they are committed to the local SQLite database.
+//! Dead letters never go to InfluxDB: they are committed to the local SQLite database, as
+//! are the held packets of split HJ 212 messages.
 //!
 //! InfluxDB cannot tell a new point from a rewrite of the same point, so
 //! [`WriteReport::inserted`](riverwatch_core::pipeline::WriteReport::inserted) is `true`
@@ -66,6 +67,15 @@ macro_rules! spooling_store {
                 riverwatch_core::pipeline::StoreError,
             > {
                 self.inner.write(batch).await
+            }
+
+            async fn held_packets(
+                &mut self,
+            ) -> Result<
+                Vec<riverwatch_core::pipeline::HeldPacket>,
+                riverwatch_core::pipeline::StoreError,
+            > {
+                self.inner.held_packets().await
             }
 
             async fn close(&mut self) -> Result<(), riverwatch_core::pipeline::StoreError> {

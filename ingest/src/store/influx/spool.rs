@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::{StoreError, StoreWriter, WriteBatch, WriteReport};
+use riverwatch_core::pipeline::{HeldPacket, StoreError, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::registry::Registry;
 use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::telemetry::{self, Counter, Gauge};
@@ -706,14 +706,16 @@ impl<T: Transport> StoreWriter for SpoolingWriter<T> {
         if self.closed {
             return Err(StoreError::Shutdown);
         }
-        if !batch.dead_letters.is_empty() {
-            // Dead letters stay local, committed before the readings are sent; a retried
-            // batch stores them once (the SQLite store ignores a redelivered rejection).
-            let dead = WriteBatch {
+        if !batch.dead_letters.is_empty() || !batch.held.is_empty() {
+            // Dead letters and held packets stay local, committed before the readings are
+            // sent; a retried batch stores them once (the SQLite store ignores a redelivered
+            // rejection, and applying the same held changes again changes nothing).
+            let local = WriteBatch {
                 readings: Vec::new(),
                 dead_letters: batch.dead_letters.clone(),
+                held: batch.held.clone(),
             };
-            self.dead_letters.write(Arc::new(dead)).await?;
+            self.dead_letters.write(Arc::new(local)).await?;
         }
         let mut report = WriteReport {
             inserted: vec![true; batch.readings.len()],
@@ -731,6 +733,10 @@ impl<T: Transport> StoreWriter for SpoolingWriter<T> {
             report.spooled = self.shared.deliver(encoded.points, encoded.body).await?;
         }
         Ok(report)
+    }
+
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        self.dead_letters.held_packets().await
     }
 
     async fn close(&mut self) -> Result<(), StoreError> {

@@ -17,6 +17,7 @@ fn batch(readings: Vec<riverwatch_core::Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 
@@ -275,6 +276,7 @@ async fn dead_letters_stay_in_the_local_database() {
     let only_dead = Arc::new(WriteBatch {
         readings: Vec::new(),
         dead_letters: vec![dead_letter(r#"{"pH":15}"#)],
+        held: Vec::new(),
     });
     let report = store.write(only_dead).await.unwrap();
     assert!(report.inserted.is_empty());
@@ -283,6 +285,7 @@ async fn dead_letters_stay_in_the_local_database() {
     let mixed = Arc::new(WriteBatch {
         readings: vec![reading("LLH-CJG", "pH", 0, 7.0)],
         dead_letters: vec![dead_letter(r#"{"DO":-1}"#)],
+        held: Vec::new(),
     });
     store.write(mixed).await.unwrap();
     let requests = server.requests();
