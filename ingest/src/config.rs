@@ -263,8 +263,15 @@ pub enum Backend {
     Influxdb1,
 }
 
+/// The default cap of the InfluxDB spool, bytes (1 GiB).
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+
+const fn default_spool_max_bytes() -> u64 {
+    DEFAULT_SPOOL_MAX_BYTES
+}
+
 /// The store settings (`[store]`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// Which backend. Default `sqlite`.
@@ -280,6 +287,24 @@ pub struct StoreConfig {
     /// InfluxDB 1.x settings, required when `backend = "influxdb1"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub influxdb1: Option<Influx1Config>,
+    /// The most line protocol the local spool holds while InfluxDB is unavailable, bytes.
+    /// From 80 % of it an ERROR is logged and `influx_spool_near_cap` is 1; at the cap new
+    /// batches are refused (retried, their messages stay unacknowledged with the broker),
+    /// never dropped. Default 1073741824 (1 GiB).
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::default(),
+            sqlite: SqliteConfig::default(),
+            influxdb2: None,
+            influxdb1: None,
+            spool_max_bytes: default_spool_max_bytes(),
+        }
+    }
 }
 
 impl StoreConfig {
@@ -288,6 +313,13 @@ impl StoreConfig {
     /// # Errors
     /// A missing section for the chosen backend.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.spool_max_bytes < 1024 * 1024 {
+            return Err(ConfigError::Range {
+                field: "spool_max_bytes",
+                expected: "at least 1048576",
+                got: self.spool_max_bytes.to_string(),
+            });
+        }
         match self.backend {
             Backend::Sqlite => Ok(()),
             Backend::Influxdb2 if self.influxdb2.is_none() => Err(ConfigError::Missing(

@@ -32,9 +32,7 @@ pub mod telemetry;
 use std::sync::Arc;
 
 use riverwatch_core::mqtt::subscriber::runs_for;
-use riverwatch_core::mqtt::{
-    MqttConfig, MqttConfigError, SessionOptions, Subscriber, ack_channel,
-};
+use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, SessionOptions, Subscriber, ack_channel};
 use riverwatch_core::pipeline::StoreWriter;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;

@@ -249,8 +249,7 @@ fn decode_one(
         Decoded::Partial(packet) => {
             // The packet is kept by the store with this batch, so it is acknowledged with it.
             let payload = validator.storable(&packet.station, &publish.payload);
-            let offered =
-                reassembler.offer(*packet, &publish.topic, payload, delivery.received_at);
+            let offered = reassembler.offer(*packet, &publish.topic, payload, delivery.received_at);
             add_offer(validator, pending, offered);
             pending.acks.push(delivery.into());
         }
@@ -274,8 +273,7 @@ fn add_offer(validator: &Validator<'_>, pending: &mut Batch, offered: Offer) {
                 payload: &done.payload,
                 received_at: done.received_at,
             };
-            let mut outcome = match (&done.cp, validator.registry.station(done.station.as_str()))
-            {
+            let mut outcome = match (&done.cp, validator.registry.station(done.station.as_str())) {
                 (Ok(cp), Some(station)) => {
                     hj212::values(validator, &joined, station, &done.frame, cp)
                 }

@@ -82,9 +82,9 @@ impl StoreWriter for MemoryStore {
                         .held
                         .insert((p.mn.clone(), p.qn.clone(), p.pno), p.clone());
                 }
-                HeldChange::Release { mn, qn } => inner
-                    .held
-                    .retain(|(m, q, _), _| !(m == mn && q == qn)),
+                HeldChange::Release { mn, qn } => {
+                    inner.held.retain(|(m, q, _), _| !(m == mn && q == qn))
+                }
             }
         }
         Ok(report)

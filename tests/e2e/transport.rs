@@ -264,7 +264,10 @@ async fn a_split_message_survives_an_ingest_crash_with_its_password_masked() {
     )
     .await;
     assert_eq!(ingest.interrupt().code(), Some(0));
-    assert!(held_rows(&p).is_empty(), "the completed message is released");
+    assert!(
+        held_rows(&p).is_empty(),
+        "the completed message is released"
+    );
     assert_eq!(dead_letters(&p), vec![]);
 }
 
@@ -321,8 +324,11 @@ async fn a_store_slower_than_the_keep_alive_does_not_cost_the_broker_connection(
     let token = CancellationToken::new();
     let ingest = tokio::spawn(riverwatch_ingest::run(args, token.clone()));
 
-    p.publish("it-slow-pub", stream(MESSAGES, recent_minute() - chrono::Duration::days(3)))
-        .await;
+    p.publish(
+        "it-slow-pub",
+        stream(MESSAGES, recent_minute() - chrono::Duration::days(3)),
+    )
+    .await;
     p.wait_readings(Duration::from_secs(60), "every reading stored", |n| {
         n == MESSAGES as u64 * 8
     })

@@ -14,7 +14,9 @@ pub mod subscriber;
 
 pub use publisher::{Publication, Publisher, PublisherArgs, PublisherDriver, PublisherHooks};
 pub use session::SessionOptions;
-pub use subscriber::{AckSource, BrokerMessage, PacketAck, Subscriber, SubscriberHooks, ack_channel};
+pub use subscriber::{
+    AckSource, BrokerMessage, PacketAck, Subscriber, SubscriberHooks, ack_channel,
+};
 
 use std::fmt;
 use std::path::PathBuf;

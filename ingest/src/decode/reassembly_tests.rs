@@ -91,7 +91,11 @@ fn another_cn_under_the_same_mn_and_qn_is_a_conflict_and_does_not_replace_the_he
     let o = offer(&mut r, packet("LLH-CJG", MN, "q1", "2061", 2, 2, "7.2"));
     assert_eq!(refused_code(&o), Some(ReasonCode::PacketConflict));
     let Offer::Refused(d) = o else { unreachable!() };
-    assert!(d.reason.contains("CN 2061") && d.reason.contains("CN 2011"), "{}", d.reason);
+    assert!(
+        d.reason.contains("CN 2061") && d.reason.contains("CN 2011"),
+        "{}",
+        d.reason
+    );
     // The held message goes on and completes with its own packets.
     let Offer::Complete(done) = offer(&mut r, packet("LLH-CJG", MN, "q1", "2011", 2, 2, "7.2"))
     else {
@@ -111,13 +115,21 @@ fn the_same_pno_with_other_contents_is_a_conflict_and_an_identical_copy_a_duplic
     let o = offer(&mut r, packet("LLH-CJG", MN, "q1", "2011", 1, 2, "9.9"));
     assert_eq!(refused_code(&o), Some(ReasonCode::PacketConflict));
     let o = offer(&mut r, packet("LLH-CJG", MN, "q1", "2011", 1, 3, "7.1"));
-    assert_eq!(refused_code(&o), Some(ReasonCode::PacketConflict), "PNUM differs");
+    assert_eq!(
+        refused_code(&o),
+        Some(ReasonCode::PacketConflict),
+        "PNUM differs"
+    );
     let Offer::Complete(done) = offer(&mut r, packet("LLH-CJG", MN, "q1", "2011", 2, 2, "7.2"))
     else {
         panic!("completes");
     };
     let cp = done.cp.expect("joins");
-    assert_eq!(cp.items[0].rtd.as_deref(), Some("7.1"), "the first copy is used");
+    assert_eq!(
+        cp.items[0].rtd.as_deref(),
+        Some("7.1"),
+        "the first copy is used"
+    );
 }
 
 #[test]
@@ -145,10 +157,16 @@ fn open_messages_are_bounded_per_station_and_in_all() {
         Offer::Kept(_)
     ));
     assert!(matches!(
-        offer(&mut r, packet("LLH-YS", "23018421000104", "x", "2011", 1, 2, "1")),
+        offer(
+            &mut r,
+            packet("LLH-YS", "23018421000104", "x", "2011", 1, 2, "1")
+        ),
         Offer::Kept(_)
     ));
-    let o = offer(&mut r, packet("LLH-HK", "23018421000106", "y", "2011", 1, 2, "1"));
+    let o = offer(
+        &mut r,
+        packet("LLH-HK", "23018421000106", "y", "2011", 1, 2, "1"),
+    );
     assert_eq!(refused_code(&o), Some(ReasonCode::ReassemblyOverflow));
     let Offer::Refused(d) = o else { unreachable!() };
     assert!(d.reason.contains("reassembly_max_open"), "{}", d.reason);
@@ -183,7 +201,14 @@ fn an_incomplete_message_expires_into_one_dead_letter_with_every_packet() {
     assert_eq!(e.dead_letter.reason_code, ReasonCode::ReassemblyTimeout);
     assert_eq!(e.packets, 2);
     assert!(e.dead_letter.reason.contains("got PNO 1,3 of 3"));
-    assert_eq!(e.dead_letter.payload.windows(2).filter(|w| w == b"##").count(), 2);
+    assert_eq!(
+        e.dead_letter
+            .payload
+            .windows(2)
+            .filter(|w| w == b"##")
+            .count(),
+        2
+    );
     assert_eq!((r.waiting(), r.held()), (0, 0));
 }
 
@@ -228,10 +253,7 @@ struct Step {
 }
 
 fn message_packet(message: usize, pnum: u32, step: &Step) -> Packet {
-    let stations = [
-        ("LLH-CJG", "23018421000105"),
-        ("LLH-YS", "23018421000104"),
-    ];
+    let stations = [("LLH-CJG", "23018421000105"), ("LLH-YS", "23018421000104")];
     let (station, mn) = stations[message % 2];
     let qn = format!("q{}", message / 2);
     let cn = if step.variant == 2 { "2061" } else { "2011" };
@@ -244,7 +266,12 @@ fn scenario() -> impl Strategy<Value = (Vec<u32>, Vec<Step>, Limits)> {
     pnums.prop_flat_map(|pnums| {
         let n = pnums.len();
         let steps = proptest::collection::vec(
-            (0..n, 0u32..6, prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)], proptest::bool::weighted(0.1)),
+            (
+                0..n,
+                0u32..6,
+                prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+                proptest::bool::weighted(0.1),
+            ),
             0..40,
         )
         .prop_map(|raw| {

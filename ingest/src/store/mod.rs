@@ -154,16 +154,18 @@ pub async fn open_writer(
         Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(&local, &cfg.sqlite)?)),
         Backend::Influxdb2 => {
             let c = cfg.influxdb2.clone().ok_or_else(|| missing("influxdb2"))?;
-            let args =
+            let mut args =
                 influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
+            args.spool_max_bytes = cfg.spool_max_bytes;
             Ok(AnyWriter::Influx2(
                 Influx2Store::open(args).await.map_err(influx_error)?,
             ))
         }
         Backend::Influxdb1 => {
             let c = cfg.influxdb1.clone().ok_or_else(|| missing("influxdb1"))?;
-            let args =
+            let mut args =
                 influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
+            args.spool_max_bytes = cfg.spool_max_bytes;
             Ok(AnyWriter::Influx1(
                 Influx1Store::open(args).await.map_err(influx_error)?,
             ))

@@ -11,7 +11,8 @@
 //!
 //! # Delivery
 //! `write` returns once the batch is durable somewhere: accepted by InfluxDB, or committed
-//! to the `influx_spool` table of the local SQLite database when InfluxDB is unavailable
+//! to the `influx_spool` table of the local SQLite database (at most `spool_max_bytes`;
+//! beyond it the write fails as unavailable and ingest retries it) when InfluxDB is unavailable
 //! (connection failure, timeout, 5xx, 408, 429, or any other answer that is neither a
 //! success nor a 4xx); the report then says `spooled` and ingest may acknowledge the
 //! messages. A background task owned by the store
@@ -123,6 +124,10 @@ pub struct InfluxStoreArgs<C> {
     pub backoff: Backoff,
     /// The clock of the creation times of spooled and refused data.
     pub clock: Arc<dyn Clock>,
+    /// The most bytes of line protocol the spool holds; beyond it, writes are refused as
+    /// unavailable (retried, the broker keeps the messages). Default
+    /// [`DEFAULT_SPOOL_MAX_BYTES`](crate::config::DEFAULT_SPOOL_MAX_BYTES).
+    pub spool_max_bytes: u64,
 }
 
 impl<C> InfluxStoreArgs<C> {
@@ -141,6 +146,7 @@ impl<C> InfluxStoreArgs<C> {
             sqlite,
             backoff: Backoff::network(),
             clock,
+            spool_max_bytes: crate::config::DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }
