@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use riverwatch_core::mqtt::subscriber::runs_for;
 use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, SessionOptions, Subscriber, ack_channel};
-use riverwatch_core::pipeline::StoreWriter;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::StoreWriter;
 use riverwatch_core::time::Clock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +64,7 @@ pub enum Error {
     Secrets(#[from] SecretsError),
     /// The store cannot give back the packets of unfinished split messages.
     #[error("reading the held HJ 212 packets: {0}")]
-    Store(#[from] riverwatch_core::pipeline::StoreError),
+    Store(#[from] riverwatch_core::store_api::StoreError),
     /// A task of the service failed.
     #[error("ingest task failed: {0}")]
     Task(String),

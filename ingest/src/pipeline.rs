@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{BrokerMessage, PacketAck};
-use riverwatch_core::pipeline::{HeldChange, HeldPacket, StoreWriter, WriteBatch};
 use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{HeldChange, HeldPacket, StoreWriter, WriteBatch};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
@@ -32,14 +32,14 @@ use crate::telemetry::Metrics;
 
 /// What the committer writes and then acknowledges.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct Commit {
     /// Readings and dead letters.
     pub write: WriteBatch,
     /// The messages to acknowledge after the commit.
     pub acks: Vec<PacketAck>,
 }
 
-impl Batch {
+impl Commit {
     fn is_empty(&self) -> bool {
         self.acks.is_empty() && self.write.is_empty()
     }
@@ -56,12 +56,12 @@ impl Batch {
 #[derive(Debug)]
 pub struct Demand {
     /// Where the batch goes.
-    pub reply: oneshot::Sender<Batch>,
+    pub reply: oneshot::Sender<Commit>,
     /// An empty batch with capacity, for the batcher to fill next.
-    pub spare: Option<Batch>,
+    pub spare: Option<Commit>,
 }
 
-impl Batch {
+impl Commit {
     /// Empties the batch, keeping its capacity.
     fn clear(&mut self) {
         self.write.readings.clear();
@@ -133,9 +133,9 @@ pub async fn batcher(
         );
         reassembler.restore(held);
     }
-    let mut pending = Batch::default();
-    let mut waiting: Option<oneshot::Sender<Batch>> = None;
-    let mut spare: Option<Batch> = None;
+    let mut pending = Commit::default();
+    let mut waiting: Option<oneshot::Sender<Commit>> = None;
+    let mut spare: Option<Commit> = None;
     let mut input_open = true;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -213,7 +213,7 @@ fn decode_one(
     validator: &Validator<'_>,
     topics: &Topics,
     reassembler: &mut Reassembler,
-    pending: &mut Batch,
+    pending: &mut Commit,
     delivery: BrokerMessage,
 ) {
     let publish = &delivery.publish;
@@ -257,7 +257,7 @@ fn decode_one(
 }
 
 /// Adds what a packet offered to the reassembler produced to the batch.
-fn add_offer(validator: &Validator<'_>, pending: &mut Batch, offered: Offer) {
+fn add_offer(validator: &Validator<'_>, pending: &mut Commit, offered: Offer) {
     match offered {
         Offer::Kept(held) => pending.write.held.push(HeldChange::Keep(*held)),
         Offer::Duplicate => {}
@@ -314,7 +314,7 @@ pub async fn committer<S: StoreWriter>(
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::network();
-    let mut spare: Option<Batch> = None;
+    let mut spare: Option<Commit> = None;
     'batches: loop {
         let (reply, rx) = oneshot::channel();
         let request = Demand {
@@ -327,7 +327,7 @@ pub async fn committer<S: StoreWriter>(
         let Ok(batch) = rx.await else {
             break;
         };
-        let Batch {
+        let Commit {
             write,
             acks: mut to_ack,
         } = batch;
@@ -380,7 +380,7 @@ pub async fn committer<S: StoreWriter>(
         }
         // The store keeps no copy once the write returned; if it did, a new batch is grown.
         if let Ok(write) = Arc::try_unwrap(write) {
-            spare = Some(Batch {
+            spare = Some(Commit {
                 write,
                 acks: to_ack,
             });

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use riverwatch_analytics::events::level_name;
+use riverwatch_analytics::describe::level_name;
 use riverwatch_analytics::standards::warning::{WarningRules, level_over_history};
 use riverwatch_analytics::store::{DayQuery, EvaluationQuery, EvaluationReader, EventQuery};
 use riverwatch_core::Province;

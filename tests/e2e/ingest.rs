@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version, split_packets};
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::pipeline::{DeadLetterQuery, ReadingQuery};
+use riverwatch_core::store_api::{DeadLetterQuery, ReadingQuery};
 use riverwatch_core::{DataFlag, Period, Reading, ReasonCode};
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::SqliteReader;

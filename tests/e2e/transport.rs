@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version, split_packets};
-use riverwatch_core::pipeline::{
+use riverwatch_core::store_api::{
     DeadLetterQuery, HeldPacket, StoreError, StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::time::SystemClock;

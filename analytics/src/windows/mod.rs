@@ -35,7 +35,6 @@ use riverwatch_core::{Period, Reading, WaterClass};
 use crate::config::AnalyticsConfig;
 use crate::model::{AqiRecord, ParameterMean, WindowEvaluation};
 use crate::standards::gb3095::{Averaging, Grade};
-use crate::standards::gb3838::WaterBody;
 use crate::standards::hj633::{DailySample, HourlySample, Pollutant};
 use crate::standards::hj663::{self, O3Validity};
 use crate::standards::{InForce, in_force};
@@ -78,7 +77,7 @@ impl Request {
             spans.push((a - chrono::Duration::hours(23), b));
         }
         for d in &self.days {
-            let s = crate::events::day_start(*d);
+            let s = crate::describe::day_start(*d);
             spans.push((s, s + chrono::Duration::days(1)));
         }
         for m in &self.months {
@@ -126,13 +125,6 @@ impl Context<'_> {
             .copied()
             .unwrap_or(station.report_interval_secs)
             .max(1)
-    }
-}
-
-fn water_body(s: &Station) -> WaterBody {
-    match s.water_body {
-        riverwatch_core::registry::WaterBody::River => WaterBody::River,
-        riverwatch_core::registry::WaterBody::Lake => WaterBody::Lake,
     }
 }
 
@@ -287,7 +279,7 @@ impl StationCtx<'_> {
     }
 
     fn water(&self, std: &InForce, means: &[(&str, Mean)], e: &mut WindowEvaluation) {
-        let body = water_body(self.station);
+        let body = self.station.water_body;
         e.standard = format!("{}; {}", std.water.edition.code, std.method.edition.code);
         e.parameters = means
             .iter()
@@ -396,7 +388,7 @@ impl StationCtx<'_> {
             })
             .sum();
         let expected = per_param * self.params.len() as u32;
-        let start = crate::events::day_start(date);
+        let start = crate::describe::day_start(date);
         out.daily
             .push(self.evaluation(WindowPeriod::Day, start, means, valid, expected));
         if self.station.kind == StationKind::Air {
@@ -430,7 +422,7 @@ impl StationCtx<'_> {
         let pm25 = mean24(Pollutant::Pm25);
         // O3: the hourly means of the day, then its maximum 1-hour mean and its maximum
         // 8-hour moving mean with HJ 663's validity rule.
-        let start = crate::events::day_start(date);
+        let start = crate::describe::day_start(date);
         let first_hour = hour_index(start);
         let o3: Vec<Option<f64>> = (0..24)
             .map(|k| {

@@ -12,7 +12,7 @@ fn reg() -> Registry {
 }
 
 /// CST time → UTC.
-fn cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+fn at_cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
 }
 
@@ -46,7 +46,7 @@ fn section_day(station: &str, d: u32, hours: &[u32], nh3n: f64) -> Vec<Reading> 
     for &h in hours {
         for (p, v) in SECTION_PARAMS {
             let v = if p == "NH3N" { nh3n } else { v };
-            out.push(r(station, p, cst(9, d, h), v));
+            out.push(r(station, p, at_cst(9, d, h), v));
         }
     }
     out
@@ -58,7 +58,7 @@ fn run(readings: &[Reading], requests: &[Request]) -> Results {
     let ctx = Context {
         registry: &reg,
         config: &cfg,
-        now: cst(10, 1, 0),
+        now: at_cst(10, 1, 0),
     };
     compute(&ctx, readings, requests, &|| false).unwrap()
 }
@@ -173,7 +173,7 @@ fn the_monthly_class_comes_from_the_mean_of_daily_means() {
     assert_eq!(res.daily[0].class, Some(WaterClass::WorseThanV));
     let m = &res.monthly[0];
     assert_eq!(m.period, WindowPeriod::Month);
-    assert_eq!(m.start, cst(9, 1, 0));
+    assert_eq!(m.start, at_cst(9, 1, 0));
     let nh3n = m.parameters.iter().find(|p| p.code == "NH3N").unwrap();
     assert!((nh3n.mean - 0.69).abs() < 1e-9, "{}", nh3n.mean);
     assert_eq!(nh3n.count, 30);
@@ -187,7 +187,7 @@ fn lake_sections_use_the_lake_tp_limits() {
     // TP 0.04: Class II in a river, Class III in a reservoir (0.025 < 0.04 ≤ 0.05).
     let mut readings = Vec::new();
     for h in [0, 4, 8, 12, 16, 20] {
-        readings.push(r("LLH-MPS", "TP", cst(9, 10, h), 0.04));
+        readings.push(r("LLH-MPS", "TP", at_cst(9, 10, h), 0.04));
     }
     let res = run(
         &readings,
@@ -202,7 +202,7 @@ fn lake_sections_use_the_lake_tp_limits() {
 }
 
 fn air_hour(station: &str, h: u32, pm25: f64, o3: Option<f64>) -> Vec<Reading> {
-    let at = cst(9, 10, h);
+    let at = at_cst(9, 10, h);
     let mut v = vec![
         r(station, "PM25", at, pm25),
         r(station, "PM10", at, 60.0),
@@ -363,7 +363,7 @@ fn hourly_aqi_from_hourly_means() {
         &readings,
         &[Request {
             station: "AIR-SC".into(),
-            hours: Some((cst(9, 10, 0), cst(9, 10, 12))),
+            hours: Some((at_cst(9, 10, 0), at_cst(9, 10, 12))),
             ..Request::default()
         }],
     );
@@ -371,17 +371,17 @@ fn hourly_aqi_from_hourly_means() {
     assert_eq!(res.aqi_hourly.len(), 1);
     // HJ 633-2026 PM2.5 table: 60 → 100, 115 → 150: 100 + 50 × 26 / 55 = 123.6 → 124.
     assert_eq!(res.aqi_hourly[0].aqi, Some(124));
-    assert_eq!(res.aqi_hourly[0].start, cst(9, 10, 9));
+    assert_eq!(res.aqi_hourly[0].start, at_cst(9, 10, 9));
 }
 
 #[test]
 fn the_span_covers_every_window_asked_for() {
     let req = Request {
         station: "AIR-SC".into(),
-        hours: Some((cst(9, 10, 4), cst(9, 10, 8))),
+        hours: Some((at_cst(9, 10, 4), at_cst(9, 10, 8))),
         days: vec![day(10)],
         months: vec![],
     };
-    assert_eq!(req.span(), Some((cst(9, 9, 5), cst(9, 11, 0))));
+    assert_eq!(req.span(), Some((at_cst(9, 9, 5), at_cst(9, 11, 0))));
     assert_eq!(Request::default().span(), None);
 }

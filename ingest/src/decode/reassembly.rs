@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::hj212::{CpData, Flag, Frame, join_packets};
-use riverwatch_core::pipeline::{HeldChange, HeldPacket};
+use riverwatch_core::store_api::{HeldChange, HeldPacket};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
 
 use super::hj212::{Packet, joined_payload};

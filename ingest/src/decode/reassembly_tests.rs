@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use riverwatch_core::hj212::{Flag, Frame, Version};
-use riverwatch_core::pipeline::{HeldChange, HeldPacket};
+use riverwatch_core::store_api::{HeldChange, HeldPacket};
 use riverwatch_core::{ReasonCode, StationId};
 
 use super::*;

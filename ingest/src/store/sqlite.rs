@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use riverwatch_core::pipeline::{
+use riverwatch_core::sqlite::{self, Schema};
+use riverwatch_core::store_api::{
     DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery, StoreError,
     StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
-use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
 use rusqlite::{Connection, Transaction, params};
 use tracing::info;

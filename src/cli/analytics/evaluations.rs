@@ -2,7 +2,7 @@
 //! as a table or JSON. The reading is [`riverwatch_analytics::views::evaluations`].
 
 use clap::{Args, Subcommand};
-use riverwatch_analytics::events::{num, window_label};
+use riverwatch_analytics::describe::window_label;
 use riverwatch_analytics::model::{
     AqiRecord, CurrentStatus, Incident, JointControlRecord, LedgerEntry, WarningRecord,
     WindowEvaluation,
@@ -11,6 +11,7 @@ use riverwatch_analytics::store::{EvaluationQuery, EvaluationReader};
 use riverwatch_analytics::views::evaluations::{self, Filter, Rows, View};
 use riverwatch_core::Lang;
 use riverwatch_core::events::{Attribution, Event, WindowPeriod};
+use riverwatch_core::i18n::short_number;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::fmt_cst;
 
@@ -331,7 +332,7 @@ fn incidents(rows: &[Incident], n: &Names<'_>) {
                 province(s.province, lang).to_string(),
                 s.parameter.clone(),
                 fmt_cst(s.first_at),
-                num(s.value),
+                short_number(s.value),
                 attribution(&s.attribution, lang),
             ]
         });

@@ -35,7 +35,7 @@
 //! are the held packets of split HJ 212 messages.
 //!
 //! InfluxDB cannot tell a new point from a rewrite of the same point, so
-//! [`WriteReport::inserted`](riverwatch_core::pipeline::WriteReport::inserted) is `true`
+//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted) is `true`
 //! for every reading and `duplicates` is always 0; a redelivered reading is written again
 //! as an identical point, which InfluxDB stores once.
 //!
@@ -59,13 +59,13 @@ macro_rules! spooling_store {
             }
         }
 
-        impl riverwatch_core::pipeline::StoreWriter for $store {
+        impl riverwatch_core::store_api::StoreWriter for $store {
             async fn write(
                 &mut self,
-                batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
+                batch: std::sync::Arc<riverwatch_core::store_api::WriteBatch>,
             ) -> Result<
-                riverwatch_core::pipeline::WriteReport,
-                riverwatch_core::pipeline::StoreError,
+                riverwatch_core::store_api::WriteReport,
+                riverwatch_core::store_api::StoreError,
             > {
                 self.inner.write(batch).await
             }
@@ -73,13 +73,13 @@ macro_rules! spooling_store {
             async fn held_packets(
                 &mut self,
             ) -> Result<
-                Vec<riverwatch_core::pipeline::HeldPacket>,
-                riverwatch_core::pipeline::StoreError,
+                Vec<riverwatch_core::store_api::HeldPacket>,
+                riverwatch_core::store_api::StoreError,
             > {
                 self.inner.held_packets().await
             }
 
-            async fn close(&mut self) -> Result<(), riverwatch_core::pipeline::StoreError> {
+            async fn close(&mut self) -> Result<(), riverwatch_core::store_api::StoreError> {
                 self.inner.close().await
             }
         }
@@ -96,8 +96,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::StoreError;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::StoreError;
 use riverwatch_core::time::Clock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use riverwatch_core::pipeline::{
+use riverwatch_core::store_api::{
     DeadLetterQuery, HeldChange, HeldPacket, ReadingQuery, StoreReader, StoreWriter, WriteBatch,
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
