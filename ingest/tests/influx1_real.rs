@@ -267,6 +267,7 @@ fn batch(readings: Vec<Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 
@@ -336,6 +337,7 @@ async fn influxdb_1_6_round_trip_and_outage() {
         sqlite: test_sqlite_config(),
         backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(200), 11),
         clock: Arc::new(SystemClock),
+        spool_max_bytes: riverwatch_ingest::config::DEFAULT_SPOOL_MAX_BYTES,
     })
     .await
     .unwrap();

@@ -304,6 +304,11 @@ impl Pipeline {
         mqtt
     }
 
+    /// What the broker logged so far (connections, disconnections, errors).
+    pub fn broker_log(&self) -> String {
+        self.broker().log()
+    }
+
     fn broker(&self) -> &Mosquitto {
         self.broker.as_ref().expect("broker running")
     }
