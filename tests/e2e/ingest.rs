@@ -152,6 +152,11 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
             format!(r#"{{"ts":"{ts}","values":{{"pH":7}}}}"#).into_bytes(),
         ),
         obs(&format!(r#"{{"ts":"{ts}","values":{{"XYZ":1,"pH":7.1}}}}"#)),
+        // A resend of the stored pH with another value, and a parameter given twice.
+        obs(&format!(r#"{{"ts":"{ts}","values":{{"pH":7.3}}}}"#)),
+        obs(&format!(
+            r#"{{"ts":"{ts}","values":{{"NH3N":2.5,"NH3N":0.1}}}}"#
+        )),
         obs(&format!(
             r#"{{"ts":"{ts}","values":{{"DO":"high","TN":1.0}}}}"#
         )),
@@ -168,8 +173,8 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
 
     wait_until(
         Duration::from_secs(20),
-        Later(|| format!("11 dead letters (dead {})", p.dead_letters())),
-        || p.dead_letters() == 11,
+        Later(|| format!("13 dead letters (dead {})", p.dead_letters())),
+        || p.dead_letters() == 13,
     )
     .await;
     // The good values of the partly bad messages are kept.
@@ -197,6 +202,24 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
         .find(|d| d.reason_code == ReasonCode::CrcMismatch)
         .unwrap();
     assert!(crc.reason.to_lowercase().contains("crc"), "{}", crc.reason);
+    let conflict = dead
+        .iter()
+        .find(|d| d.reason_code == ReasonCode::ConflictingValue)
+        .unwrap();
+    assert!(
+        conflict.reason.contains("7.1") && conflict.reason.contains("7.3"),
+        "{}",
+        conflict.reason
+    );
+    assert_eq!(conflict.parameter.as_deref(), Some("pH"));
+    assert!(String::from_utf8_lossy(&conflict.payload).contains("7.3"));
+    let ph: Vec<f64> = p
+        .stored_readings()
+        .iter()
+        .filter(|r| r.parameter == "pH")
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(ph, vec![7.1], "the first value is kept");
     let stored: BTreeSet<String> = p
         .stored_readings()
         .iter()

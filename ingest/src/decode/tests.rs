@@ -585,6 +585,71 @@ fn an_incomplete_message_expires_into_one_dead_letter() {
     assert_eq!(expired[0].dead_letter.payload, payload);
 }
 
+#[test]
+fn a_parameter_given_twice_in_json_is_dead_lettered_not_resolved() {
+    let o = run(
+        TopicKind::Obs,
+        "LLH-CJG",
+        br#"{"ts":"2026-11-22T08:00:00+08:00","values":{"NH3N":2.5,"pH":7.6,"NH3N":0.1}}"#,
+    );
+    // pH is stored; NH3N is neither 2.5 nor 0.1 but one duplicate_key dead letter.
+    assert_eq!(o.readings.len(), 1, "{:?}", o.readings);
+    assert_eq!(o.readings[0].parameter, "pH");
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::DuplicateKey, Some("NH3N".to_string()))]
+    );
+    let reason = &o.dead_letters[0].reason;
+    assert!(reason.contains("2.5") && reason.contains("0.1"), "{reason}");
+
+    // A flag given twice for one parameter is as ambiguous.
+    let o = run(
+        TopicKind::Obs,
+        "LLH-CJG",
+        br#"{"ts":"2026-11-22T08:00:00+08:00","values":{"TP":0.07},"flags":{"TP":"N","TP":"M"}}"#,
+    );
+    assert!(o.readings.is_empty());
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::DuplicateKey, Some("TP".to_string()))]
+    );
+}
+
+#[test]
+fn two_hj212_codes_of_one_parameter_are_dead_lettered_not_resolved() {
+    let mn = registry().station("LLH-CJG").unwrap().mn.clone();
+    let item = |code: &str, rtd: &str| {
+        let mut i = CpItem::new(code);
+        i.rtd = Some(rtd.into());
+        i
+    };
+    let cp = CpData {
+        data_time: chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(8, 0, 30),
+        // 060 (HJ/T 212-2005) and w21003 (2017) are both ammonia nitrogen.
+        items: vec![
+            item("060", "0.51"),
+            item("w01001", "7.6"),
+            item("w21003", "0.12"),
+        ],
+        extra: vec![],
+    };
+    let f = frame(Version::Hj212_2005, "2011", &mn, &cp);
+    let o = run(TopicKind::Hj212, "LLH-CJG", f.encode().as_bytes());
+    assert_eq!(o.readings.len(), 1, "{:?}", o.readings);
+    assert_eq!(o.readings[0].parameter, "pH");
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::DuplicateKey, Some("NH3N".to_string()))]
+    );
+    let reason = &o.dead_letters[0].reason;
+    assert!(
+        reason.contains("060=0.51") && reason.contains("w21003=0.12"),
+        "{reason}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]

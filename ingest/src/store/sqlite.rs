@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::pipeline::{
-    DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader, StoreWriter,
-    WriteBatch, WriteReport,
+    Conflict, DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader,
+    StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
@@ -290,8 +290,22 @@ impl Writer {
         }
         grouped.build(rows);
         report.inserted.resize(rows.len(), false);
-        insert_observations(&tx, rows, grouped, &mut report.inserted)?;
-        report.duplicates = report.inserted.iter().filter(|&&new| !new).count();
+        insert_observations(&tx, rows, grouped, &mut report)?;
+        // A repeat inside the batch is judged against the reading its key keeps.
+        for &(i, first) in &grouped.repeats {
+            let kept = report
+                .conflicts
+                .iter()
+                .find(|c| c.index == first)
+                .map(|c| (c.stored_value, c.stored_flag.letter() as u8))
+                .unwrap_or((rows[first].entry.value, rows[first].entry.flag));
+            if let Some(c) = conflict(i, &rows[i].entry, kept)? {
+                report.conflicts.push(c);
+            }
+        }
+        report.conflicts.sort_by_key(|c| c.index);
+        report.duplicates =
+            report.inserted.iter().filter(|&&new| !new).count() - report.conflicts.len();
         if !batch.dead_letters.is_empty() {
             insert_dead_letters(&tx, &batch.dead_letters)?;
         }
@@ -339,8 +353,13 @@ fn insert_observations(
     tx: &rusqlite::Transaction<'_>,
     rows: &[Row],
     grouped: &Grouped,
-    inserted: &mut [bool],
+    report: &mut WriteReport,
 ) -> Result<(), StoreError> {
+    let WriteReport {
+        inserted,
+        conflicts,
+        ..
+    } = report;
     let mut full = tx.prepare_cached(&insert_sql(CHUNK)).map_err(local)?;
     let mut single = tx.prepare_cached(&insert_sql(1)).map_err(local)?;
     let mut savepoint = tx.prepare_cached("SAVEPOINT chunk").map_err(local)?;
@@ -371,20 +390,37 @@ fn insert_observations(
                     inserted[i] = true;
                 }
             } else {
-                merge(tx, g.key, members(g), rows, inserted)?;
+                merge(tx, g.key, members(g), rows, inserted, conflicts)?;
             }
         }
     }
     Ok(())
 }
 
-/// Adds to a stored observation the parameters it does not have yet.
+/// The conflict of reading `index` (`entry`) with the (value, flag letter) its key keeps,
+/// if they differ.
+fn conflict(index: usize, entry: &Entry, kept: (f64, u8)) -> Result<Option<Conflict>, StoreError> {
+    if entry.value == kept.0 && entry.flag == kept.1 {
+        return Ok(None);
+    }
+    let stored_flag = DataFlag::from_byte(kept.1)
+        .ok_or_else(|| local(format!("stored flag {} is not a data flag", kept.1)))?;
+    Ok(Some(Conflict {
+        index,
+        stored_value: kept.0,
+        stored_flag,
+    }))
+}
+
+/// Adds to a stored observation the parameters it does not have yet; a parameter it has
+/// with another value or flag is a conflict (the stored one is kept).
 fn merge(
     tx: &rusqlite::Transaction<'_>,
     key: ObsKey,
     members: &[usize],
     rows: &[Row],
     inserted: &mut [bool],
+    conflicts: &mut Vec<Conflict>,
 ) -> Result<(), StoreError> {
     let (ts, sid, period) = key;
     let mut stored: Vec<u8> = tx
@@ -394,16 +430,18 @@ fn merge(
         .map_err(local)?
         .query_row(params![ts, sid, period], |r| r.get(0))
         .map_err(local)?;
-    let present: Vec<u32> = layout::decode(&stored)
+    let present: Vec<Entry> = layout::decode(&stored)
         .map_err(|e| local(format!("observation at {ts} of station id {sid}: {e}")))?
-        .map(|e| e.param_id)
         .collect();
     let before = stored.len();
     for &i in members {
         let entry = rows[i].entry;
-        if !present.contains(&entry.param_id) {
-            entry.write(&mut stored);
-            inserted[i] = true;
+        match present.iter().find(|p| p.param_id == entry.param_id) {
+            None => {
+                entry.write(&mut stored);
+                inserted[i] = true;
+            }
+            Some(p) => conflicts.extend(conflict(i, &entry, (p.value, p.flag))?),
         }
     }
     if stored.len() > before {

@@ -718,6 +718,7 @@ impl<T: Transport> StoreWriter for SpoolingWriter<T> {
         let mut report = WriteReport {
             inserted: vec![true; batch.readings.len()],
             duplicates: 0,
+            conflicts: Vec::new(),
             spooled: false,
         };
         if batch.readings.is_empty() {

@@ -154,6 +154,79 @@ fn dead_letters_keep_raw_bytes_and_a_redelivered_one_is_kept_once() {
 }
 
 #[test]
+fn a_resend_with_another_value_is_a_conflict_and_an_identical_one_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    let first = WriteBatch {
+        readings: vec![
+            reading("LLH-CJG", "NH3N", 0, 2.5),
+            reading("LLH-CJG", "pH", 0, 7.5),
+        ],
+        dead_letters: vec![],
+    };
+    store.write_blocking(&first).unwrap();
+    let mut flagged = reading("LLH-CJG", "pH", 0, 7.5);
+    flagged.flag = DataFlag::M;
+    let resend = WriteBatch {
+        readings: vec![
+            // Another value for a stored key, an identical resend, another flag, a new
+            // parameter, and, within the batch, two values for one new key.
+            reading("LLH-CJG", "NH3N", 0, 0.1),
+            reading("LLH-CJG", "NH3N", 0, 2.5),
+            flagged,
+            reading("LLH-CJG", "DO", 0, 8.0),
+            reading("LLH-CJG", "TP", 0, 0.07),
+            reading("LLH-CJG", "TP", 0, 0.09),
+        ],
+        dead_letters: vec![],
+    };
+    let report = store.write_blocking(&resend).unwrap();
+    assert_eq!(
+        report.inserted,
+        vec![false, false, false, true, true, false]
+    );
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(
+        report.conflicts,
+        vec![
+            Conflict {
+                index: 0,
+                stored_value: 2.5,
+                stored_flag: DataFlag::N
+            },
+            Conflict {
+                index: 2,
+                stored_value: 7.5,
+                stored_flag: DataFlag::N
+            },
+            Conflict {
+                index: 5,
+                stored_value: 0.07,
+                stored_flag: DataFlag::N
+            },
+        ]
+    );
+    // The stored values are the first ones.
+    let reader = SqliteReader::open(&path).unwrap();
+    let got: Vec<(String, f64, DataFlag)> = reader
+        .query_blocking(&ReadingQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.parameter.to_string(), r.value, r.flag))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("DO".into(), 8.0, DataFlag::N),
+            ("NH3N".into(), 2.5, DataFlag::N),
+            ("TP".into(), 0.07, DataFlag::N),
+            ("pH".into(), 7.5, DataFlag::N),
+        ]
+    );
+}
+
+#[test]
 fn reopening_keeps_ids_and_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.db");
