@@ -50,6 +50,13 @@ CREATE TABLE IF NOT EXISTS observations (
     vals       BLOB    NOT NULL,
     PRIMARY KEY (ts_ms, station_id, period)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS influx_index (
+    ts_ms      INTEGER NOT NULL,
+    station_id INTEGER NOT NULL,
+    period     INTEGER NOT NULL,
+    vals       BLOB    NOT NULL,
+    PRIMARY KEY (ts_ms, station_id, period)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     received_ms  INTEGER NOT NULL,
@@ -121,7 +128,7 @@ fn move_readings(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
                  FROM readings ORDER BY ts_ms, station_id, period, param_id",
             )
             .map_err(local)?;
-        let mut insert = tx.prepare(&insert_sql(1)).map_err(local)?;
+        let mut insert = tx.prepare(&insert_sql(OBSERVATIONS, 1)).map_err(local)?;
         let mut write = |key: ObsKey, blob: &[u8]| -> Result<(), StoreError> {
             insert
                 .execute(params![key.0, key.1, key.2, blob])
@@ -190,9 +197,20 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// The table of the readings store.
+const OBSERVATIONS: &str = "observations";
+/// The table of the readings an InfluxDB store sent recently (same layout), to tell a
+/// conflicting resend from an identical one.
+const INFLUX_INDEX: &str = "influx_index";
+
 #[derive(Debug)]
 struct Writer {
     conn: Connection,
+    /// Where readings go: [`OBSERVATIONS`] or [`INFLUX_INDEX`].
+    table: &'static str,
+    /// For [`INFLUX_INDEX`]: observations older than this before the newest reception time
+    /// of a batch are dropped from the table.
+    keep_ms: Option<i64>,
     station_ids: HashMap<StationId, i64>,
     param_ids: HashMap<ParamCode, i64>,
     /// The rows of the batch being written and their grouping into observations, kept
@@ -230,6 +248,8 @@ impl Writer {
         };
         let Writer {
             conn,
+            table,
+            keep_ms,
             station_ids,
             param_ids,
             rows,
@@ -290,7 +310,7 @@ impl Writer {
         }
         grouped.build(rows);
         report.inserted.resize(rows.len(), false);
-        insert_observations(&tx, rows, grouped, &mut report)?;
+        insert_observations(&tx, table, rows, grouped, &mut report)?;
         // A repeat inside the batch is judged against the reading its key keeps.
         for &(i, first) in &grouped.repeats {
             let kept = report
@@ -309,6 +329,15 @@ impl Writer {
         if !batch.dead_letters.is_empty() {
             insert_dead_letters(&tx, &batch.dead_letters)?;
         }
+        if let Some(keep_ms) = *keep_ms
+            && let Some(newest) = batch.readings.iter().map(|r| r.received_at).max()
+        {
+            // The left edge of the key: a range delete, not a scan.
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE ts_ms < ?1"))
+                .map_err(local)?
+                .execute([newest.timestamp_millis().saturating_sub(keep_ms)])
+                .map_err(local)?;
+        }
         tx.commit().map_err(local)?;
         station_ids.extend(new_stations);
         param_ids.extend(new_params);
@@ -320,9 +349,9 @@ impl Writer {
 /// cuts the virtual-machine overhead that dominated row-by-row inserts.
 const CHUNK: usize = 64;
 
-fn insert_sql(rows: usize) -> String {
+fn insert_sql(table: &str, rows: usize) -> String {
     let values = vec!["(?,?,?,?)"; rows].join(",");
-    format!("INSERT OR IGNORE INTO observations (ts_ms, station_id, period, vals) VALUES {values}")
+    format!("INSERT OR IGNORE INTO {table} (ts_ms, station_id, period, vals) VALUES {values}")
 }
 
 fn bind_groups(
@@ -351,6 +380,7 @@ fn bind_groups(
 /// are added, parameters it had are duplicates and keep their stored value.
 fn insert_observations(
     tx: &rusqlite::Transaction<'_>,
+    table: &str,
     rows: &[Row],
     grouped: &Grouped,
     report: &mut WriteReport,
@@ -360,8 +390,10 @@ fn insert_observations(
         conflicts,
         ..
     } = report;
-    let mut full = tx.prepare_cached(&insert_sql(CHUNK)).map_err(local)?;
-    let mut single = tx.prepare_cached(&insert_sql(1)).map_err(local)?;
+    let mut full = tx
+        .prepare_cached(&insert_sql(table, CHUNK))
+        .map_err(local)?;
+    let mut single = tx.prepare_cached(&insert_sql(table, 1)).map_err(local)?;
     let mut savepoint = tx.prepare_cached("SAVEPOINT chunk").map_err(local)?;
     let mut release = tx.prepare_cached("RELEASE chunk").map_err(local)?;
     let mut rollback = tx.prepare_cached("ROLLBACK TO chunk").map_err(local)?;
@@ -390,7 +422,7 @@ fn insert_observations(
                     inserted[i] = true;
                 }
             } else {
-                merge(tx, g.key, members(g), rows, inserted, conflicts)?;
+                merge(tx, table, g.key, members(g), rows, inserted, conflicts)?;
             }
         }
     }
@@ -416,6 +448,7 @@ fn conflict(index: usize, entry: &Entry, kept: (f64, u8)) -> Result<Option<Confl
 /// with another value or flag is a conflict (the stored one is kept).
 fn merge(
     tx: &rusqlite::Transaction<'_>,
+    table: &str,
     key: ObsKey,
     members: &[usize],
     rows: &[Row],
@@ -424,9 +457,9 @@ fn merge(
 ) -> Result<(), StoreError> {
     let (ts, sid, period) = key;
     let mut stored: Vec<u8> = tx
-        .prepare_cached(
-            "SELECT vals FROM observations WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
-        )
+        .prepare_cached(&format!(
+            "SELECT vals FROM {table} WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3"
+        ))
         .map_err(local)?
         .query_row(params![ts, sid, period], |r| r.get(0))
         .map_err(local)?;
@@ -445,9 +478,9 @@ fn merge(
         }
     }
     if stored.len() > before {
-        tx.prepare_cached(
-            "UPDATE observations SET vals = ?4 WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
-        )
+        tx.prepare_cached(&format!(
+            "UPDATE {table} SET vals = ?4 WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3"
+        ))
         .map_err(local)?
         .execute(params![ts, sid, period, stored])
         .map_err(local)?;
@@ -490,6 +523,27 @@ impl SqliteStore {
     /// When the file cannot be opened, WAL mode is unavailable, or the schema is of
     /// another version.
     pub fn open(path: &Path, cfg: &SqliteConfig) -> Result<Self, StoreError> {
+        Self::open_table(path, cfg, OBSERVATIONS, None)
+    }
+
+    /// Opens the local database of an InfluxDB store: dead letters as [`SqliteStore::open`],
+    /// and readings into the `influx_index` table, which keeps those observed within
+    /// `influx_index_hours` of the newest reception time, so that the InfluxDB store can tell
+    /// an identical resend from a conflicting one without asking InfluxDB.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_influx_index(path: &Path, cfg: &SqliteConfig) -> Result<Self, StoreError> {
+        let keep_ms = i64::from(cfg.influx_index_hours) * 3_600_000;
+        Self::open_table(path, cfg, INFLUX_INDEX, Some(keep_ms))
+    }
+
+    fn open_table(
+        path: &Path,
+        cfg: &SqliteConfig,
+        table: &'static str,
+        keep_ms: Option<i64>,
+    ) -> Result<Self, StoreError> {
         let conn = open_rw(path, cfg)?;
         let station_ids = id_table(&conn, "station_ids", "station")?
             .into_iter()
@@ -502,6 +556,8 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Mutex::new(Writer {
                 conn,
+                table,
+                keep_ms,
                 station_ids,
                 param_ids,
                 rows: Vec::new(),
