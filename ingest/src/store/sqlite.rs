@@ -15,20 +15,22 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::pipeline::{
     Conflict, DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader,
     StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::sqlite::{self, Schema};
-use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
+use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, StationId};
 use rusqlite::{Connection, Transaction, params};
 use tracing::info;
 
 use crate::config::{SqliteConfig, Synchronous};
 
+mod dead_letters;
 mod layout;
+
+pub use dead_letters::StoredDeadLetter;
 
 use layout::{Entry, Group, Grouped, ObsKey, Row};
 
@@ -57,30 +59,37 @@ CREATE TABLE IF NOT EXISTS influx_index (
     vals       BLOB    NOT NULL,
     PRIMARY KEY (ts_ms, station_id, period)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS raw_messages (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash    INTEGER NOT NULL,
+    topic   TEXT    NOT NULL,
+    payload BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_messages_hash ON raw_messages (hash);
 CREATE TABLE IF NOT EXISTS dead_letters (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_ms  INTEGER NOT NULL,
-    topic        TEXT    NOT NULL,
-    reason_code  TEXT    NOT NULL,
-    reason       TEXT    NOT NULL,
-    station      TEXT,
-    parameter    TEXT,
-    payload_hash INTEGER NOT NULL,
-    payload      BLOB    NOT NULL
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_ms INTEGER NOT NULL,
+    message_id  INTEGER NOT NULL,
+    reason_code TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    station     TEXT,
+    parameter   TEXT,
+    replayed_ms INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_once
-    ON dead_letters (payload_hash, topic, reason_code, ifnull(parameter, ''));
+    ON dead_letters (message_id, reason_code, ifnull(parameter, ''));
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_ms);
 ";
 
 /// The local database file: version 1 had one row per reading in `readings`, version 2 has
-/// one row per observation in `observations`.
+/// one row per observation in `observations`, version 3 keeps a rejected message's raw
+/// bytes once in `raw_messages` instead of in each of its dead letters.
 pub(crate) const SCHEMA: Schema = Schema {
     store: "readings store",
     owner: "`riverwatch ingest` or `riverwatch up`",
-    version: 2,
-    upgradable: &[1],
-    migrate: Some(migrate_from_v1),
+    version: 3,
+    upgradable: &[1, 2],
+    migrate: Some(migrate),
     tables: TABLES,
 };
 
@@ -89,16 +98,6 @@ fn local(detail: impl std::fmt::Display) -> StoreError {
         backend: BACKEND,
         detail: detail.to_string(),
     }
-}
-
-/// FNV-1a, 64 bit: a stable hash (unlike std's) to recognise a redelivered bad payload.
-fn payload_hash(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
 }
 
 /// Opens (creating if needed) the database at `path` with the writer's settings.
@@ -112,10 +111,14 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Moves the readings of a schema-1 file (one row per reading) into observations, inside the
-/// opener's transaction: a crash leaves the file as it was.
-fn migrate_from_v1(tx: &Transaction<'_>, path: &Path, _from: i64) -> Result<(), String> {
-    move_readings(tx, path).map_err(|e| e.to_string())
+/// Upgrades an older file inside the opener's transaction (a crash leaves it as it was):
+/// from schema 1 the readings move into observations; from schemas 1 and 2 the dead letters'
+/// payloads move into `raw_messages`.
+fn migrate(tx: &Transaction<'_>, path: &Path, from: i64) -> Result<(), String> {
+    if from < 2 {
+        move_readings(tx, path).map_err(|e| e.to_string())?;
+    }
+    dead_letters::migrate_from_v2(tx).map_err(|e| e.to_string())
 }
 
 fn move_readings(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
@@ -217,6 +220,8 @@ struct Writer {
     /// between batches for their capacity.
     rows: Vec<Row>,
     grouped: Grouped,
+    /// The dead letters' size and retention limits.
+    retention: dead_letters::Retention,
     closed: bool,
 }
 
@@ -254,6 +259,7 @@ impl Writer {
             param_ids,
             rows,
             grouped,
+            retention,
             ..
         } = self;
         rows.clear();
@@ -327,7 +333,7 @@ impl Writer {
         report.duplicates =
             report.inserted.iter().filter(|&&new| !new).count() - report.conflicts.len();
         if !batch.dead_letters.is_empty() {
-            insert_dead_letters(&tx, &batch.dead_letters)?;
+            retention.insert(&tx, &batch.dead_letters)?;
         }
         if let Some(keep_ms) = *keep_ms
             && let Some(newest) = batch.readings.iter().map(|r| r.received_at).max()
@@ -488,34 +494,6 @@ fn merge(
     Ok(())
 }
 
-/// Inserts dead letters in an open transaction; a redelivered rejection is kept once.
-pub(crate) fn insert_dead_letters(
-    tx: &rusqlite::Transaction<'_>,
-    dead: &[DeadLetter],
-) -> Result<(), StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO dead_letters \
-             (received_ms, topic, reason_code, reason, station, parameter, payload_hash, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .map_err(local)?;
-    for d in dead {
-        stmt.execute(params![
-            d.received_at.timestamp_millis(),
-            d.topic,
-            d.reason_code.as_str(),
-            d.reason,
-            d.station,
-            d.parameter,
-            payload_hash(&d.payload),
-            d.payload.as_ref(),
-        ])
-        .map_err(local)?;
-    }
-    Ok(())
-}
-
 impl SqliteStore {
     /// Opens or creates the store at `path`.
     ///
@@ -553,11 +531,13 @@ impl SqliteStore {
             .into_iter()
             .map(|(id, code)| (ParamCode::new(&code), id))
             .collect();
+        let retention = dead_letters::Retention::open(&conn, cfg)?;
         Ok(Self {
             inner: Arc::new(Mutex::new(Writer {
                 conn,
                 table,
                 keep_ms,
+                retention,
                 station_ids,
                 param_ids,
                 rows: Vec::new(),
@@ -566,6 +546,23 @@ impl SqliteStore {
             })),
             path: path.to_path_buf(),
         })
+    }
+
+    /// Marks dead letters as replayed at `at` (by `riverwatch dead-letters replay`); returns
+    /// how many were not marked before.
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure.
+    pub fn mark_replayed_blocking(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut w = self
+            .inner
+            .lock()
+            .map_err(|_| local("writer lock poisoned"))?;
+        dead_letters::mark_replayed(&mut w.conn, ids, at)
     }
 
     /// The database file.
@@ -754,56 +751,32 @@ impl SqliteReader {
         &self,
         q: &DeadLetterQuery,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let conn = self.connect()?;
-        let mut sql = String::from(
-            "SELECT id, received_ms, topic, reason_code, reason, station, parameter, payload \
-             FROM dead_letters WHERE 1=1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(since) = q.since {
-            sql.push_str(" AND received_ms >= ?");
-            args.push(since.timestamp_millis().into());
-        }
-        if let Some(reason) = q.reason {
-            sql.push_str(" AND reason_code = ?");
-            args.push(reason.as_str().to_string().into());
-        }
-        match q.limit {
-            // The newest `limit`, still returned oldest first.
-            Some(limit) => {
-                sql = format!("SELECT * FROM ({sql} ORDER BY id DESC LIMIT {limit}) ORDER BY id");
-            }
-            None => sql.push_str(" ORDER BY id"),
-        }
-        let mut stmt = conn.prepare(&sql).map_err(local)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |row| {
-                Ok((
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                    row.get::<_, Vec<u8>>(7)?,
-                ))
-            })
-            .map_err(local)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (received, topic, code, reason, station, parameter, payload) =
-                row.map_err(local)?;
-            out.push(DeadLetter {
-                received_at: millis(received)?,
-                topic,
-                payload: Bytes::from(payload),
-                reason_code: code.parse::<ReasonCode>().map_err(local)?,
-                reason,
-                station,
-                parameter,
-            });
-        }
-        Ok(out)
+        Ok(self
+            .stored_dead_letters_blocking(q, true)?
+            .into_iter()
+            .map(|d| d.letter)
+            .collect())
+    }
+
+    /// Reads dead letters with their ids and replay marks, oldest first; replayed ones only
+    /// with `include_replayed`.
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure.
+    pub fn stored_dead_letters_blocking(
+        &self,
+        q: &DeadLetterQuery,
+        include_replayed: bool,
+    ) -> Result<Vec<StoredDeadLetter>, StoreError> {
+        dead_letters::read(&self.connect()?, q, include_replayed)
+    }
+
+    /// Bytes of raw payload kept for dead letters (each message once).
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure.
+    pub fn dead_letter_payload_bytes(&self) -> Result<u64, StoreError> {
+        dead_letters::raw_bytes(&self.connect()?)
     }
 
     /// Number of stored readings (all stations).

@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use riverwatch_core::pipeline::{
@@ -226,6 +228,232 @@ fn a_resend_with_another_value_is_a_conflict_and_an_identical_one_a_duplicate() 
     );
 }
 
+/// A JSON observation with `n` parameters no registry knows, decoded as ingest does.
+fn unknown_parameters(n: usize, received_at: DateTime<Utc>) -> Vec<DeadLetter> {
+    use crate::decode::password::StationPasswords;
+    use crate::decode::{Message, Validator};
+    let registry = riverwatch_core::registry::Registry::builtin().unwrap();
+    let passwords = StationPasswords::new();
+    let v = Validator {
+        registry: &registry,
+        future_tolerance: chrono::Duration::minutes(10),
+        max_payload_bytes: 256 * 1024,
+        passwords: &passwords,
+    };
+    let values: Vec<String> = (0..n).map(|i| format!("\"X{i:05}\":1.5")).collect();
+    let payload = Bytes::from(format!(
+        r#"{{"ts":"{}","values":{{{}}}}}"#,
+        received_at.to_rfc3339(),
+        values.join(",")
+    ));
+    let msg = Message {
+        topic: "rw/v1/obs/LLH-CJG",
+        payload: &payload,
+        received_at,
+    };
+    crate::decode::json::decode(&v, &msg, "LLH-CJG").dead_letters
+}
+
+#[test]
+fn a_message_with_3000_unknown_parameters_keeps_its_payload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    let dead = unknown_parameters(3000, at);
+    assert_eq!(dead.len(), 3000);
+    let payload_len = dead[0].payload.len() as u64;
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: dead.clone(),
+        })
+        .unwrap();
+    // Redelivered: nothing more.
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: dead,
+        })
+        .unwrap();
+    let reader = SqliteReader::open(&path).unwrap();
+    assert_eq!(reader.dead_letter_payload_bytes().unwrap(), payload_len);
+    let back = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    assert_eq!(back.len(), 3000, "every rejected parameter is listed");
+    let params: std::collections::BTreeSet<String> =
+        back.iter().filter_map(|d| d.parameter.clone()).collect();
+    assert_eq!(params.len(), 3000);
+    assert!(params.contains("X00000") && params.contains("X02999"));
+    assert!(back.iter().all(|d| d.payload.len() as u64 == payload_len));
+    // The payload is kept once; each rejected parameter adds a row of about 170 bytes with
+    // its index entries, so the dead letters stay a small multiple of the message, where one
+    // copy of the payload per dead letter was 3000 times it.
+    let conn = Connection::open(&path).unwrap();
+    let used: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN \
+             ('raw_messages', 'dead_letters', 'dead_letters_once', 'dead_letters_received')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        (used as u64) < 16 * payload_len,
+        "dead letters take {used} bytes for a {payload_len}-byte message"
+    );
+}
+
+fn small_retention(max_mib: u32, max_age_days: u32) -> SqliteConfig {
+    SqliteConfig {
+        dead_letter_max_mib: max_mib,
+        dead_letter_max_age_days: max_age_days,
+        ..test_sqlite_config()
+    }
+}
+
+fn big_dead(i: usize, received_at: DateTime<Utc>) -> DeadLetter {
+    DeadLetter {
+        received_at,
+        topic: "rw/v1/obs/LLH-CJG".into(),
+        payload: Bytes::from(format!("{i:08}").repeat(64 * 1024 / 8)),
+        reason_code: ReasonCode::PayloadTooLarge,
+        reason: format!("message {i} is too large"),
+        station: Some("LLH-CJG".into()),
+        parameter: None,
+    }
+}
+
+#[test]
+fn the_size_retention_drops_the_oldest_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &small_retention(1, 90)).unwrap();
+    let dropped = riverwatch_core::telemetry::counter(
+        "ingest_dead_letters_dropped_total",
+        &[("cause", "size")],
+    );
+    let before = dropped.get();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    // 40 messages of 64 KiB: 2.5 MiB against a 1 MiB limit.
+    for i in 0..40 {
+        store
+            .write_blocking(&WriteBatch {
+                readings: vec![],
+                dead_letters: vec![big_dead(i, t0 + chrono::Duration::seconds(i as i64))],
+            })
+            .unwrap();
+    }
+    let reader = SqliteReader::open(&path).unwrap();
+    let kept = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    let kept_bytes = reader.dead_letter_payload_bytes().unwrap();
+    assert!(kept_bytes <= 1024 * 1024, "{kept_bytes} bytes kept");
+    assert!(kept.len() >= 12, "{} kept", kept.len());
+    // The newest are kept, the oldest dropped.
+    assert!(kept.last().unwrap().reason.contains("message 39"));
+    assert!(!kept.iter().any(|d| d.reason.contains("message 0 ")));
+    let gone = (40 - kept.len()) as u64;
+    assert!(
+        dropped.get() - before >= gone,
+        "the metric counts the drops"
+    );
+}
+
+#[test]
+fn the_age_retention_drops_dead_letters_older_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &small_retention(256, 30)).unwrap();
+    let dropped = riverwatch_core::telemetry::counter(
+        "ingest_dead_letters_dropped_total",
+        &[("cause", "age")],
+    );
+    let before = dropped.get();
+    let t0 = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap();
+    let mut old = dead("{\"pH\":15}", Some("pH"));
+    old.received_at = t0;
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: vec![old],
+        })
+        .unwrap();
+    let mut recent = dead("{\"pH\":16}", Some("pH"));
+    recent.received_at = t0 + chrono::Duration::days(31);
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: vec![recent.clone()],
+        })
+        .unwrap();
+    let reader = SqliteReader::open(&path).unwrap();
+    let kept = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    assert_eq!(kept, vec![recent]);
+    assert_eq!(reader.dead_letter_payload_bytes().unwrap(), 9);
+    assert!(dropped.get() > before);
+}
+
+#[test]
+fn a_schema_2_file_keeps_its_dead_letters_with_each_payload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readings.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '2');
+             CREATE TABLE dead_letters (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, received_ms INTEGER NOT NULL,
+                 topic TEXT NOT NULL, reason_code TEXT NOT NULL, reason TEXT NOT NULL,
+                 station TEXT, parameter TEXT, payload_hash INTEGER NOT NULL,
+                 payload BLOB NOT NULL);
+             CREATE UNIQUE INDEX dead_letters_once
+                 ON dead_letters (payload_hash, topic, reason_code, ifnull(parameter, ''));
+             CREATE INDEX dead_letters_received ON dead_letters (received_ms);
+             INSERT INTO dead_letters VALUES
+                 (1, 1795305600000, 'rw/v1/obs/LLH-CJG', 'unknown_parameter', 'a', 'LLH-CJG',
+                  'X1', 7, X'7B7D'),
+                 (2, 1795305600000, 'rw/v1/obs/LLH-CJG', 'unknown_parameter', 'b', 'LLH-CJG',
+                  'X2', 7, X'7B7D'),
+                 (3, 1795305601000, 'rw/v1/hj212/LLH-CJG', 'crc_mismatch', 'c', 'LLH-CJG',
+                  NULL, 9, X'2323');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    drop(store);
+    let reader = SqliteReader::open(&path).unwrap();
+    let back = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    let got: Vec<(&str, &str, &[u8], Option<&str>)> = back
+        .iter()
+        .map(|d| {
+            (
+                d.topic.as_str(),
+                d.reason.as_str(),
+                d.payload.as_ref(),
+                d.parameter.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("rw/v1/obs/LLH-CJG", "a", &b"{}"[..], Some("X1")),
+            ("rw/v1/obs/LLH-CJG", "b", &b"{}"[..], Some("X2")),
+            ("rw/v1/hj212/LLH-CJG", "c", &b"##"[..], None),
+        ]
+    );
+    assert_eq!(reader.dead_letter_payload_bytes().unwrap(), 4);
+}
+
 #[test]
 fn reopening_keeps_ids_and_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,7 +605,7 @@ fn a_schema_1_file_is_moved_to_observations_with_every_reading_and_its_dedup_key
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(version, "2");
+        assert_eq!(version, "3");
         let old_table: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'readings'",
