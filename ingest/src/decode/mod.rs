@@ -54,7 +54,7 @@ pub struct Validator<'r> {
 }
 
 /// Added to the reason of a dead letter whose stored payload had its password masked.
-const MASKED_NOTE: &str = "; the PW value is replaced by ****** in the stored payload";
+pub const MASKED_NOTE: &str = "; the PW value is replaced by ****** in the stored payload";
 
 /// Earliest time accepted: older values are clock errors, not history.
 fn earliest() -> DateTime<Utc> {
