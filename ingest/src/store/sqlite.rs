@@ -643,7 +643,15 @@ impl SqliteReader {
     /// # Errors
     /// [`StoreError::Local`] on any SQLite failure.
     pub fn query_blocking(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
+        Ok(self.query_counted(q)?.0)
+    }
+
+    /// Runs a reading query, also returning how many observation rows SQLite handed over.
+    fn query_counted(&self, q: &ReadingQuery) -> Result<(Vec<Reading>, u64), StoreError> {
         let conn = self.connect()?;
+        if let Some(limit) = q.limit {
+            return limited(&conn, q, limit);
+        }
         // Parameter ids to codes, and the ids the query asks for.
         let params: HashMap<u32, ParamCode> = id_table(&conn, "param_ids", "code")?
             .into_iter()
@@ -737,10 +745,8 @@ impl SqliteReader {
                     b.period,
                 ))
         });
-        if let Some(limit) = q.limit {
-            out.truncate(limit);
-        }
-        Ok(out)
+        let fetched = out.len() as u64;
+        Ok((out, fetched))
     }
 
     /// Reads dead letters on the calling thread, oldest first.
@@ -797,6 +803,91 @@ impl SqliteReader {
             .map_err(local)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// The SQL of a limited query: one station's observations in time order, straight from
+/// the primary key (ts_ms, station_id, period), the station fixed by equality so SQLite
+/// needs no sort.
+fn limited_sql(q: &ReadingQuery) -> String {
+    let mut sql = String::from(
+        // `+station_id`: a plain filter, so that SQLite walks the key in order; as an index
+        // term it makes the planner add a sort (`USE TEMP B-TREE FOR RIGHT PART OF ORDER BY`).
+        "SELECT ts_ms, period, vals FROM observations WHERE +station_id = ?1",
+    );
+    if !q.periods.is_empty() {
+        let codes: Vec<String> = q.periods.iter().map(|p| p.code().to_string()).collect();
+        sql.push_str(&format!(" AND period IN ({})", codes.join(",")));
+    }
+    if let Some(from) = q.from {
+        sql.push_str(&format!(" AND ts_ms >= {}", from.timestamp_millis()));
+    }
+    if let Some(to) = q.to {
+        sql.push_str(&format!(" AND ts_ms < {}", to.timestamp_millis()));
+    }
+    // station_id is fixed: this is the key order (time, then period).
+    sql.push_str(" ORDER BY ts_ms, station_id, period");
+    sql
+}
+
+/// A query with a limit, in the contract's order (station, parameter, time, period)
+/// without loading what lies past the limit: station after station and parameter after
+/// parameter (both in name order), each read in time order from the primary key, stopping
+/// as soon as `limit` readings are found. Returns the readings and the observation rows
+/// read.
+fn limited(
+    conn: &Connection,
+    q: &ReadingQuery,
+    limit: usize,
+) -> Result<(Vec<Reading>, u64), StoreError> {
+    let mut stations = id_table(conn, "station_ids", "station")?;
+    stations.retain(|(_, name)| q.station.as_deref().is_none_or(|s| s == name));
+    stations.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut params: Vec<(u32, ParamCode)> = id_table(conn, "param_ids", "code")?
+        .into_iter()
+        .filter(|(_, code)| q.parameters.is_empty() || q.parameters.iter().any(|p| p == code))
+        .filter_map(|(id, code)| Some((u32::try_from(id).ok()?, ParamCode::new(&code))))
+        .collect();
+    params.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+    let mut stmt = conn.prepare(&limited_sql(q)).map_err(local)?;
+    let mut out = Vec::with_capacity(limit.min(4096));
+    let mut fetched: u64 = 0;
+    'all: for (sid, name) in &stations {
+        let station = StationId::new(name);
+        for (pid, code) in &params {
+            if out.len() >= limit {
+                break 'all;
+            }
+            let mut rows = stmt.query([sid]).map_err(local)?;
+            while let Some(row) = rows.next().map_err(local)? {
+                fetched += 1;
+                let ts: i64 = row.get(0).map_err(local)?;
+                let period: i64 = row.get(1).map_err(local)?;
+                let blob = row.get_ref(2).map_err(local)?.as_blob().map_err(local)?;
+                let entry = layout::decode(blob)
+                    .map_err(|e| local(format!("observation of {name} at {ts}: {e}")))?
+                    .find(|e| e.param_id == *pid);
+                let Some(e) = entry else { continue };
+                out.push(Reading {
+                    station: station.clone(),
+                    parameter: code.clone(),
+                    observed_at: millis(ts)?,
+                    received_at: millis(e.received_ms)?,
+                    value: e.value,
+                    flag: DataFlag::from_byte(e.flag).ok_or_else(|| {
+                        local(format!("stored flag {} is not a data flag", e.flag))
+                    })?,
+                    period: u8::try_from(period)
+                        .ok()
+                        .and_then(Period::from_code)
+                        .ok_or_else(|| local(format!("stored period {period} is unknown")))?,
+                });
+                if out.len() >= limit {
+                    break 'all;
+                }
+            }
+        }
+    }
+    Ok((out, fetched))
 }
 
 fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
