@@ -3,7 +3,8 @@
 //!
 //! `StoreWriter::write` returns only when the batch is durable (committed, or spooled to
 //! disk for a remote store) and is idempotent on (station, parameter, time, period): a
-//! redelivered reading is reported as a duplicate and stored once.
+//! redelivered reading is reported as a duplicate and stored once; one that differs from
+//! the stored reading is reported as a conflict and not stored.
 
 use std::future::Future;
 use std::sync::Arc;

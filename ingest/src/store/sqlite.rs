@@ -8,7 +8,9 @@
 //! arriving in time order append at the right edge of the B-tree, where SQLite splits pages
 //! cheaply. A redelivered observation is ignored, a later one for the same key adds only the
 //! parameters not stored yet, so redelivery is idempotent per (station, parameter, time,
-//! period). WAL mode lets readers run beside the writer; each batch is one transaction,
+//! period); a stored parameter resent with another value or flag is reported as a conflict.
+//! Dead letters keep each message's raw bytes once (`sqlite/dead_letters.rs`). WAL mode lets
+//! readers run beside the writer; each batch is one transaction,
 //! synced per `synchronous` before `write` returns.
 
 use std::collections::HashMap;
@@ -383,7 +385,8 @@ fn bind_groups(
 /// stored every row (the usual case: no observation was there before), the chunk is done.
 /// When it stored fewer, the chunk is rolled back to the savepoint and written observation
 /// by observation; one whose key is already stored is merged: parameters it did not have
-/// are added, parameters it had are duplicates and keep their stored value.
+/// are added, parameters it had keep their stored value (a duplicate when the new reading
+/// is identical, a conflict when its value or flag differs).
 fn insert_observations(
     tx: &rusqlite::Transaction<'_>,
     table: &str,

@@ -146,7 +146,7 @@ pub async fn run(args: &DeadLettersArgs, ctx: &Context) -> anyhow::Result<()> {
                     format!(
                         "{} {}",
                         d.reason_code,
-                        lang.pick(d.reason_code.label_zh(), "")
+                        lang.pick(d.reason_code.label_zh(), d.reason_code.label_en())
                     )
                     .trim()
                     .to_string(),
