@@ -36,8 +36,8 @@ use std::sync::Arc;
 
 use riverwatch_core::mqtt::subscriber::runs_for;
 use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, SessionOptions, Subscriber};
-use riverwatch_core::pipeline::StoreWriter;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::StoreWriter;
 use riverwatch_core::time::Clock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{BrokerMessage, PacketAck};
-use riverwatch_core::pipeline::{Conflict, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{Conflict, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
@@ -32,7 +32,7 @@ use crate::telemetry::Metrics;
 
 /// What the committer writes and then acknowledges.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct Commit {
     /// Readings and dead letters.
     pub write: WriteBatch,
     /// The messages to acknowledge after the commit.
@@ -55,7 +55,7 @@ pub struct Origin {
     pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl Batch {
+impl Commit {
     fn is_empty(&self) -> bool {
         self.acks.is_empty() && self.write.is_empty()
     }
@@ -102,12 +102,12 @@ pub fn conflict_dead_letters(
 #[derive(Debug)]
 pub struct Demand {
     /// Where the batch goes.
-    pub reply: oneshot::Sender<Batch>,
+    pub reply: oneshot::Sender<Commit>,
     /// An empty batch with capacity, for the batcher to fill next.
-    pub spare: Option<Batch>,
+    pub spare: Option<Commit>,
 }
 
-impl Batch {
+impl Commit {
     /// Empties the batch, keeping its capacity.
     fn clear(&mut self) {
         self.write.readings.clear();
@@ -154,9 +154,9 @@ pub async fn batcher(
         passwords: &settings.passwords,
     };
     let mut reassembler: Reassembler<PacketAck> = Reassembler::new(settings.reassembly_timeout);
-    let mut pending = Batch::default();
-    let mut waiting: Option<oneshot::Sender<Batch>> = None;
-    let mut spare: Option<Batch> = None;
+    let mut pending = Commit::default();
+    let mut waiting: Option<oneshot::Sender<Commit>> = None;
+    let mut spare: Option<Commit> = None;
     let mut input_open = true;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -234,7 +234,7 @@ fn decode_one(
     validator: &Validator<'_>,
     topics: &Topics,
     reassembler: &mut Reassembler<PacketAck>,
-    pending: &mut Batch,
+    pending: &mut Commit,
     delivery: BrokerMessage,
 ) {
     let publish = &delivery.publish;
@@ -323,7 +323,7 @@ pub async fn committer<S: StoreWriter>(
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::network();
-    let mut spare: Option<Batch> = None;
+    let mut spare: Option<Commit> = None;
     'batches: loop {
         let (reply, rx) = oneshot::channel();
         let request = Demand {
@@ -336,7 +336,7 @@ pub async fn committer<S: StoreWriter>(
         let Ok(batch) = rx.await else {
             break;
         };
-        let Batch {
+        let Commit {
             write,
             acks: mut to_ack,
             mut origins,
@@ -396,7 +396,7 @@ pub async fn committer<S: StoreWriter>(
         // The store keeps no copy once the write returned; if it did, a new batch is grown.
         if let Ok(write) = Arc::try_unwrap(write) {
             origins.clear();
-            spare = Some(Batch {
+            spare = Some(Commit {
                 write,
                 acks: to_ack,
                 origins,

@@ -17,8 +17,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use riverwatch_core::pipeline::{DeadLetterQuery, StoreError, StoreWriter, WriteBatch};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{DeadLetterQuery, StoreError, StoreWriter, WriteBatch};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode};

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::{ReadingQuery, StoreReader, StoreWriter, WriteBatch};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{ReadingQuery, StoreReader, StoreWriter, WriteBatch};
 use riverwatch_core::time::SystemClock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 use riverwatch_ingest::config::Influx1Config;

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use riverwatch_core::DeadLetter;
-use riverwatch_core::pipeline::{
+use riverwatch_core::reading::Reading;
+use riverwatch_core::store_api::{
     Conflict, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
-use riverwatch_core::reading::Reading;
 
 /// An in-memory store for tests: the reference model of the contract (idempotent on
 /// station, parameter, time and period; readings ordered by station, parameter, time).

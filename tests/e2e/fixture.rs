@@ -21,7 +21,7 @@ use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::store::EvaluationReader;
 use riverwatch_core::Reading;
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::pipeline::ReadingQuery;
+use riverwatch_core::store_api::ReadingQuery;
 use riverwatch_core::time::{ManualClock, SystemClock};
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::sqlite::test_sqlite_config;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version, split_packets};
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::pipeline::{DeadLetterQuery, ReadingQuery};
+use riverwatch_core::store_api::{DeadLetterQuery, ReadingQuery};
 use riverwatch_core::{DataFlag, Period, Reading, ReasonCode};
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::SqliteReader;
@@ -698,7 +698,7 @@ async fn dead_letters_of_a_wrong_host_clock_are_replayed_once_by_the_cli() {
     )
     .unwrap();
     store
-        .write_blocking(&riverwatch_core::pipeline::WriteBatch {
+        .write_blocking(&riverwatch_core::store_api::WriteBatch {
             readings: vec![],
             dead_letters: vec![riverwatch_core::DeadLetter {
                 received_at: Utc::now(),

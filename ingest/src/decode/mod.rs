@@ -13,8 +13,8 @@ pub mod reassembly;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
-use riverwatch_core::pipeline::Conflict;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::Conflict;
 use riverwatch_core::topics::TopicKind;
 use riverwatch_core::{DataFlag, DeadLetter, Period, Reading, ReasonCode, Station};
 

@@ -789,7 +789,7 @@ proptest! {
         messages in prop::collection::vec(prop_oneof![arb_json(), arb_hj212()], 1..12),
         split in 0usize..12,
     ) {
-        use riverwatch_core::pipeline::{DeadLetterQuery, ReadingQuery, WriteBatch};
+        use riverwatch_core::store_api::{DeadLetterQuery, ReadingQuery, WriteBatch};
         use crate::pipeline::{Origin, conflict_dead_letters};
         use crate::store::sqlite::test_sqlite_config;
         use crate::store::{SqliteReader, SqliteStore};

@@ -11,10 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use riverwatch_core::Reading;
-use riverwatch_core::pipeline::{
+use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{
     ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
-use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
 
 use crate::config::{Backend, StoreConfig};

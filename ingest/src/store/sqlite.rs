@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use riverwatch_core::pipeline::{
+use riverwatch_core::sqlite::{self, Schema};
+use riverwatch_core::store_api::{
     Conflict, DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader,
     StoreWriter, WriteBatch, WriteReport,
 };
-use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, StationId};
 use rusqlite::{Connection, Transaction, params};
 use tracing::info;

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use chrono::SecondsFormat;
 use clap::{Args, Subcommand, ValueEnum};
 use riverwatch_core::ReasonCode;
-use riverwatch_core::pipeline::{DeadLetterQuery, StoreWriter};
+use riverwatch_core::store_api::{DeadLetterQuery, StoreWriter};
 use riverwatch_core::time::fmt_cst;
 use riverwatch_core::time::{Clock, SystemClock};
 use riverwatch_ingest::store;

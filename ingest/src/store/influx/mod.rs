@@ -36,7 +36,7 @@
 //! another value silently replaces the stored one. So the store keeps, in the same
 //! transaction as the dead letters, a local index of the readings it wrote (table
 //! `influx_index`, the SQLite store's layout) for `influx_index_hours` of observation time:
-//! [`WriteReport::inserted`](riverwatch_core::pipeline::WriteReport::inserted),
+//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted),
 //! `duplicates` and `conflicts` come from it. A conflicting reading is not sent (the caller
 //! dead-letters it); every other one is, identical resends included, so a batch
 //! redelivered after a crash between the index commit and the send still reaches InfluxDB,
@@ -65,18 +65,18 @@ macro_rules! spooling_store {
             }
         }
 
-        impl riverwatch_core::pipeline::StoreWriter for $store {
+        impl riverwatch_core::store_api::StoreWriter for $store {
             async fn write(
                 &mut self,
-                batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
+                batch: std::sync::Arc<riverwatch_core::store_api::WriteBatch>,
             ) -> Result<
-                riverwatch_core::pipeline::WriteReport,
-                riverwatch_core::pipeline::StoreError,
+                riverwatch_core::store_api::WriteReport,
+                riverwatch_core::store_api::StoreError,
             > {
                 self.inner.write(batch).await
             }
 
-            async fn close(&mut self) -> Result<(), riverwatch_core::pipeline::StoreError> {
+            async fn close(&mut self) -> Result<(), riverwatch_core::store_api::StoreError> {
                 self.inner.close().await
             }
         }
@@ -93,8 +93,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::StoreError;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::StoreError;
 use riverwatch_core::time::Clock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 

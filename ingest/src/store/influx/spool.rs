@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::{StoreError, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::registry::Registry;
 use riverwatch_core::sqlite::{self, Schema};
+use riverwatch_core::store_api::{StoreError, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::telemetry::{self, Counter, Gauge};
 use riverwatch_core::time::Clock;
 use rusqlite::{Connection, params};

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use riverwatch_core::pipeline::{DeadLetterQuery, StoreError};
+use riverwatch_core::store_api::{DeadLetterQuery, StoreError};
 use riverwatch_core::telemetry::counter;
 use riverwatch_core::{DeadLetter, ReasonCode};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use riverwatch_core::pipeline::{
+use riverwatch_core::store_api::{
     DeadLetterQuery, ReadingQuery, StoreReader, StoreWriter, WriteBatch,
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};

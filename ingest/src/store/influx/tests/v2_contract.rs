@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use riverwatch_core::pipeline::{DeadLetterQuery, DeadLetterReader, StoreWriter, WriteBatch};
+use riverwatch_core::store_api::{DeadLetterQuery, DeadLetterReader, StoreWriter, WriteBatch};
 use riverwatch_core::{DeadLetter, ReasonCode};
 
 use super::stub::{Answer, StubServer};
@@ -390,7 +390,7 @@ async fn a_closed_store_refuses_writes_and_the_next_one_sends_the_spool() {
     store.close().await.unwrap();
     assert!(matches!(
         store.write(Arc::clone(&b)).await,
-        Err(riverwatch_core::pipeline::StoreError::Shutdown)
+        Err(riverwatch_core::store_api::StoreError::Shutdown)
     ));
     assert_eq!(store.spool_len(), 1);
 
