@@ -22,13 +22,8 @@ use super::{Message, Outcome, RawValue, Validator, excerpt};
 
 /// The members of a JSON object in the order sent, repeated keys included (a map type would
 /// silently keep only one of them).
+#[derive(Default)]
 struct Entries<'a>(Vec<(Cow<'a, str>, &'a JsonRaw)>);
-
-impl Default for Entries<'_> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
 
 impl<'a> Entries<'a> {
     /// The values given for `key`.

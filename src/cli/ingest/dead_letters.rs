@@ -255,7 +255,7 @@ async fn replay(args: &ReplayArgs, ctx: &Context) -> anyhow::Result<()> {
         )
         .to_string();
     if r.skipped_masked > 0 {
-        out.push_str(&lang.pick(
+        out.push_str(lang.pick(
             &format!(
                 "跳过 {} 条：其存储的报文中 HJ 212 访问密码（PW）已被遮蔽为 ******，无法重新解码。\n",
                 r.skipped_masked
@@ -268,7 +268,7 @@ async fn replay(args: &ReplayArgs, ctx: &Context) -> anyhow::Result<()> {
         ));
     }
     if r.skipped_split > 0 {
-        out.push_str(&lang.pick(
+        out.push_str(lang.pick(
             &format!(
                 "跳过 {} 条：分包 HJ 212 消息（存储为多个报文拼接），无法单独重新解码。\n",
                 r.skipped_split
