@@ -81,15 +81,25 @@ pub fn conflict_dead_letters(
     origins: &[Origin],
     conflicts: &[Conflict],
 ) -> Vec<DeadLetter> {
+    let none = bytes::Bytes::new();
     conflicts
         .iter()
         .filter_map(|c| {
             let reading = write.readings.get(c.index)?;
-            let origin = &origins[origins.partition_point(|o| o.end <= c.index)..].first()?;
-            let msg = Message {
-                topic: &origin.topic,
-                payload: &origin.payload,
-                received_at: origin.received_at,
+            let origin = origins[origins.partition_point(|o| o.end <= c.index)..].first();
+            // Without its message (a caller that kept none) the conflict is still kept,
+            // with an empty payload: never dropped.
+            let msg = match origin {
+                Some(o) => Message {
+                    topic: &o.topic,
+                    payload: &o.payload,
+                    received_at: o.received_at,
+                },
+                None => Message {
+                    topic: "",
+                    payload: &none,
+                    received_at: reading.received_at,
+                },
             };
             Some(conflict_dead_letter(&msg, reading, c))
         })
