@@ -1,5 +1,6 @@
 //! `[console]` in the configuration file: where the console listens, who may read without a
-//! token, the token file, session and body limits, and the live feed's buffer.
+//! token, the console database, session and body limits, query bounds and the live feed's
+//! buffer.
 
 use std::net::SocketAddr;
 
@@ -13,13 +14,14 @@ pub struct ConsoleConfig {
     /// with TLS in front of it to serve other hosts).
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// MQTT client id of the live feed's subscription (clean session). Default
-    /// `riverwatch-console`.
+    /// MQTT client id of the live feed's subscription (a persistent session, so a dropped
+    /// connection loses no alert change). Default `riverwatch-console`.
     #[serde(default = "default_client_id")]
     pub client_id: String,
-    /// Token and session file in the data directory. Default `tokens.db`.
-    #[serde(default = "default_tokens_file")]
-    pub tokens_file: String,
+    /// The console database (tokens and sessions) in the data directory. Default
+    /// `console.db`.
+    #[serde(default = "default_database")]
+    pub database: String,
     /// Whether requests without a token may read (as a viewer of no province). Default
     /// false.
     #[serde(default)]
@@ -49,10 +51,16 @@ pub struct ConsoleConfig {
     /// Largest readings query, in days between `from` and `to`. Default 32.
     #[serde(default = "default_max_query_days")]
     pub max_query_days: u32,
-    /// Most readings one query returns; a larger result is refused with 400. Default
-    /// 1000000.
+    /// Most readings one query returns (the default and the largest `limit`); a longer
+    /// result is cut and says so (`truncated`). Default 100000 (more than a station-month
+    /// of one parameter at one-minute resolution).
     #[serde(default = "default_max_query_readings")]
     pub max_query_readings: usize,
+    /// Header carrying the client's address when a reverse proxy sets it (e.g.
+    /// `X-Real-IP`), used to slow down repeated bad tokens per client. Unset (the default):
+    /// the connection's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address_header: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -63,8 +71,8 @@ fn default_client_id() -> String {
     "riverwatch-console".to_string()
 }
 
-fn default_tokens_file() -> String {
-    "tokens.db".to_string()
+fn default_database() -> String {
+    "console.db".to_string()
 }
 
 const fn default_session_ttl_secs() -> u64 {
@@ -92,7 +100,7 @@ const fn default_max_query_days() -> u32 {
 }
 
 const fn default_max_query_readings() -> usize {
-    1_000_000
+    100_000
 }
 
 impl Default for ConsoleConfig {
@@ -100,7 +108,8 @@ impl Default for ConsoleConfig {
         Self {
             listen: default_listen(),
             client_id: default_client_id(),
-            tokens_file: default_tokens_file(),
+            database: default_database(),
+            client_address_header: None,
             anonymous_read: false,
             session_ttl_secs: default_session_ttl_secs(),
             secure_cookie: false,
@@ -127,9 +136,12 @@ pub enum ConfigError {
     /// The client id is not a valid MQTT client id.
     #[error("client_id: {0}")]
     ClientId(String),
-    /// The token file name is not a plain file name.
-    #[error("tokens_file `{0}` must be a file name in the data directory")]
-    TokensFile(String),
+    /// The database name is not a plain file name.
+    #[error("database `{0}` must be a file name in the data directory")]
+    Database(String),
+    /// The client address header is not a header name.
+    #[error("client_address_header `{0}` is not a header name")]
+    Header(String),
 }
 
 impl ConsoleConfig {
@@ -158,7 +170,10 @@ impl ConsoleConfig {
             ("max_body_bytes", self.max_body_bytes as u64),
             ("replay_events", self.replay_events as u64),
             ("keep_alive_secs", self.keep_alive_secs),
-            ("stale_after_intervals", u64::from(self.stale_after_intervals)),
+            (
+                "stale_after_intervals",
+                u64::from(self.stale_after_intervals),
+            ),
             ("max_query_days", u64::from(self.max_query_days)),
             ("max_query_readings", self.max_query_readings as u64),
         ] {
@@ -168,12 +183,20 @@ impl ConsoleConfig {
         }
         riverwatch_core::mqtt::check_client_id(&self.client_id)
             .map_err(|e| ConfigError::ClientId(e.to_string()))?;
-        if self.tokens_file.is_empty()
-            || self.tokens_file.contains('/')
-            || self.tokens_file.contains('\\')
-            || self.tokens_file.starts_with('.')
+        if self.database.is_empty()
+            || self.database.contains('/')
+            || self.database.contains('\\')
+            || self.database.starts_with('.')
         {
-            return Err(ConfigError::TokensFile(self.tokens_file.clone()));
+            return Err(ConfigError::Database(self.database.clone()));
+        }
+        if let Some(h) = &self.client_address_header
+            && (h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(ConfigError::Header(h.clone()));
         }
         Ok(addr)
     }
@@ -198,9 +221,14 @@ mod tests {
         };
         assert_eq!(bad.validate(), Err(ConfigError::Zero("max_body_bytes")));
         let bad = ConsoleConfig {
-            tokens_file: "../x.db".into(),
+            database: "../x.db".into(),
             ..ConsoleConfig::default()
         };
-        assert!(matches!(bad.validate(), Err(ConfigError::TokensFile(_))));
+        assert!(matches!(bad.validate(), Err(ConfigError::Database(_))));
+        let bad = ConsoleConfig {
+            client_address_header: Some("X Real".into()),
+            ..ConsoleConfig::default()
+        };
+        assert!(matches!(bad.validate(), Err(ConfigError::Header(_))));
     }
 }
