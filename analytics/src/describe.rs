@@ -895,13 +895,18 @@ pub fn day_start(date: chrono::NaiveDate) -> DateTime<Utc> {
     riverwatch_core::time::from_cst(date.and_time(chrono::NaiveTime::MIN))
 }
 
-/// A window as people write it: `2026-09-10 14:00`, `2026-09-10`, `2026-09`.
+/// A window as people write it: `2026-09-10 14:00`, `2026-09-10`, `2026-09`, the ISO week
+/// `2026-W37`, the quarter `2026-Q3`, the year `2026`.
 pub fn window_label(period: WindowPeriod, start: DateTime<Utc>) -> String {
+    use chrono::Datelike;
     let local = start.with_timezone(&CST);
     match period {
         WindowPeriod::Hour => local.format("%Y-%m-%d %H:00").to_string(),
         WindowPeriod::Day => local.format("%Y-%m-%d").to_string(),
         WindowPeriod::Month => local.format("%Y-%m").to_string(),
+        WindowPeriod::Week => local.format("%G-W%V").to_string(),
+        WindowPeriod::Quarter => format!("{}-Q{}", local.year(), local.month0() / 3 + 1),
+        WindowPeriod::Year => local.format("%Y").to_string(),
     }
 }
 
