@@ -11,6 +11,11 @@
 //! is queued in the outbox in the same transaction as the grouping and escalation state that
 //! decided it. The senders deliver from the outbox.
 //!
+//! An event message is applied only when it carries analytics' MAC (core's
+//! [`riverwatch_core::mqtt::auth`]) and its time lies in the window around the clock
+//! (`[mqtt] internal_max_ahead_secs`, `internal_max_age_days`); any other is kept in the
+//! store's `rejected_messages` with its reason, counted, and acknowledged.
+//!
 //! Lifecycle decisions use event time; group waits, repeats, escalation and retries use the
 //! injected [`Clock`], so tests drive them with a manual clock.
 
@@ -22,6 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::events::Event;
+use riverwatch_core::mqtt::auth::{Refusal, RefusalCode, Rejected, Verifier};
 use riverwatch_core::mqtt::subscriber::runs_for;
 use riverwatch_core::mqtt::{MqttConfig, SessionOptions};
 use riverwatch_core::time::Clock;
@@ -124,6 +130,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     .map_err(|e| Error::Webhook(e.to_string()))?;
     let topics = mqtt.topics();
     let filter = topics.filter(TopicKind::Events);
+    let verifier = mqtt.verifier("alerts")?;
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let metrics = Metrics::new();
     let tick = Duration::from_millis(config.tick_ms);
@@ -167,6 +174,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
         wake_webhook: wake_webhook.clone(),
         wake_mqtt: wake_mqtt.clone(),
         metrics: metrics.clone(),
+        verifier,
     })?;
 
     let (event_tx, event_rx) = mpsc::channel(runs_for(CHANNEL_MESSAGES));
@@ -244,6 +252,7 @@ struct ProcessorArgs {
     wake_mqtt: Arc<Notify>,
     metrics: Metrics,
     message_domain: String,
+    verifier: Verifier,
 }
 
 /// An audit entry waiting for the batch's transaction.
@@ -316,6 +325,8 @@ struct Processor {
     wake_mqtt: Arc<Notify>,
     metrics: Metrics,
     message_domain: String,
+    /// Checks the MAC and the time of every event message.
+    verifier: Verifier,
 }
 
 impl Processor {
@@ -345,6 +356,7 @@ impl Processor {
             wake_mqtt: a.wake_mqtt,
             metrics: a.metrics,
             message_domain: a.message_domain,
+            verifier: a.verifier,
         };
         p.reload()?;
         // The inhibit rules may have changed since the state was stored.
@@ -508,15 +520,39 @@ impl Processor {
             .collect()
     }
 
+    /// An event message refused (no valid MAC, not an event, dated too far from the clock):
+    /// kept with its reason, counted, never applied; acknowledged once kept.
+    fn refuse(&mut self, message: &BrokerMessage, refusal: Refusal) -> Result<(), StoreError> {
+        self.metrics.bad_events.inc();
+        self.verifier.count(refusal.code);
+        warn!(topic = %message.publish.topic, reason = %refusal, "Event refused; kept in rejected_messages, not applied.");
+        let tx = self.store.write()?;
+        tx.keep_rejected(&[Rejected {
+            received_at: message.received_at,
+            topic: message.publish.topic.clone(),
+            refusal,
+            payload: message.publish.payload.to_vec(),
+        }])?;
+        tx.commit()
+    }
+
     fn handle_event(&mut self, message: &BrokerMessage) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let event: Event = match serde_json::from_slice(&message.publish.payload) {
+        let topic = &message.publish.topic;
+        let opened = self
+            .verifier
+            .open(topic, &message.publish.payload)
+            .and_then(|signed| {
+                let event: Event = serde_json::from_slice(&signed)
+                    .map_err(|e| Refusal::new(RefusalCode::Malformed, e.to_string()))?;
+                self.verifier
+                    .window
+                    .check("event time", event.observed_at, now)?;
+                Ok(event)
+            });
+        let event = match opened {
             Ok(e) => e,
-            Err(error) => {
-                self.metrics.bad_events.inc();
-                warn!(topic = %message.publish.topic, %error, "Not an evaluation event; acknowledged and dropped.");
-                return Ok(());
-            }
+            Err(refusal) => return self.refuse(message, refusal),
         };
         let _span =
             info_span!("event", id = %event.id, fingerprint = %event.fingerprint()).entered();

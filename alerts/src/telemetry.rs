@@ -8,7 +8,8 @@ use riverwatch_core::telemetry::{Counter, counter};
 pub struct Metrics {
     /// Event messages received.
     pub events: Counter,
-    /// Events that were not valid JSON events (logged, acknowledged, counted).
+    /// Event messages refused: no valid MAC, not an event, or dated too far from the clock
+    /// (kept in `rejected_messages`, acknowledged, counted).
     pub bad_events: Counter,
     /// Redelivered events recognised by id.
     pub duplicate_events: Counter,

@@ -8,6 +8,11 @@
 //! ([`crate::publish`]). A periodic tick closes the open day of stations that went silent;
 //! a [`Control`] channel lets the caller say that observation time has passed.
 //!
+//! Every readings message must carry ingest's MAC (core's [`riverwatch_core::mqtt::auth`]);
+//! one without a valid MAC, that does not parse, or with a reading from beyond the clock's
+//! window is not evaluated: it is kept in the evaluation store's `rejected_messages` with its
+//! reason, counted, and acknowledged.
+//!
 //! A step that fails on a temporary store problem is retried with backoff on an engine
 //! reloaded from the store (the failed step left nothing behind), so nothing is skipped.
 //! Shutdown: the source stops taking messages, the batch in hand is finished and
@@ -20,6 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
+use riverwatch_core::mqtt::auth::{Refusal, RefusalCode, Rejected, Verifier};
 use riverwatch_core::mqtt::subscriber::runs_for;
 use riverwatch_core::mqtt::{MqttConfig, SessionOptions};
 use riverwatch_core::reading::ReadingsMessage;
@@ -130,6 +136,7 @@ where
     };
     let mut engine = Engine::load(engine_args(), shutdown.clone()).await?;
 
+    let verifier = mqtt.verifier("analytics")?;
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let out_id = format!("{}-out", config.client_id);
     let (events_out, driver) = publisher(
@@ -197,17 +204,16 @@ where
                 continue;
             }
         };
-        let messages: Vec<ReadingsMessage> = batch
-            .iter()
-            .filter_map(|m| match serde_json::from_slice::<ReadingsMessage>(&m.publish.payload) {
-                Ok(msg) => Some(msg),
-                Err(error) => {
-                    metrics.bad_messages.inc();
-                    warn!(%error, topic = %m.publish.topic, "Readings message does not parse; skipped.");
-                    None
-                }
-            })
-            .collect();
+        let (messages, refused) = open_batch(&verifier, &batch, clock.now());
+        if !refused.is_empty() {
+            metrics.bad_messages.add(refused.len() as u64);
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.keep_rejected(&refused)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(error = %e, "Cannot keep refused readings messages."),
+                Err(e) => error!(error = %e, "Cannot keep refused readings messages."),
+            }
+        }
         let mut backoff = Backoff::network();
         let committed = loop {
             match engine.handle(messages.clone()).await {
@@ -265,6 +271,45 @@ where
         Some(f) => Err(Error::Task(f)),
         None => Ok(()),
     }
+}
+
+/// The readings messages of a batch that carry a valid MAC, parse, and hold no reading
+/// from beyond the clock's window; the others, refused with their reasons (logged and
+/// counted in `internal_messages_refused_total{service="analytics"}`).
+fn open_batch(
+    verifier: &Verifier,
+    batch: &[BrokerMessage],
+    now: DateTime<Utc>,
+) -> (Vec<ReadingsMessage>, Vec<Rejected>) {
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut refused = Vec::new();
+    for m in batch {
+        let topic = &m.publish.topic;
+        let opened = verifier.open(topic, &m.publish.payload).and_then(|signed| {
+            let msg = serde_json::from_slice::<ReadingsMessage>(&signed)
+                .map_err(|e| Refusal::new(RefusalCode::Malformed, e.to_string()))?;
+            for r in &msg.readings {
+                verifier
+                    .window
+                    .check_ahead("reading time", r.observed_at, now)?;
+            }
+            Ok(msg)
+        });
+        match opened {
+            Ok(msg) => messages.push(msg),
+            Err(refusal) => {
+                verifier.count(refusal.code);
+                warn!(%topic, reason = %refusal, "Readings message refused; kept in rejected_messages, not evaluated.");
+                refused.push(Rejected {
+                    received_at: m.received_at,
+                    topic: topic.clone(),
+                    refusal,
+                    payload: m.publish.payload.to_vec(),
+                });
+            }
+        }
+    }
+    (messages, refused)
 }
 
 /// Up to `max` messages: those held, topped up with what is waiting in the channel.

@@ -9,7 +9,7 @@ use riverwatch_core::telemetry::{Counter, Gauge, counter, gauge};
 pub struct Metrics {
     /// Readings messages received.
     pub messages: Counter,
-    /// Readings messages that did not parse.
+    /// Readings messages refused (no valid MAC, not parseable, a reading beyond the clock).
     pub bad_messages: Counter,
     /// Readings judged live.
     pub readings_judged: Counter,

@@ -70,10 +70,11 @@ fn exceedance(
     e
 }
 
+/// An event as analytics publishes it: on its subject's topic, signed.
 fn message(e: &Event) -> (String, Vec<u8>) {
-    (
+    signed(
         format!("rw/v1/events/{}", e.subject),
-        serde_json::to_vec(e).unwrap(),
+        &serde_json::to_vec(e).unwrap(),
     )
 }
 

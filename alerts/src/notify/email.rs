@@ -1,7 +1,9 @@
 //! Email with lettre: through an SMTP relay (`smtp://` with STARTTLS when offered or
 //! required, `smtps://` with TLS from the first byte; credentials from
 //! `RIVERWATCH_SMTP_USERNAME` / `RIVERWATCH_SMTP_PASSWORD`), or, the embedded default, as
-//! `.eml` files in `<data-dir>/outbox/`. Each message is `multipart/alternative` (plain text
+//! `.eml` files in `<data-dir>/outbox/` (folder 0700, files 0600 whatever the umask; one file
+//! per Message-ID, written whole and renamed into place, so a retry replaces it). Each
+//! message is `multipart/alternative` (plain text
 //! and HTML) with the notification's stable `Message-ID`, so a retried message is
 //! recognisably the same message.
 
@@ -12,7 +14,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tracing::info;
 
 use super::{Attempt, Deliver};
@@ -50,7 +52,8 @@ pub enum EmailError {
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// The outbox folder.
+    File(PathBuf),
 }
 
 /// Delivers email notifications.
@@ -73,12 +76,14 @@ impl SmtpNotifier {
         let (transport, description) = match config.transport() {
             EmailTransport::Outbox => {
                 let dir = data_dir.join(OUTBOX);
-                std::fs::create_dir_all(&dir).map_err(|source| EmailError::Outbox {
-                    path: dir.clone(),
-                    source,
+                riverwatch_core::files::create_private_dir(&dir).map_err(|e| {
+                    EmailError::Outbox {
+                        path: e.path,
+                        source: e.source,
+                    }
                 })?;
                 let d = format!("outbox {}", dir.display());
-                (Transport::File(AsyncFileTransport::new(&dir), dir), d)
+                (Transport::File(dir), d)
             }
             EmailTransport::Smtp(url) => {
                 let relay = |reason: String| EmailError::Relay {
@@ -114,7 +119,7 @@ impl SmtpNotifier {
     /// The outbox folder when email goes to files.
     pub fn outbox(&self) -> Option<&Path> {
         match &self.transport {
-            Transport::File(_, dir) => Some(dir),
+            Transport::File(dir) => Some(dir),
             Transport::Smtp(_) => None,
         }
     }
@@ -165,13 +170,20 @@ impl Deliver for SmtpNotifier {
             Err(e) => return Attempt::Permanent(e),
         };
         match &self.transport {
-            Transport::File(t, dir) => match t.send(message).await {
-                Ok(id) => Attempt::Delivered(format!(
-                    "written to {}",
-                    dir.join(format!("{id}.eml")).display()
-                )),
-                Err(e) => Attempt::Transient(format!("outbox write failed: {e}")),
-            },
+            Transport::File(dir) => {
+                let path = dir.join(format!("{}.eml", file_stem(&out.notification.message_id)));
+                let bytes = message.formatted();
+                let shown = path.display().to_string();
+                let written = tokio::task::spawn_blocking(move || {
+                    riverwatch_core::files::replace_private(&path, &bytes)
+                })
+                .await;
+                match written {
+                    Ok(Ok(())) => Attempt::Delivered(format!("written to {shown}")),
+                    Ok(Err(e)) => Attempt::Transient(format!("outbox write failed: {e}")),
+                    Err(e) => Attempt::Transient(format!("outbox write failed: {e}")),
+                }
+            }
             Transport::Smtp(t) => match t.send(message).await {
                 Ok(resp) => {
                     let text: Vec<&str> = resp.message().collect();
@@ -180,6 +192,27 @@ impl Deliver for SmtpNotifier {
                 Err(e) => classify(&e),
             },
         }
+    }
+}
+
+/// A file name from a Message-ID: its letters, digits, `.`, `-`, `_` and `@`; anything else
+/// (the angle brackets among them) becomes `_`.
+fn file_stem(message_id: &str) -> String {
+    let stem: String = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if stem.is_empty() || stem.starts_with('.') {
+        format!("m{stem}")
+    } else {
+        stem
     }
 }
 
@@ -260,5 +293,18 @@ mod tests {
         assert!(mail.html.contains("<p>监测值"), "{}", mail.html);
         assert!(raw.contains("rw-7-29b50280d8b6@riverwatch.example.org"));
         assert!(raw.contains("duty@jl.example.org") && raw.contains("night@jl.example.org"));
+        // Private whatever the umask: the folder 0700, the email 0600.
+        #[cfg(unix)]
+        {
+            use riverwatch_core::files::mode_of;
+            assert_eq!(mode_of(&outbox).unwrap(), 0o700);
+            assert_eq!(mode_of(&files[0]).unwrap(), 0o600);
+        }
+        // A retry of the same notification replaces its file.
+        assert!(matches!(
+            notifier.deliver(&out).await,
+            Attempt::Delivered(_)
+        ));
+        assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 1);
     }
 }

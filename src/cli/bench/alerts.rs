@@ -130,9 +130,8 @@ fn pipeline(ctx: &Context) -> anyhow::Result<(StartPipeline, TempDir)> {
     let mut ctx = ctx.clone();
     ctx.data_dir = dir.path().to_path_buf();
     ctx.loaded.config.store = Default::default();
-    let start: StartPipeline = Box::new(move |url: String, token: CancellationToken| {
+    let start: StartPipeline = Box::new(move |mqtt: MqttConfig, token: CancellationToken| {
         tokio::spawn(async move {
-            let mqtt = MqttConfig::with_url(&url);
             let ingest = match crate::cli::ingest::ingest_args(&ctx, mqtt.clone()).await {
                 Ok(a) => a,
                 Err(e) => return error!(error = %e, "Benchmark ingest cannot start."),
