@@ -5,11 +5,13 @@
 //!
 //! - [`templates`]: subject, plain text, HTML and robot markdown, Chinese or English.
 //! - [`email`]: lettre, SMTP relay (STARTTLS or TLS) or `.eml` files in the outbox folder.
+//! - [`relay`]: `smtp://` relay connections with TCP_NODELAY, kept open for reuse.
 //! - [`webhook`]: generic JSON, DingTalk and WeCom group robots.
 //! - [`mqtt`]: retained alert state and the service status.
 
 pub mod email;
 pub mod mqtt;
+pub mod relay;
 pub mod templates;
 pub mod webhook;
 
@@ -113,7 +115,8 @@ fn outcome(attempt: Attempt, o: &Outgoing, retry: &RetryPolicy, now: DateTime<Ut
 }
 
 /// Delivers due notifications until `stop` fires, then keeps delivering what is due for a
-/// short while (draining) and logs what stays pending for the next start.
+/// short while (draining, at most 10 s even while a relay hangs) and logs what
+/// stays pending for the next start.
 ///
 /// Each outcome is committed as soon as its delivery returns, which keeps the window in
 /// which an accepted message is not yet recorded as sent to a few milliseconds.
