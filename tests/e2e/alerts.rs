@@ -1248,3 +1248,40 @@ async fn ctrl_c_with_a_hung_relay_stops_promptly_and_keeps_every_notification() 
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
     p.stop_alerts().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_store_at_start_is_refused_by_name_and_left_as_it_is() {
+    let p = Pipeline::builder().start().await;
+    let data = p.data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    // Not a database: 8 KiB that do not start with SQLite's header.
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 13) as u8).collect();
+    // Analytics reads the readings store: a sound one, until its own turn comes.
+    drop(
+        riverwatch_ingest::store::SqliteStore::open(
+            &p.readings_db(),
+            &riverwatch_ingest::store::sqlite::test_sqlite_config(),
+        )
+        .unwrap(),
+    );
+    for (command, file) in [
+        ("analytics", "analytics.db"),
+        ("alerts", "alerts.db"),
+        ("ingest", "readings.db"),
+    ] {
+        let path = data.join(file);
+        std::fs::write(&path, &garbage).unwrap();
+        let (code, _, err) = p.cli(&["--lang", "en", command]);
+        assert_eq!(code, 2, "{command}: {err}");
+        assert!(err.contains(file), "{command} names the file: {err}");
+        assert!(
+            err.contains("move it aside"),
+            "{command} says what to do: {err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            garbage,
+            "{command} left {file} as it was"
+        );
+    }
+}
