@@ -376,7 +376,7 @@ pub const fn severity_str(s: Severity) -> &'static str {
 
 /// A province's acknowledgement of an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ack {
+pub struct Acknowledgement {
     /// The alert.
     pub alert_id: String,
     /// The province acknowledging for its own side.
@@ -399,7 +399,7 @@ pub struct ProvinceState {
     pub role: Role,
     /// Its acknowledgement, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ack: Option<Ack>,
+    pub ack: Option<Acknowledgement>,
     /// Highest escalation level notified.
     pub escalation_level: u8,
 }
@@ -423,7 +423,7 @@ pub struct AlertView {
 
 impl AlertView {
     /// The acknowledgement of one province.
-    pub fn ack(&self, province: Province) -> Option<&Ack> {
+    pub fn ack(&self, province: Province) -> Option<&Acknowledgement> {
         self.provinces_state
             .iter()
             .find(|p| p.province == province)

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use riverwatch_core::Province;
 
-use crate::model::{Ack, Matcher, Silence};
+use crate::model::{Acknowledgement, Matcher, Silence};
 use crate::silence::new_silence;
 use crate::store::{Result, Store};
 
@@ -22,8 +22,8 @@ pub fn acknowledge(
     by: &str,
     comment: Option<&str>,
     at: DateTime<Utc>,
-) -> Result<Ack> {
-    let ack = Ack {
+) -> Result<Acknowledgement> {
+    let ack = Acknowledgement {
         alert_id: store.resolve_alert_id(id_or_prefix)?,
         province,
         by: by.to_string(),

@@ -28,7 +28,9 @@ use riverwatch_core::time::Clock;
 use rusqlite::{OptionalExtension, params};
 
 use crate::audit::{self, Anchor, Verification};
-use crate::model::{Ack, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence};
+use crate::model::{
+    Acknowledgement, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence,
+};
 use crate::routing::acting_provinces;
 use crate::store::{
     AUDIT_COLUMNS, Db, NOTIFICATION_COLUMNS, Result, StoreError, audit_row, connect_read_only, ms,
@@ -206,7 +208,7 @@ impl AlertReader {
     ///
     /// # Errors
     /// A database error.
-    pub fn acks(&self, alert_id: &str) -> Result<Vec<Ack>> {
+    pub fn acks(&self, alert_id: &str) -> Result<Vec<Acknowledgement>> {
         self.db.acks_of(alert_id)
     }
 

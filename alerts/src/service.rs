@@ -40,8 +40,8 @@ use crate::grouping::{FlushKind, Grouper, MemberNow, Timing, group_key};
 use crate::inhibit::{self, InhibitRule};
 use crate::lifecycle::{self, Known, Outcome};
 use crate::model::{
-    Ack, Alert, AlertStatus, AlertView, Channel, NotificationKind, ProvinceState, Role, Silence,
-    severity_str,
+    Acknowledgement, Alert, AlertStatus, AlertView, Channel, NotificationKind, ProvinceState, Role,
+    Silence, severity_str,
 };
 use crate::notify::email::{SmtpNotifier, domain_of};
 use crate::notify::mqtt as mqtt_notify;
@@ -258,14 +258,14 @@ struct PendingAudit {
 
 /// Everything one transaction writes.
 #[derive(Default)]
-struct Batch {
+struct Changes {
     events: Vec<(String, String, Option<String>, &'static str)>,
     alerts: BTreeMap<String, Alert>,
     audits: Vec<PendingAudit>,
     notifications: Vec<NewNotification>,
 }
 
-impl Batch {
+impl Changes {
     fn audit(
         &mut self,
         at: DateTime<Utc>,
@@ -307,7 +307,7 @@ struct Processor {
     /// Fingerprint → id of its firing alert.
     by_fingerprint: HashMap<String, String>,
     /// Acknowledgements of firing alerts.
-    acks: HashMap<String, Vec<Ack>>,
+    acks: HashMap<String, Vec<Acknowledgement>>,
     last_ack_seq: i64,
     silences: Vec<Silence>,
     silences_stamp: (i64, i64),
@@ -348,7 +348,7 @@ impl Processor {
         };
         p.reload()?;
         // The inhibit rules may have changed since the state was stored.
-        let mut batch = Batch::default();
+        let mut batch = Changes::default();
         p.reinhibit(p.clock.now(), &mut batch);
         p.commit(batch)?;
         info!(
@@ -466,7 +466,7 @@ impl Processor {
             .clamp(Duration::from_millis(1), tick)
     }
 
-    fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&mut self, batch: Changes) -> Result<(), StoreError> {
         let changes = self.grouper.take_changes();
         if batch.is_empty() && changes.upserts.is_empty() && changes.deletes.is_empty() {
             return Ok(());
@@ -557,7 +557,7 @@ impl Processor {
             now,
         );
         trace!(outcome = outcome.name(), "Event applied.");
-        let mut batch = Batch::default();
+        let mut batch = Changes::default();
         if outcome == Outcome::Duplicate {
             self.metrics.duplicate_events.inc();
             return Ok(());
@@ -683,7 +683,7 @@ impl Processor {
 
     /// Attaches every firing alert to what inhibits it now (incident source, inhibit rules)
     /// and releases those no longer inhibited; a released alert joins its groups anew.
-    fn reinhibit(&mut self, now: DateTime<Utc>, batch: &mut Batch) {
+    fn reinhibit(&mut self, now: DateTime<Utc>, batch: &mut Changes) {
         let assignments = inhibit::assign(&self.open_sorted(), &self.inhibit_rules);
         let mut released = Vec::new();
         for (id, attachment) in assignments {
@@ -725,7 +725,7 @@ impl Processor {
     /// Timer work: command-line changes, escalation, due groups.
     fn tick(&mut self) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let mut batch = Batch::default();
+        let mut batch = Changes::default();
         self.pick_up_cli_changes(now, &mut batch)?;
         self.escalate(now, &mut batch);
         self.flush_groups(now, &mut batch)?;
@@ -735,7 +735,7 @@ impl Processor {
     fn pick_up_cli_changes(
         &mut self,
         now: DateTime<Utc>,
-        batch: &mut Batch,
+        batch: &mut Changes,
     ) -> Result<(), StoreError> {
         for (seq, ack) in self.store.acks_after(self.last_ack_seq)? {
             self.last_ack_seq = seq;
@@ -788,7 +788,7 @@ impl Processor {
         Ok(())
     }
 
-    fn escalate(&mut self, now: DateTime<Utc>, batch: &mut Batch) {
+    fn escalate(&mut self, now: DateTime<Utc>, batch: &mut Changes) {
         let ids: Vec<String> = self.open.keys().cloned().collect();
         for id in ids {
             let Some(alert) = self.open.get(&id) else {
@@ -852,7 +852,7 @@ impl Processor {
         }
     }
 
-    fn flush_groups(&mut self, now: DateTime<Utc>, batch: &mut Batch) -> Result<(), StoreError> {
+    fn flush_groups(&mut self, now: DateTime<Utc>, batch: &mut Changes) -> Result<(), StoreError> {
         for gid in self.grouper.due(now) {
             let Some((province, recipient)) = self.config.routing.recipient(&gid.0) else {
                 // The recipient left the configuration: its groups end silently.
@@ -937,7 +937,7 @@ impl Processor {
         silences: &[String],
         recipient: &str,
         now: DateTime<Utc>,
-        batch: &mut Batch,
+        batch: &mut Changes,
     ) {
         let Some(open) = self.open.get_mut(&alert.id) else {
             return;
@@ -1021,7 +1021,7 @@ impl Processor {
         firing: &[Alert],
         resolved: &[Alert],
         now: DateTime<Utc>,
-        batch: &mut Batch,
+        batch: &mut Changes,
     ) {
         let r: &Recipient = target.recipient;
         let ctx = templates::Context {

@@ -29,8 +29,8 @@ use serde::de::DeserializeOwned;
 use crate::audit::{self, Entry};
 use crate::grouping::{Changes, Group};
 use crate::model::{
-    Ack, Alert, AlertStatus, AuditRow, Channel, DeliveryStatus, Notification, NotificationKind,
-    Role, Silence,
+    Acknowledgement, Alert, AlertStatus, AuditRow, Channel, DeliveryStatus, Notification,
+    NotificationKind, Role, Silence,
 };
 
 /// `alerts.db`: one version so far (the audit table is [`audit::SCHEMA`]).
@@ -271,7 +271,7 @@ impl Db {
     }
 
     /// The provinces' acknowledgements of an alert, in the order they came.
-    pub(crate) fn acks_of(&self, alert_id: &str) -> Result<Vec<Ack>> {
+    pub(crate) fn acks_of(&self, alert_id: &str) -> Result<Vec<Acknowledgement>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -421,8 +421,8 @@ pub(crate) fn notification_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
     })
 }
 
-pub(crate) fn ack_row(r: &Row<'_>) -> rusqlite::Result<Ack> {
-    Ok(Ack {
+pub(crate) fn ack_row(r: &Row<'_>) -> rusqlite::Result<Acknowledgement> {
+    Ok(Acknowledgement {
         alert_id: r.get(0)?,
         province: parse(r.get(1)?)?,
         by: r.get(2)?,
@@ -596,7 +596,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub fn acks_after(&self, after: i64) -> Result<Vec<(i64, Ack)>> {
+    pub fn acks_after(&self, after: i64) -> Result<Vec<(i64, Acknowledgement)>> {
         let mut stmt = self.db.conn
             .prepare_cached(
                 "SELECT alert_id, province, by_name, at_ms, comment, seq FROM acks WHERE seq > ?1 ORDER BY seq",
@@ -611,7 +611,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub fn acks_of(&self, alert_id: &str) -> Result<Vec<Ack>> {
+    pub fn acks_of(&self, alert_id: &str) -> Result<Vec<Acknowledgement>> {
         self.db.acks_of(alert_id)
     }
 
@@ -720,7 +720,7 @@ impl Store {
     ///
     /// # Errors
     /// The province already acknowledged, the alert does not exist, or a database error.
-    pub fn acknowledge(&mut self, ack: &Ack) -> Result<()> {
+    pub fn acknowledge(&mut self, ack: &Acknowledgement) -> Result<()> {
         let tx = self.write()?;
         let exists = tx
             .tx
@@ -738,7 +738,7 @@ impl Store {
                 id: ack.alert_id.clone(),
             });
         }
-        let previous: Option<Ack> = tx
+        let previous: Option<Acknowledgement> = tx
             .tx
             .query_row(
                 "SELECT alert_id, province, by_name, at_ms, comment FROM acks WHERE alert_id = ?1 AND province = ?2",
@@ -1206,7 +1206,7 @@ mod tests {
         assert_eq!(store.pending_count(Channel::Email).unwrap(), 0);
 
         // Acknowledgements are per province and once.
-        let ack = Ack {
+        let ack = Acknowledgement {
             alert_id: a.id.clone(),
             province: Province::Jilin,
             by: "李娜".into(),

@@ -380,11 +380,11 @@ pub fn attribute(
             reason: format!(
                 "上游 {} 在 {} ±{} 小时内无有效数据 / no valid data at {} within ±{} h of {} UTC+8",
                 ids.join("、"),
-                crate::events::cst(expected),
+                riverwatch_core::time::fmt_cst_minutes(expected),
                 tolerance_hours,
                 ids.join(", "),
                 tolerance_hours,
-                crate::events::cst(expected)
+                riverwatch_core::time::fmt_cst_minutes(expected)
             ),
         };
     }

@@ -30,9 +30,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use riverwatch_core::events::{Event, EventStatus, ExpectedArrival, WindowPeriod};
-use riverwatch_core::pipeline::{ReadingQuery, StoreReader};
 use riverwatch_core::reading::ReadingsMessage;
 use riverwatch_core::registry::{Registry, StationKind};
+use riverwatch_core::store_api::{ReadingQuery, StoreReader};
 use riverwatch_core::time::Clock;
 use riverwatch_core::{Period, Reading};
 use serde::{Deserialize, Serialize};
@@ -43,13 +43,13 @@ use crate::attribution::{
     ExceedanceAt, Hit, Incidents, Topology, UpstreamEvidence, attribute, evidence_window,
 };
 use crate::config::AnalyticsConfig;
-use crate::events::EventBuilder;
+use crate::describe::EventBuilder;
 use crate::live::{FindingKind, LiveEvaluator, LiveState};
 use crate::model::{AqiRecord, JointControlRecord, WarningRecord, WindowEvaluation};
 use crate::store::{AnalyticsStore, Commit};
 use crate::telemetry::Metrics;
 use crate::windows::{self, Closed, Context, Cursor, Month, Request, Results};
-use crate::{Error, ledger, warning};
+use crate::{Error, air_warning, ledger};
 
 /// What the engine needs.
 pub struct EngineArgs<R> {
@@ -409,7 +409,7 @@ where
             let hour = crate::live::air::hour_of(r.observed_at);
             job.add_hours(hour, hour + chrono::Duration::hours(1));
             let date = riverwatch_core::time::cst_date(r.observed_at);
-            if crate::events::day_start(date) + chrono::Duration::days(1) <= through {
+            if crate::describe::day_start(date) + chrono::Duration::days(1) <= through {
                 job.days.insert(date);
             }
             let month = Month::of(date);
@@ -725,7 +725,7 @@ impl Settle {
     }
 
     fn daily_aqi(&self, station: &str, date: NaiveDate) -> Result<Option<AqiRecord>, Error> {
-        self.latest_aqi(station, WindowPeriod::Day, crate::events::day_start(date))
+        self.latest_aqi(station, WindowPeriod::Day, crate::describe::day_start(date))
     }
 
     fn run(&mut self, results: Results) -> Result<(), Error> {
@@ -847,7 +847,7 @@ impl Settle {
         };
         let (city_zh, province) = (st.city_zh.clone(), st.province);
         let rules = self.config.warning.clone();
-        let rules_name = warning::rules_name(&rules);
+        let rules_name = air_warning::rules_name(&rules);
         let mut day = date;
         for _ in 0..31 {
             let mut history = Vec::new();
@@ -857,7 +857,7 @@ impl Settle {
                     history.push((d, a.aqi));
                 }
             }
-            let w = warning::city_warning(&rules, &history, day);
+            let w = air_warning::city_warning(&rules, &history, day);
             let record = WarningRecord {
                 station: station.to_string(),
                 city_zh: city_zh.clone(),
@@ -961,7 +961,7 @@ impl Settle {
             cities.push((id.clone(), st.province, aqi));
         }
         let rule = self.config.joint_control;
-        let state = warning::joint_control(&rule, &cities);
+        let state = air_warning::joint_control(&rule, &cities);
         let mut record = JointControlRecord {
             date,
             revision: 0,
@@ -969,7 +969,7 @@ impl Settle {
             heavy_hlj: state.heavy_hlj,
             heavy_jl: state.heavy_jl,
             cities_known: cities.iter().filter(|c| c.2.is_some()).count() as u32,
-            rule: warning::rule_text(&rule),
+            rule: air_warning::rule_text(&rule),
             computed_at: self.now,
         };
         match self.latest_joint(date)? {

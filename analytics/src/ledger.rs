@@ -123,7 +123,7 @@ pub fn entry(
     };
     LedgerEntry {
         station: month.station.clone(),
-        month: crate::events::window_label(month.period, month.start),
+        month: crate::describe::window_label(month.period, month.start),
         revision: 0,
         class,
         target,

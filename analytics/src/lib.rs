@@ -6,7 +6,7 @@
 //! [`live`] state machines (classes, exceedances, AQI level, outfalls, floods) →
 //! [`attribution`] of water exceedances and incidents → [`windows`] with polars over the
 //! readings store (hourly/daily/monthly means and classes, valid-data rate, hourly and daily
-//! AQI) → [`warning`] levels and joint control → [`ledger`] → [`store`] (one transaction)
+//! AQI) → [`air_warning`] levels and joint control → [`ledger`] → [`store`] (one transaction)
 //! → acks → [`publish`] events on `{prefix}/events/{subject}`. With the SQLite readings
 //! store the readings judged are the store's commit log after the engine's cursor, and a
 //! readings message only says that new commits wait ([`service`]).
@@ -19,10 +19,11 @@
 //! - [`live`]: pure per-station state machines with debounce and hysteresis.
 //! - [`attribution`]: river topology, travel times, upstream attribution, incidents (pure).
 //! - [`windows`]: the polars window computations and when windows close.
-//! - [`warning`]: city heavy-pollution warning levels and regional joint control.
+//! - [`air_warning`]: city heavy-pollution warning levels and regional joint control.
 //! - [`ledger`]: the cross-border ecological compensation ledger.
 //! - [`model`]: the typed records of evaluations.
-//! - [`events`]: event ids, severities and summaries.
+//! - [`describe`]: findings and window results described as events: ids, severities and
+//!   the summaries in Chinese and English.
 //! - [`store`]: the evaluation store and its public read API ([`store::EvaluationReader`]).
 //! - [`views`]: what the command line, the console and the reports show: a quick check of
 //!   values against the standards, the stored evaluations by view and filter.
@@ -34,10 +35,11 @@
 //! - [`telemetry`]: the service's counters.
 #![deny(missing_docs)]
 
+pub mod air_warning;
 pub mod attribution;
 pub mod config;
+pub mod describe;
 pub mod engine;
-pub mod events;
 pub mod ledger;
 pub mod live;
 pub mod model;
@@ -48,7 +50,6 @@ pub mod standards;
 pub mod store;
 pub mod telemetry;
 pub mod views;
-pub mod warning;
 pub mod windows;
 
 pub use config::AnalyticsConfig;
@@ -69,7 +70,7 @@ pub enum Error {
     Store(#[from] store::StoreError),
     /// The readings store failed.
     #[error("readings store: {0}")]
-    Readings(#[from] riverwatch_core::pipeline::StoreError),
+    Readings(#[from] riverwatch_core::store_api::StoreError),
     /// A window computation failed.
     #[error("window computation: {0}")]
     Window(#[from] windows::WindowError),

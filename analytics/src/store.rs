@@ -372,7 +372,7 @@ impl AnalyticsStore {
                         w.station,
                         w.date.to_string(),
                         w.revision,
-                        crate::events::level_name(w.level),
+                        crate::describe::level_name(w.level),
                         json(w)?
                     ])?;
                 }

@@ -37,11 +37,21 @@ pub enum ReasonCode {
     /// The HJ 212 access password (`PW`) is missing or differs from the one configured for
     /// the station; the stored payload has the password masked.
     BadPassword,
+    /// A packet of a split HJ 212 message contradicts the packets held for the same (MN,
+    /// QN): another CN, ST or PNUM, or the same PNO with other contents. The held packets
+    /// are kept; this one is not used.
+    PacketConflict,
+    /// A packet that would open another split HJ 212 message while the station, or ingest
+    /// as a whole, already holds as many open messages (or packets) as configured.
+    ReassemblyOverflow,
+    /// A split HJ 212 message whose packets did not all arrive within the reassembly
+    /// timeout.
+    ReassemblyTimeout,
 }
 
 impl ReasonCode {
     /// Every code.
-    pub const ALL: [ReasonCode; 12] = [
+    pub const ALL: [ReasonCode; 15] = [
         ReasonCode::MalformedJson,
         ReasonCode::MalformedFrame,
         ReasonCode::CrcMismatch,
@@ -54,6 +64,9 @@ impl ReasonCode {
         ReasonCode::TimestampOutOfRange,
         ReasonCode::PayloadTooLarge,
         ReasonCode::BadPassword,
+        ReasonCode::PacketConflict,
+        ReasonCode::ReassemblyOverflow,
+        ReasonCode::ReassemblyTimeout,
     ];
 
     /// The stable snake_case code.
@@ -71,6 +84,9 @@ impl ReasonCode {
             ReasonCode::TimestampOutOfRange => "timestamp_out_of_range",
             ReasonCode::PayloadTooLarge => "payload_too_large",
             ReasonCode::BadPassword => "bad_password",
+            ReasonCode::PacketConflict => "packet_conflict",
+            ReasonCode::ReassemblyOverflow => "reassembly_overflow",
+            ReasonCode::ReassemblyTimeout => "reassembly_timeout",
         }
     }
 
@@ -89,6 +105,9 @@ impl ReasonCode {
             ReasonCode::TimestampOutOfRange => "时间超出允许范围",
             ReasonCode::PayloadTooLarge => "消息过大",
             ReasonCode::BadPassword => "访问密码错误",
+            ReasonCode::PacketConflict => "分包报文冲突",
+            ReasonCode::ReassemblyOverflow => "未完成的分包报文过多",
+            ReasonCode::ReassemblyTimeout => "分包报文重组超时",
         }
     }
 }

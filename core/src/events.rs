@@ -182,27 +182,50 @@ pub enum WindowPeriod {
     Day,
     /// One calendar month in China Standard Time.
     Month,
+    /// One ISO week (Monday to Sunday) in China Standard Time: reports only, evaluated from
+    /// the stored daily evaluations.
+    Week,
+    /// One calendar quarter in China Standard Time: reports only, from the stored days.
+    Quarter,
+    /// One calendar year in China Standard Time: reports only, from the stored days.
+    Year,
 }
 
 impl WindowPeriod {
-    /// Every period, shortest first.
+    /// The periods the evaluation engine computes and stores as they close, shortest first.
     pub const ALL: [WindowPeriod; 3] = [WindowPeriod::Hour, WindowPeriod::Day, WindowPeriod::Month];
 
-    /// The stable lower-case name: `hour`, `day`, `month`.
+    /// The periods of reports, shortest first: the day and the month as stored, the week,
+    /// quarter and year from the stored days.
+    pub const REPORTING: [WindowPeriod; 5] = [
+        WindowPeriod::Day,
+        WindowPeriod::Week,
+        WindowPeriod::Month,
+        WindowPeriod::Quarter,
+        WindowPeriod::Year,
+    ];
+
+    /// The stable lower-case name: `hour`, `day`, `month`, `week`, `quarter`, `year`.
     pub const fn as_str(self) -> &'static str {
         match self {
             WindowPeriod::Hour => "hour",
             WindowPeriod::Day => "day",
             WindowPeriod::Month => "month",
+            WindowPeriod::Week => "week",
+            WindowPeriod::Quarter => "quarter",
+            WindowPeriod::Year => "year",
         }
     }
 
-    /// Chinese name: `小时`, `日`, `月`.
+    /// Chinese name: `小时`, `日`, `月`, `周`, `季度`, `年`.
     pub const fn label_zh(self) -> &'static str {
         match self {
             WindowPeriod::Hour => "小时",
             WindowPeriod::Day => "日",
             WindowPeriod::Month => "月",
+            WindowPeriod::Week => "周",
+            WindowPeriod::Quarter => "季度",
+            WindowPeriod::Year => "年",
         }
     }
 }

@@ -12,7 +12,7 @@
 //! - [`registry`]: parameters, rivers and stations, loaded from TOML and validated.
 //! - [`reading`]: the reading, its data flag and period; the canonical readings message.
 //! - [`deadletter`]: rejected input and its stable reason codes.
-//! - [`pipeline`]: the store writer and reader contracts.
+//! - [`store_api`]: the store writer and reader contracts (readings and dead letters).
 //! - [`topics`]: the MQTT topic layout.
 //! - [`mqtt`]: broker connection settings and their validation; the acking subscriber
 //!   ([`mqtt::subscriber`] over [`mqtt::session`]) and the output connection with the
@@ -33,11 +33,11 @@ pub mod events;
 pub mod hj212;
 pub mod i18n;
 pub mod mqtt;
-pub mod pipeline;
 pub mod reading;
 pub mod registry;
 pub mod shutdown;
 pub mod sqlite;
+pub mod store_api;
 pub mod telemetry;
 pub mod time;
 pub mod topics;

@@ -24,6 +24,12 @@ pub fn fmt_cst(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// Formats a UTC time as China Standard Time to the minute, `2026-11-22 08:00`: the form of
+/// event summaries and email lines.
+pub fn fmt_cst_minutes(t: DateTime<Utc>) -> String {
+    t.with_timezone(&cst()).format("%Y-%m-%d %H:%M").to_string()
+}
+
 /// Formats a UTC time as China Standard Time with the offset, RFC 3339.
 pub fn rfc3339_cst(t: DateTime<Utc>) -> String {
     t.with_timezone(&cst()).to_rfc3339()

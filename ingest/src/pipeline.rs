@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{BrokerMessage, PacketAck};
-use riverwatch_core::pipeline::{StoreWriter, WriteBatch};
 use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{HeldChange, HeldPacket, StoreWriter, WriteBatch};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
@@ -25,21 +25,21 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, trace, warn};
 
 use crate::decode::password::StationPasswords;
-use crate::decode::reassembly::Reassembler;
+use crate::decode::reassembly::{self, Limits, Offer, Reassembler};
 use crate::decode::{Decoded, Message, Outcome, Validator, hj212};
 use crate::publish::ReadingsPublisher;
 use crate::telemetry::Metrics;
 
 /// What the committer writes and then acknowledges.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct Commit {
     /// Readings and dead letters.
     pub write: WriteBatch,
     /// The messages to acknowledge after the commit.
     pub acks: Vec<PacketAck>,
 }
 
-impl Batch {
+impl Commit {
     fn is_empty(&self) -> bool {
         self.acks.is_empty() && self.write.is_empty()
     }
@@ -56,16 +56,17 @@ impl Batch {
 #[derive(Debug)]
 pub struct Demand {
     /// Where the batch goes.
-    pub reply: oneshot::Sender<Batch>,
+    pub reply: oneshot::Sender<Commit>,
     /// An empty batch with capacity, for the batcher to fill next.
-    pub spare: Option<Batch>,
+    pub spare: Option<Commit>,
 }
 
-impl Batch {
+impl Commit {
     /// Empties the batch, keeping its capacity.
     fn clear(&mut self) {
         self.write.readings.clear();
         self.write.dead_letters.clear();
+        self.write.held.clear();
         self.acks.clear();
     }
 }
@@ -79,8 +80,8 @@ pub struct BatcherSettings {
     pub max_payload_bytes: usize,
     /// Clock-skew tolerance.
     pub future_tolerance: chrono::Duration,
-    /// How long packets of an incomplete HJ 212 message are held.
-    pub reassembly_timeout: Duration,
+    /// How long and how many packets of incomplete HJ 212 messages are held.
+    pub reassembly: Limits,
     /// Longest a batch that is not full is held for more messages once the committer asks.
     pub linger: Duration,
     /// The HJ 212 access passwords of the stations that have one.
@@ -91,25 +92,50 @@ pub struct BatcherSettings {
 /// stream has paused (or the broker waits for acks before it sends more).
 const QUIET: Duration = Duration::from_millis(2);
 
+/// The inputs of the [`batcher`].
+pub struct BatcherArgs {
+    /// Station and parameter registry.
+    pub registry: Arc<Registry>,
+    /// The topic layout.
+    pub topics: Topics,
+    /// Settings.
+    pub settings: BatcherSettings,
+    /// The packets of split messages the store kept (unfinished messages of an earlier run).
+    pub held: Vec<HeldPacket>,
+    /// Dates the expiry of split messages.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Decodes messages into a batch until the committer asks for it.
 pub async fn batcher(
-    registry: Arc<Registry>,
-    topics: Topics,
-    settings: BatcherSettings,
+    args: BatcherArgs,
     mut input: mpsc::Receiver<Vec<BrokerMessage>>,
     mut demand: mpsc::Receiver<Demand>,
-    clock: Arc<dyn Clock>,
 ) {
+    let BatcherArgs {
+        registry,
+        topics,
+        settings,
+        held,
+        clock,
+    } = args;
     let validator = Validator {
         registry: &registry,
         future_tolerance: settings.future_tolerance,
         max_payload_bytes: settings.max_payload_bytes,
         passwords: &settings.passwords,
     };
-    let mut reassembler: Reassembler<PacketAck> = Reassembler::new(settings.reassembly_timeout);
-    let mut pending = Batch::default();
-    let mut waiting: Option<oneshot::Sender<Batch>> = None;
-    let mut spare: Option<Batch> = None;
+    let mut reassembler = Reassembler::new(settings.reassembly);
+    if !held.is_empty() {
+        info!(
+            packets = held.len(),
+            "Unfinished multi-packet messages of an earlier run taken up again."
+        );
+        reassembler.restore(held);
+    }
+    let mut pending = Commit::default();
+    let mut waiting: Option<oneshot::Sender<Commit>> = None;
+    let mut spare: Option<Commit> = None;
     let mut input_open = true;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -169,16 +195,16 @@ pub async fn batcher(
                     let mut dead = [expired.dead_letter];
                     validator.redact(&mut dead);
                     pending.write.dead_letters.extend(dead);
-                    pending.acks.extend(expired.handles);
+                    pending.write.held.push(reassembly::release(&expired.key));
                 }
             }
         }
     }
-    let held = reassembler.drain_handles().len();
-    if held > 0 {
+    if reassembler.waiting() > 0 {
         info!(
-            packets = held,
-            "Unfinished multi-packet messages left for redelivery."
+            messages = reassembler.waiting(),
+            packets = reassembler.held(),
+            "Unfinished multi-packet messages kept in the store for the next start."
         );
     }
 }
@@ -186,8 +212,8 @@ pub async fn batcher(
 fn decode_one(
     validator: &Validator<'_>,
     topics: &Topics,
-    reassembler: &mut Reassembler<PacketAck>,
-    pending: &mut Batch,
+    reassembler: &mut Reassembler,
+    pending: &mut Commit,
     delivery: BrokerMessage,
 ) {
     let publish = &delivery.publish;
@@ -221,45 +247,57 @@ fn decode_one(
             pending.acks.push(delivery.into());
         }
         Decoded::Partial(packet) => {
-            let payload = publish.payload.clone();
-            let topic = publish.topic.clone();
-            let received_at = delivery.received_at;
-            if let Some(done) =
-                reassembler.offer(*packet, &topic, payload, received_at, delivery.into())
-            {
-                let joined = Message {
-                    topic: &done.topic,
-                    payload: &done.payload,
-                    received_at: done.received_at,
-                };
-                let mut outcome =
-                    match (&done.cp, validator.registry.station(done.station.as_str())) {
-                        (Ok(cp), Some(station)) => {
-                            hj212::values(validator, &joined, station, &done.frame, cp)
-                        }
-                        (Err(why), _) => Outcome {
-                            readings: vec![],
-                            dead_letters: vec![validator.reject(
-                                &joined,
-                                ReasonCode::MalformedFrame,
-                                why.clone(),
-                                Some(done.station.as_str()),
-                            )],
-                        },
-                        (Ok(_), None) => Outcome {
-                            readings: vec![],
-                            dead_letters: vec![validator.reject(
-                                &joined,
-                                ReasonCode::UnknownStation,
-                                format!("station {} left the registry", done.station),
-                                None,
-                            )],
-                        },
-                    };
-                validator.redact(&mut outcome.dead_letters);
-                pending.add(outcome);
-                pending.acks.extend(done.handles);
-            }
+            // The packet is kept by the store with this batch, so it is acknowledged with it.
+            let payload = validator.storable(&packet.station, &publish.payload);
+            let offered = reassembler.offer(*packet, &publish.topic, payload, delivery.received_at);
+            add_offer(validator, pending, offered);
+            pending.acks.push(delivery.into());
+        }
+    }
+}
+
+/// Adds what a packet offered to the reassembler produced to the batch.
+fn add_offer(validator: &Validator<'_>, pending: &mut Commit, offered: Offer) {
+    match offered {
+        Offer::Kept(held) => pending.write.held.push(HeldChange::Keep(*held)),
+        Offer::Duplicate => {}
+        Offer::Refused(dead) => {
+            let mut dead = [*dead];
+            validator.redact(&mut dead);
+            pending.write.dead_letters.extend(dead);
+        }
+        Offer::Complete(done) => {
+            pending.write.held.push(reassembly::release(&done.key));
+            let joined = Message {
+                topic: &done.topic,
+                payload: &done.payload,
+                received_at: done.received_at,
+            };
+            let mut outcome = match (&done.cp, validator.registry.station(done.station.as_str())) {
+                (Ok(cp), Some(station)) => {
+                    hj212::values(validator, &joined, station, &done.frame, cp)
+                }
+                (Err(why), _) => Outcome {
+                    readings: vec![],
+                    dead_letters: vec![validator.reject(
+                        &joined,
+                        ReasonCode::MalformedFrame,
+                        why.clone(),
+                        Some(done.station.as_str()),
+                    )],
+                },
+                (Ok(_), None) => Outcome {
+                    readings: vec![],
+                    dead_letters: vec![validator.reject(
+                        &joined,
+                        ReasonCode::UnknownStation,
+                        format!("station {} left the registry", done.station),
+                        None,
+                    )],
+                },
+            };
+            validator.redact(&mut outcome.dead_letters);
+            pending.add(outcome);
         }
     }
 }
@@ -270,13 +308,13 @@ pub async fn committer<S: StoreWriter>(
     mut store: S,
     registry: Arc<Registry>,
     demand: mpsc::Sender<Demand>,
-    acks: mpsc::UnboundedSender<Vec<PacketAck>>,
+    acks: mpsc::Sender<Vec<PacketAck>>,
     publisher: Option<ReadingsPublisher>,
     metrics: Metrics,
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::network();
-    let mut spare: Option<Batch> = None;
+    let mut spare: Option<Commit> = None;
     'batches: loop {
         let (reply, rx) = oneshot::channel();
         let request = Demand {
@@ -289,7 +327,7 @@ pub async fn committer<S: StoreWriter>(
         let Ok(batch) = rx.await else {
             break;
         };
-        let Batch {
+        let Commit {
             write,
             acks: mut to_ack,
         } = batch;
@@ -334,7 +372,7 @@ pub async fn committer<S: StoreWriter>(
         }
         // The source may be gone at shutdown; the broker then redelivers and the store
         // ignores the copy.
-        let _ = acks.send(std::mem::take(&mut to_ack));
+        let _ = acks.send(std::mem::take(&mut to_ack)).await;
         if let Some(p) = &publisher {
             for (station, body) in readings_payloads(&registry, &write, &report.inserted) {
                 p.publish(&station, body).await;
@@ -342,7 +380,7 @@ pub async fn committer<S: StoreWriter>(
         }
         // The store keeps no copy once the write returned; if it did, a new batch is grown.
         if let Ok(write) = Arc::try_unwrap(write) {
-            spare = Some(Batch {
+            spare = Some(Commit {
                 write,
                 acks: to_ack,
             });

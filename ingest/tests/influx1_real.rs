@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::{ReadingQuery, StoreReader, StoreWriter, WriteBatch};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{ReadingQuery, StoreReader, StoreWriter, WriteBatch};
 use riverwatch_core::time::SystemClock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 use riverwatch_ingest::config::Influx1Config;
@@ -267,6 +267,7 @@ fn batch(readings: Vec<Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 
@@ -336,6 +337,7 @@ async fn influxdb_1_6_round_trip_and_outage() {
         sqlite: test_sqlite_config(),
         backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(200), 11),
         clock: Arc::new(SystemClock),
+        spool_max_bytes: riverwatch_ingest::config::DEFAULT_SPOOL_MAX_BYTES,
     })
     .await
     .unwrap();

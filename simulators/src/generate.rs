@@ -15,8 +15,8 @@ use riverwatch_core::registry::{Registry, Station, StationKind};
 use riverwatch_core::{DataFlag, StationId};
 
 use crate::encode::{OutputFormat, StationFormat};
+use crate::episodes::{AirEpisode, Flood, Upset};
 use crate::error::{Error, Result};
-use crate::events::{AirEpisode, Flood, Upset};
 use crate::fault::Fault;
 use crate::model::hydrology::MEAN_BELOW_WARNING_M;
 use crate::model::{Code, Jitter, SeasonDays, StationModel, When, round_to};

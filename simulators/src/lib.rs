@@ -16,7 +16,8 @@
 //! - [`model`]: the undisturbed station models, per kind.
 //! - [`noise`]: seeded random-access noise (one ChaCha8 stream per station).
 //! - [`plume`]: river plumes (advection–dispersion in travel time).
-//! - [`events`]: air episodes, outfall upsets, floods.
+//! - [`episodes`]: air episodes, outfall upsets, floods (everything a scenario adds besides
+//!   plumes).
 //! - [`fault`]: sensor and communication faults.
 //! - [`generate`]: the pure generator of observations, in send order.
 //! - [`encode`]: JSON observations and HJ 212 frames.
@@ -24,16 +25,17 @@
 //! - [`manifest`]: the ground truth written beside a recording.
 //! - [`simulate`]: [`run`] — re-dating to the run's start, pacing, publishing, recording.
 //! - [`publish`]: the QoS 1 publisher that waits for every PUBACK.
-//! - [`record`]: recording a live broker.
+//! - [`recorder`]: recording a live broker (the `record` command).
 //! - [`replay`]: re-publishing a recording.
+//! - [`error`]: the simulator's error type.
 //!
 //! Data flow: scenario (re-dated to the run's start) + registry + seed →
 //! [`generate::Generator`] → observations →
 //! [`encode`] → MQTT ([`publish`]) and/or rows ([`recording`]) + [`manifest`].
 
 pub mod encode;
+pub mod episodes;
 pub mod error;
-pub mod events;
 pub mod fault;
 pub mod generate;
 pub mod manifest;
@@ -41,7 +43,7 @@ pub mod model;
 pub mod noise;
 pub mod plume;
 pub mod publish;
-pub mod record;
+pub mod recorder;
 pub mod recording;
 pub mod redate;
 pub mod replay;
@@ -51,7 +53,7 @@ pub mod simulate;
 pub use encode::OutputFormat;
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use record::{RecordConfig, RecordSummary, Recorder, record};
+pub use recorder::{RecordConfig, RecordSummary, Recorder, record};
 pub use redate::{LivePlan, Milestone, MilestoneKind, RECOMMENDED_SPEED};
 pub use replay::{ReplayConfig, ReplaySummary, replay};
 pub use scenario::Scenario;

@@ -27,8 +27,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use riverwatch_core::registry::Registry;
 
+use crate::episodes::{AirEpisode, RAIN_HOURS_BEFORE_RISE};
 use crate::error::{Error, Result};
-use crate::events::{AirEpisode, RAIN_HOURS_BEFORE_RISE};
 use crate::plume::Plume;
 use crate::scenario::{FaultDef, Scenario};
 

@@ -227,7 +227,7 @@ pub fn class_label(c: Option<WaterClass>, lang: Lang) -> String {
 
 /// A number without trailing zeros (at most four decimals), a dash when there is none.
 pub fn num_or_dash(v: Option<f64>) -> String {
-    v.map_or(DASH.to_string(), riverwatch_analytics::events::num)
+    v.map_or(DASH.to_string(), riverwatch_core::i18n::short_number)
 }
 
 /// A province's name in the language.

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use riverwatch_core::DeadLetter;
-use riverwatch_core::pipeline::{
-    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
-};
 use riverwatch_core::reading::Reading;
+use riverwatch_core::store_api::{
+    HeldChange, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch,
+    WriteReport,
+};
 
 /// An in-memory store for tests: the reference model of the contract (idempotent on
 /// station, parameter, time and period; readings ordered by station, parameter, time).
@@ -20,6 +21,7 @@ pub struct MemoryStore {
 struct MemoryInner {
     readings: std::collections::BTreeMap<(String, String, i64, u8), Reading>,
     dead: Vec<DeadLetter>,
+    held: std::collections::BTreeMap<(String, String, u32), HeldPacket>,
 }
 
 impl MemoryStore {
@@ -33,6 +35,14 @@ impl MemoryStore {
         self.inner
             .lock()
             .map(|i| i.readings.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The packets of split HJ 212 messages held now, by MN, QN and PNO.
+    pub fn held(&self) -> Vec<HeldPacket> {
+        self.inner
+            .lock()
+            .map(|i| i.held.values().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -65,7 +75,24 @@ impl StoreWriter for MemoryStore {
             report.inserted.push(new);
         }
         inner.dead.extend(batch.dead_letters.iter().cloned());
+        for change in &batch.held {
+            match change {
+                HeldChange::Keep(p) => {
+                    inner
+                        .held
+                        .insert((p.mn.clone(), p.qn.clone(), p.pno), p.clone());
+                }
+                HeldChange::Release { mn, qn } => {
+                    inner.held.retain(|(m, q, _), _| !(m == mn && q == qn))
+                }
+            }
+        }
         Ok(report)
+    }
+
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        let inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
+        Ok(inner.held.values().cloned().collect())
     }
 
     async fn close(&mut self) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use riverwatch_analytics::events::level_name;
+use riverwatch_analytics::describe::level_name;
 use riverwatch_analytics::standards::warning::{WarningRules, level_over_history};
 use riverwatch_analytics::store::{DayQuery, EvaluationQuery, EvaluationReader, EventQuery};
 use riverwatch_core::Province;
@@ -416,9 +416,9 @@ async fn readings_committed_but_never_announced_are_judged_once() {
     let min = chrono::Duration::minutes;
     let write = |readings| {
         store
-            .write_blocking(&riverwatch_core::pipeline::WriteBatch {
+            .write_blocking(&riverwatch_core::store_api::WriteBatch {
                 readings,
-                dead_letters: Vec::new(),
+                ..Default::default()
             })
             .unwrap()
     };
@@ -466,4 +466,96 @@ async fn readings_committed_but_never_announced_are_judged_once() {
         "one start and one end, none judged twice: {cjg:?}"
     );
     p.stop_analytics().await;
+}
+
+/// `riverwatch evaluations classes --period week` reads the stored days of the week from a
+/// real evaluation store and judges the week by the month rule (mean of the daily means):
+/// NH3N (5 × 0.8 + 2.3) / 6 = 1.05 mg/L → Class IV against GB 3838's 1.0 < x ≤ 1.5.
+#[test]
+fn a_week_of_stored_days_is_judged_by_the_command_line() {
+    use riverwatch_analytics::model::{ParameterMean, WindowEvaluation};
+    use riverwatch_analytics::store::{AnalyticsStore, Commit};
+    use riverwatch_core::WaterClass;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = dir.path().join("riverwatch.toml");
+    std::fs::write(&config, "").unwrap();
+    let store = AnalyticsStore::open(&data.join("analytics.db")).unwrap();
+    let day = |d: u32, nh3n: f64, revision: u32| {
+        let start = utc(&format!("2026-11-{:02}T16:00:00Z", d - 1));
+        WindowEvaluation {
+            station: "LLH-NTS".into(),
+            period: WindowPeriod::Day,
+            start,
+            revision,
+            computed_at: start,
+            standard: "GB 3838-2002; 环办〔2011〕22号".into(),
+            class: None,
+            target: Some(WaterClass::III),
+            compliant: None,
+            deciding: vec![],
+            main_pollutants: vec![],
+            completeness: 1.0,
+            valid_readings: 54,
+            expected_readings: 54,
+            sufficient: true,
+            parameters: vec![ParameterMean {
+                code: "NH3N".into(),
+                mean: nh3n,
+                count: 6,
+                class: None,
+                exceedance_multiple: None,
+                in_section_class: true,
+            }],
+        }
+    };
+    // Monday 23 to Saturday 28 November (CST); the 25th revised from 0.8 to 2.3.
+    let mut evaluations: Vec<WindowEvaluation> = (23..=28).map(|d| day(d, 0.8, 0)).collect();
+    evaluations.push(day(25, 2.3, 1));
+    store
+        .commit(&Commit {
+            evaluations,
+            ..Commit::default()
+        })
+        .unwrap();
+
+    let (code, out, err) = cli(
+        &config,
+        &data,
+        &[
+            "evaluations",
+            "classes",
+            "--period",
+            "week",
+            "--from",
+            "2026-11-26",
+            "--station",
+            "LLH-NTS",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let w = &rows[0];
+    assert_eq!(w["period"], "week");
+    assert_eq!(w["start"], "2026-11-22T16:00:00Z");
+    assert_eq!(w["class"], serde_json::to_value(WaterClass::IV).unwrap());
+    assert_eq!(w["compliant"], false);
+    let nh3n = w["parameters"][0]["mean"].as_f64().unwrap();
+    assert!((nh3n - 1.05).abs() < 1e-9, "{nh3n}");
+    // Six of seven days delivered: 324 of 378 readings.
+    assert_eq!(w["valid_readings"], 324);
+    assert_eq!(w["expected_readings"], 378);
+
+    // Without --from the command says what it needs, in Chinese by default.
+    let (code, _, err) = cli(
+        &config,
+        &data,
+        &["evaluations", "classes", "--period", "quarter"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("需要 --from"), "{err}");
 }

@@ -21,7 +21,7 @@ use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::store::EvaluationReader;
 use riverwatch_core::Reading;
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::pipeline::ReadingQuery;
+use riverwatch_core::store_api::ReadingQuery;
 use riverwatch_core::time::{ManualClock, SystemClock};
 use riverwatch_ingest::config::IngestConfig;
 use riverwatch_ingest::store::sqlite::test_sqlite_config;
@@ -262,6 +262,11 @@ impl Pipeline {
             mqtt.ca_file = Some(c.ca.clone());
         }
         mqtt
+    }
+
+    /// What the broker logged so far (connections, disconnections, errors).
+    pub fn broker_log(&self) -> String {
+        self.broker().log()
     }
 
     fn broker(&self) -> &Mosquitto {

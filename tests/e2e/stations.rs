@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version};
 use riverwatch_core::mqtt::{Credentials, MqttConfig};
-use riverwatch_core::pipeline::{DeadLetterQuery, ReadingQuery};
+use riverwatch_core::store_api::{DeadLetterQuery, ReadingQuery};
 use riverwatch_core::time::SystemClock;
 use riverwatch_core::{DeadLetter, ReasonCode};
 use riverwatch_ingest::config::IngestConfig;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use riverwatch_alerts::model::AlertView;
 use riverwatch_alerts::reader::{AlertQuery, AlertReader, StateFilter};
 use riverwatch_core::Province;
-use riverwatch_core::pipeline::ReadingQuery;
+use riverwatch_core::store_api::ReadingQuery;
 use riverwatch_ingest::store::SqliteReader;
 
 use crate::util::*;

@@ -12,11 +12,12 @@
 use std::fmt::Write as _;
 
 use riverwatch_core::events::{Attribution, Event, Rule, Severity};
+use riverwatch_core::i18n::short_number;
 use riverwatch_core::time::fmt_cst;
 use riverwatch_core::{Lang, Province, Registry};
 
 use crate::audit::{ANCHOR_ARG_PLACEHOLDER, ANCHOR_HEX_DIGITS, ANCHOR_PLACEHOLDER};
-use crate::model::{Ack, Alert, AlertStatus, NotificationKind, Role};
+use crate::model::{Acknowledgement, Alert, AlertStatus, NotificationKind, Role};
 
 /// One alert as a notification shows it.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct Item<'a> {
     /// The alert.
     pub alert: &'a Alert,
     /// Its acknowledgements.
-    pub acks: Vec<Ack>,
+    pub acks: Vec<Acknowledgement>,
     /// The alerts attached to it and not notified on their own (downstream alerts of its
     /// incident, alerts an inhibit rule holds behind it); for a resolved alert, those that
     /// were attached when it resolved, as they stand now.
@@ -79,12 +80,6 @@ fn province_name(p: Province, lang: Lang) -> &'static str {
         Lang::Zh => p.name_zh(),
         Lang::En => p.name_en(),
     }
-}
-
-fn num(v: f64) -> String {
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
 }
 
 /// The alert's title: place, rule and parameter.
@@ -147,18 +142,26 @@ fn value_vs_limit(e: &Event, lang: Lang, with_multiple: bool) -> Option<String> 
     Some(match (lang, m) {
         (Lang::Zh, Some(m)) => format!(
             "{}{unit}（限值 {}{unit}，超标 {} 倍）",
-            num(v),
-            num(l),
-            num(m)
+            short_number(v),
+            short_number(l),
+            short_number(m)
         ),
-        (Lang::Zh, None) => format!("{}{unit}（限值 {}{unit}）", num(v), num(l)),
+        (Lang::Zh, None) => format!(
+            "{}{unit}（限值 {}{unit}）",
+            short_number(v),
+            short_number(l)
+        ),
         (Lang::En, Some(m)) => format!(
             "{}{unit} (limit {}{unit}, {}× over)",
-            num(v),
-            num(l),
-            num(m)
+            short_number(v),
+            short_number(l),
+            short_number(m)
         ),
-        (Lang::En, None) => format!("{}{unit} (limit {}{unit})", num(v), num(l)),
+        (Lang::En, None) => format!(
+            "{}{unit} (limit {}{unit})",
+            short_number(v),
+            short_number(l)
+        ),
     })
 }
 
@@ -385,9 +388,9 @@ pub fn fields(item: &Item<'_>, ctx: &Context<'_>) -> Vec<(String, String)> {
                     .river_km
                     .map(|k| {
                         if zh {
-                            format!("，河道里程 {} km", num(k))
+                            format!("，河道里程 {} km", short_number(k))
                         } else {
-                            format!(", river km {}", num(k))
+                            format!(", river km {}", short_number(k))
                         }
                     })
                     .unwrap_or_default();
@@ -415,9 +418,9 @@ pub fn fields(item: &Item<'_>, ctx: &Context<'_>) -> Vec<(String, String)> {
     let unit = e.unit.clone().unwrap_or_default();
     let with_unit = |v: f64| {
         if unit.is_empty() || unit == "-" {
-            num(v)
+            short_number(v)
         } else {
-            format!("{} {unit}", num(v))
+            format!("{} {unit}", short_number(v))
         }
     };
     if let Some(v) = e.value {
@@ -449,7 +452,7 @@ pub fn fields(item: &Item<'_>, ctx: &Context<'_>) -> Vec<(String, String)> {
         out.push((l("水质类别", "Class"), text));
     }
     if let Some(m) = e.exceedance_multiple {
-        out.push((l("超标倍数", "Exceedance multiple"), num(m)));
+        out.push((l("超标倍数", "Exceedance multiple"), short_number(m)));
     }
     if let Some(aqi) = e.aqi {
         out.push(("AQI".to_string(), aqi.to_string()));
@@ -546,15 +549,15 @@ fn attribution(attr: &Attribution, unit: &str, ctx: &Context<'_>) -> String {
                 format!(
                     "来自上游：{} 约 {} 小时前已超标（{} {unit}）",
                     name,
-                    num(*travel_hours),
-                    num(*upstream_value)
+                    short_number(*travel_hours),
+                    short_number(*upstream_value)
                 )
             } else {
                 format!(
                     "arrived from upstream: {} exceeded about {} h earlier ({} {unit})",
                     name,
-                    num(*travel_hours),
-                    num(*upstream_value)
+                    short_number(*travel_hours),
+                    short_number(*upstream_value)
                 )
             }
         }
@@ -569,15 +572,15 @@ fn attribution(attr: &Attribution, unit: &str, ctx: &Context<'_>) -> String {
                 format!(
                     "产生于两断面之间：上游 {} 约 {} 小时前未超标（{} {unit}）",
                     name,
-                    num(*travel_hours),
-                    num(*upstream_value)
+                    short_number(*travel_hours),
+                    short_number(*upstream_value)
                 )
             } else {
                 format!(
                     "arose between sections: upstream {} was within the limit about {} h earlier ({} {unit})",
                     name,
-                    num(*travel_hours),
-                    num(*upstream_value)
+                    short_number(*travel_hours),
+                    short_number(*upstream_value)
                 )
             }
         }
@@ -958,7 +961,7 @@ mod tests {
     fn boundary_exceedance_email_in_chinese() {
         let reg = Registry::builtin().unwrap();
         let a = boundary_alert(&reg);
-        let acks = vec![Ack {
+        let acks = vec![Acknowledgement {
             alert_id: a.id.clone(),
             province: Province::Jilin,
             by: "李娜".into(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use riverwatch_core::events::{Attribution, EventStatus, Rule};
-use riverwatch_core::pipeline::{StoreWriter, WriteBatch};
 use riverwatch_core::reading::ReadingOut;
+use riverwatch_core::store_api::{StoreWriter, WriteBatch};
 use riverwatch_core::time::ManualClock;
 use riverwatch_core::{DataFlag, ParamCode, Province, StationId, WaterClass};
 use riverwatch_testkit::MemoryStore;
@@ -17,7 +17,7 @@ use crate::standards::warning::WarningLevel;
 use crate::store::{DayQuery, EvaluationQuery, EvaluationReader};
 
 /// CST time → UTC.
-fn cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+fn at_cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
 }
 
@@ -34,7 +34,7 @@ impl Rig {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("analytics.db");
         let readings = MemoryStore::new();
-        let clock = Arc::new(ManualClock::new(cst(11, 22, 12)));
+        let clock = Arc::new(ManualClock::new(at_cst(11, 22, 12)));
         let engine = Self::engine(&readings, &path, &clock).await;
         Self {
             readings,
@@ -72,6 +72,7 @@ impl Rig {
             .write(Arc::new(WriteBatch {
                 readings: readings.clone(),
                 dead_letters: vec![],
+                held: Vec::new(),
             }))
             .await
             .unwrap();
@@ -145,9 +146,9 @@ async fn late_data_revises_a_closed_day_without_overwriting_it() {
     let mut rig = Rig::new().await;
     // Day 10: 00:00, 04:00, 08:00, then an outage; day 11 00:00 closes day 10.
     for h in [0, 4, 8] {
-        rig.send(obs("LLH-NTS", cst(9, 10, h), 0.3, 0.05)).await;
+        rig.send(obs("LLH-NTS", at_cst(9, 10, h), 0.3, 0.05)).await;
     }
-    rig.send(obs("LLH-NTS", cst(9, 11, 0), 0.3, 0.05)).await;
+    rig.send(obs("LLH-NTS", at_cst(9, 11, 0), 0.3, 0.05)).await;
     let reader = rig.reader();
     let q = EvaluationQuery {
         station: Some("LLH-NTS".into()),
@@ -161,7 +162,7 @@ async fn late_data_revises_a_closed_day_without_overwriting_it() {
     // The station backfills 12:00–20:00 of day 10 with high ammonia.
     let mut backfill = Vec::new();
     for h in [12, 16, 20] {
-        backfill.extend(obs("LLH-NTS", cst(9, 10, h), 3.0, 0.05));
+        backfill.extend(obs("LLH-NTS", at_cst(9, 10, h), 3.0, 0.05));
     }
     let events = rig.send(backfill).await;
     let revision: Vec<&Event> = events
@@ -172,7 +173,7 @@ async fn late_data_revises_a_closed_day_without_overwriting_it() {
     let w = revision[0].window.as_ref().unwrap();
     assert_eq!(
         (w.period, w.start, w.revision),
-        (WindowPeriod::Day, cst(9, 10, 0), 1)
+        (WindowPeriod::Day, at_cst(9, 10, 0), 1)
     );
     // Day mean of the hourly means: (3 × 0.3 + 3 × 3.0) / 6 = 1.65 mg/L → Class V.
     assert_eq!(revision[0].class, Some(WaterClass::V));
@@ -192,7 +193,7 @@ async fn late_data_revises_a_closed_day_without_overwriting_it() {
 #[tokio::test]
 async fn redelivery_and_restart_give_no_new_events_and_the_same_ids() {
     let mut rig = Rig::new().await;
-    let batch = obs("LLH-NTS", cst(9, 10, 0), 1.6, 0.05);
+    let batch = obs("LLH-NTS", at_cst(9, 10, 0), 1.6, 0.05);
     let first = rig.send(batch.clone()).await;
     assert_eq!(
         rules(&first),
@@ -221,13 +222,13 @@ async fn attribution_reads_the_upstream_section_from_the_store() {
     for h in (0..48).step_by(4) {
         rig.send(obs(
             "LLH-WC",
-            cst(9, 8, 0) + chrono::Duration::hours(h),
+            at_cst(9, 8, 0) + chrono::Duration::hours(h),
             0.3,
             0.05,
         ))
         .await;
     }
-    let events = rig.send(obs("LLH-NTS", cst(9, 10, 0), 2.3, 0.05)).await;
+    let events = rig.send(obs("LLH-NTS", at_cst(9, 10, 0), 2.3, 0.05)).await;
     let e = events
         .iter()
         .find(|e| e.rule == Rule::ParameterExceedance)
@@ -244,10 +245,10 @@ async fn attribution_reads_the_upstream_section_from_the_store() {
     let inc = e.incident.clone().unwrap();
     let next = e.expected_next.as_ref().unwrap();
     assert_eq!(next.station, "LLH-LLZ");
-    assert_eq!(next.at, cst(9, 10, 16));
+    assert_eq!(next.at, at_cst(9, 10, 16));
     // LLH-LLZ 16 h later: arrived from LLH-NTS (Jilin), same incident.
-    rig.send(obs("LLH-NTS", cst(9, 10, 4), 2.0, 0.05)).await;
-    let events = rig.send(obs("LLH-LLZ", cst(9, 10, 17), 1.5, 0.05)).await;
+    rig.send(obs("LLH-NTS", at_cst(9, 10, 4), 2.0, 0.05)).await;
+    let events = rig.send(obs("LLH-LLZ", at_cst(9, 10, 17), 1.5, 0.05)).await;
     let e = events
         .iter()
         .find(|e| e.rule == Rule::ParameterExceedance)
@@ -267,7 +268,7 @@ async fn attribution_reads_the_upstream_section_from_the_store() {
 async fn a_silent_station_closes_its_day_after_the_idle_time() {
     let mut rig = Rig::new().await;
     for h in [0, 4, 8, 12, 16, 20] {
-        rig.send(obs("LLH-CJG", cst(9, 10, h), 0.3, 0.05)).await;
+        rig.send(obs("LLH-CJG", at_cst(9, 10, h), 0.3, 0.05)).await;
     }
     assert!(rig.engine.tick().await.unwrap().is_empty());
     let reader = rig.reader();
@@ -283,7 +284,7 @@ async fn a_silent_station_closes_its_day_after_the_idle_time() {
     assert_eq!(days.len(), 1);
     assert_eq!(days[0].completeness, 1.0);
     // Told that time has passed, the month closes too.
-    rig.engine.close_through(cst(10, 1, 0)).await.unwrap();
+    rig.engine.close_through(at_cst(10, 1, 0)).await.unwrap();
     let months = reader
         .evaluations(&EvaluationQuery {
             period: Some(WindowPeriod::Month),
@@ -301,7 +302,7 @@ async fn a_silent_station_closes_its_day_after_the_idle_time() {
 fn air_day(station: &str, d: u32, pm25: f64) -> Vec<Reading> {
     let mut out = Vec::new();
     for h in 0..24 {
-        let at = cst(10, d, h);
+        let at = at_cst(10, d, h);
         for (p, v) in [
             ("PM25", pm25),
             ("PM10", pm25 / 0.7),
@@ -375,8 +376,8 @@ async fn warning_levels_and_joint_control_follow_the_daily_aqi() {
     assert_eq!(
         joint_events,
         vec![
-            (EventStatus::Firing, cst(10, 21, 0)),
-            (EventStatus::Resolved, cst(10, 24, 0))
+            (EventStatus::Firing, at_cst(10, 21, 0)),
+            (EventStatus::Resolved, at_cst(10, 24, 0))
         ]
     );
     assert!(events.iter().any(|e| e.rule == Rule::AqiLevel));

@@ -38,7 +38,6 @@ use crate::config::AnalyticsConfig;
 pub use crate::model::ParameterStatus;
 use crate::model::{AqiRecord, CurrentStatus};
 use crate::standards::discharge::{DischargeLimit, DischargeLimits};
-use crate::standards::gb3838::WaterBody;
 use crate::standards::hj633::{AqiLevel, Pollutant};
 use crate::standards::hydrology::{LevelState, StationLevels};
 use crate::standards::{code, in_force};
@@ -383,10 +382,7 @@ impl LiveEvaluator {
                 let Some(target) = station.target_class else {
                     return;
                 };
-                let body = match station.water_body {
-                    riverwatch_core::registry::WaterBody::River => WaterBody::River,
-                    riverwatch_core::registry::WaterBody::Lake => WaterBody::Lake,
-                };
+                let body = station.water_body;
                 let values: Vec<(&str, f64, &str)> =
                     fresh.iter().map(|&(c, v, u, _)| (c, v, u)).collect();
                 let o = w.observe(

@@ -19,18 +19,11 @@ use serde::{Deserialize, Serialize};
 use super::code;
 use super::edition::{Edition, ymd};
 
-/// The kind of water body, which selects the TP limits.
-///
-/// GB 3838-2002 gives total phosphorus one set of limits for rivers and a stricter one for
-/// lakes and reservoirs (湖、库); `Lake` stands for both lakes and reservoirs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WaterBody {
-    /// A river (河流).
-    River,
-    /// A lake or reservoir (湖泊、水库).
-    Lake,
-}
+/// The kind of water body, which selects the TP limits: the registry's own type, so a
+/// station's `water_body` is passed as it is. GB 3838-2002 gives total phosphorus one set of
+/// limits for rivers and a stricter one for lakes and reservoirs (湖、库); `Lake` stands for
+/// both.
+pub use riverwatch_core::registry::WaterBody;
 
 /// How an item is judged: the shape of its limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

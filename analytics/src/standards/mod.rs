@@ -23,6 +23,8 @@
 //! - [`warning`]: heavy-pollution warning levels (blue/yellow/orange/red) from daily AQI.
 //! - [`discharge`]: GB 18918-2002 Grade 1A outfall limits with per-outfall overrides.
 //! - [`hydrology`]: water level against a station's warning and guaranteed levels.
+//! - [`river_grade`]: river and basin grades by the 2011 method (class proportions or mean
+//!   values), their main pollutants, 达标率 and changes in percentage points.
 //! - [`code`]: the registry's parameter codes used as keys throughout.
 #![deny(missing_docs)]
 
@@ -34,6 +36,7 @@ pub mod gb3838;
 pub mod hj633;
 pub mod hj663;
 pub mod hydrology;
+pub mod river_grade;
 pub mod warning;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod ground_truth;
 mod hj633;
 mod hj663;
 mod hydrology;
+mod river_grade;
 mod warning;
 
 /// Values no function may panic on.

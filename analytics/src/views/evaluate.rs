@@ -188,10 +188,7 @@ pub fn check(
     let std = in_force(cst_date(at));
     match station.kind {
         StationKind::Water => {
-            let body = match station.water_body {
-                riverwatch_core::registry::WaterBody::River => WaterBody::River,
-                riverwatch_core::registry::WaterBody::Lake => WaterBody::Lake,
-            };
+            let body = station.water_body;
             let pairs: Vec<(&str, f64)> = values.iter().map(|(c, v)| (c.as_str(), *v)).collect();
             let section = std.method.section_class(std.water, &pairs, body);
             let target = station.target_class;
@@ -362,7 +359,7 @@ pub fn warning_run(rules: &WarningRules, daily_aqi: &[u32]) -> WarningRun {
         .map(|(i, a)| (NaiveDate::MIN + chrono::Duration::days(i as i64), Some(*a)))
         .collect();
     let last = days.last().map_or(NaiveDate::MIN, |d| d.0);
-    let w = crate::warning::city_warning(rules, &days, last);
+    let w = crate::air_warning::city_warning(rules, &days, last);
     debug_assert_eq!(w.level, warning::level(rules, daily_aqi));
     let per_day = warning::level_over_history(rules, daily_aqi);
     WarningRun {

@@ -5,7 +5,7 @@ use riverwatch_core::events::{Event, WindowPeriod};
 use riverwatch_core::time::cst_date;
 use serde::Serialize;
 
-use crate::events::window_label;
+use crate::describe::window_label;
 use crate::model::{
     AqiRecord, CurrentStatus, Incident, JointControlRecord, LedgerEntry, WarningRecord,
     WindowEvaluation,

@@ -5,7 +5,8 @@
 //! [`compute`] is pure over a slice of readings (the service reads them from the store,
 //! SQLite or InfluxDB, and runs [`compute`] in `spawn_blocking`; the benchmark runs it over
 //! a year): [`frame`] does the aggregations, this module turns the means into evaluations,
-//! and [`tracker`] says when windows close.
+//! [`tracker`] says when windows close, and [`spans`] evaluates the weeks, quarters and years
+//! of reports from the stored days.
 //!
 //! Rules chosen where the texts leave a choice (also in the README):
 //! - **valid-data rate** of a day = Σ over the station's parameters of min(valid readings,
@@ -23,6 +24,7 @@
 //!   24-hour SO2 mean of the hours available in the preceding 24.
 
 pub mod frame;
+pub mod spans;
 pub mod tracker;
 
 use std::collections::HashMap;
@@ -35,7 +37,6 @@ use riverwatch_core::{Period, Reading, WaterClass};
 use crate::config::AnalyticsConfig;
 use crate::model::{AqiRecord, ParameterMean, WindowEvaluation};
 use crate::standards::gb3095::{Averaging, Grade};
-use crate::standards::gb3838::WaterBody;
 use crate::standards::hj633::{DailySample, HourlySample, Pollutant};
 use crate::standards::hj663::{self, O3Validity};
 use crate::standards::{InForce, in_force};
@@ -78,7 +79,7 @@ impl Request {
             spans.push((a - chrono::Duration::hours(23), b));
         }
         for d in &self.days {
-            let s = crate::events::day_start(*d);
+            let s = crate::describe::day_start(*d);
             spans.push((s, s + chrono::Duration::days(1)));
         }
         for m in &self.months {
@@ -126,13 +127,6 @@ impl Context<'_> {
             .copied()
             .unwrap_or(station.report_interval_secs)
             .max(1)
-    }
-}
-
-fn water_body(s: &Station) -> WaterBody {
-    match s.water_body {
-        riverwatch_core::registry::WaterBody::River => WaterBody::River,
-        riverwatch_core::registry::WaterBody::Lake => WaterBody::Lake,
     }
 }
 
@@ -226,12 +220,96 @@ struct StationCtx<'a> {
     agg: &'a Aggregates,
 }
 
+/// Readings a station should deliver per parameter and CST day.
+pub(crate) fn expected_per_day(ctx: &Context<'_>, station: &Station) -> u32 {
+    (86_400 / ctx.interval_secs(station)).max(1)
+}
+
+/// A window's evaluation from its parameter means and reading counts: the completeness, and
+/// for a water section its class, deciding items, main pollutants and compliance.
+pub(crate) fn evaluation(
+    ctx: &Context<'_>,
+    station: &Station,
+    period: WindowPeriod,
+    start: DateTime<Utc>,
+    means: &[(&str, Mean)],
+    valid: u32,
+    expected: u32,
+) -> WindowEvaluation {
+    let std = in_force(riverwatch_core::time::cst_date(start));
+    let completeness = if expected == 0 {
+        0.0
+    } else {
+        (f64::from(valid) / f64::from(expected)).min(1.0)
+    };
+    let sufficient = completeness >= ctx.config.completeness.min_valid_rate;
+    let mut e = WindowEvaluation {
+        station: station.id.to_string(),
+        period,
+        start,
+        revision: 0,
+        computed_at: ctx.now,
+        standard: String::new(),
+        class: None,
+        target: station.target_class,
+        compliant: None,
+        deciding: Vec::new(),
+        main_pollutants: Vec::new(),
+        completeness: (completeness * 1e6).round() / 1e6,
+        valid_readings: valid,
+        expected_readings: expected,
+        sufficient,
+        parameters: Vec::new(),
+    };
+    match station.kind {
+        StationKind::Water => water(station, &std, means, &mut e),
+        StationKind::Air => {
+            e.standard = std.aqi.edition.code.to_string();
+            e.parameters = plain(means);
+        }
+        StationKind::Outfall => {
+            e.standard = crate::standards::discharge::GB_18918_2002_GRADE_1A
+                .edition
+                .code
+                .to_string();
+            e.parameters = plain(means);
+        }
+        StationKind::Hydrology => {
+            e.standard = "station levels".to_string();
+            e.parameters = plain(means);
+        }
+    }
+    e
+}
+
+fn water(station: &Station, std: &InForce, means: &[(&str, Mean)], e: &mut WindowEvaluation) {
+    let body = station.water_body;
+    e.standard = format!("{}; {}", std.water.edition.code, std.method.edition.code);
+    e.parameters = means
+        .iter()
+        .map(|(code, m)| ParameterMean {
+            code: (*code).to_string(),
+            mean: round(m.mean),
+            count: m.count,
+            class: std.water.classify(code, m.mean, body),
+            exceedance_multiple: std.water.exceedance_multiple(code, m.mean, body).map(round),
+            in_section_class: std.method.class_items.iter().any(|c| c == code),
+        })
+        .collect();
+    let values: Vec<(&str, f64)> = means.iter().map(|(c, m)| (*c, m.mean)).collect();
+    if let Some(sc) = std.method.section_class(std.water, &values, body) {
+        e.class = Some(sc.class);
+        e.deciding = sc.deciding;
+        e.main_pollutants = sc.main_pollutants;
+        e.compliant = e.target.map(|t| sc.class.meets(t));
+    }
+}
+
 impl StationCtx<'_> {
     fn per_day_expected(&self) -> u32 {
-        (86_400 / self.ctx.interval_secs(self.station)).max(1)
+        expected_per_day(self.ctx, self.station)
     }
 
-    /// Parameter means and the water class (water sections) of a window.
     fn evaluation(
         &self,
         period: WindowPeriod,
@@ -240,73 +318,15 @@ impl StationCtx<'_> {
         valid: u32,
         expected: u32,
     ) -> WindowEvaluation {
-        let std = in_force(riverwatch_core::time::cst_date(start));
-        let completeness = if expected == 0 {
-            0.0
-        } else {
-            (f64::from(valid) / f64::from(expected)).min(1.0)
-        };
-        let sufficient = completeness >= self.ctx.config.completeness.min_valid_rate;
-        let mut e = WindowEvaluation {
-            station: self.station.id.to_string(),
+        evaluation(
+            self.ctx,
+            self.station,
             period,
             start,
-            revision: 0,
-            computed_at: self.ctx.now,
-            standard: String::new(),
-            class: None,
-            target: self.station.target_class,
-            compliant: None,
-            deciding: Vec::new(),
-            main_pollutants: Vec::new(),
-            completeness: (completeness * 1e6).round() / 1e6,
-            valid_readings: valid,
-            expected_readings: expected,
-            sufficient,
-            parameters: Vec::new(),
-        };
-        match self.station.kind {
-            StationKind::Water => self.water(&std, &means, &mut e),
-            StationKind::Air => {
-                e.standard = std.aqi.edition.code.to_string();
-                e.parameters = plain(&means);
-            }
-            StationKind::Outfall => {
-                e.standard = crate::standards::discharge::GB_18918_2002_GRADE_1A
-                    .edition
-                    .code
-                    .to_string();
-                e.parameters = plain(&means);
-            }
-            StationKind::Hydrology => {
-                e.standard = "station levels".to_string();
-                e.parameters = plain(&means);
-            }
-        }
-        e
-    }
-
-    fn water(&self, std: &InForce, means: &[(&str, Mean)], e: &mut WindowEvaluation) {
-        let body = water_body(self.station);
-        e.standard = format!("{}; {}", std.water.edition.code, std.method.edition.code);
-        e.parameters = means
-            .iter()
-            .map(|(code, m)| ParameterMean {
-                code: (*code).to_string(),
-                mean: round(m.mean),
-                count: m.count,
-                class: std.water.classify(code, m.mean, body),
-                exceedance_multiple: std.water.exceedance_multiple(code, m.mean, body).map(round),
-                in_section_class: std.method.class_items.iter().any(|c| c == code),
-            })
-            .collect();
-        let values: Vec<(&str, f64)> = means.iter().map(|(c, m)| (*c, m.mean)).collect();
-        if let Some(sc) = std.method.section_class(std.water, &values, body) {
-            e.class = Some(sc.class);
-            e.deciding = sc.deciding;
-            e.main_pollutants = sc.main_pollutants;
-            e.compliant = e.target.map(|t| sc.class.meets(t));
-        }
+            &means,
+            valid,
+            expected,
+        )
     }
 
     fn hour(&self, h: i64, out: &mut Results) {
@@ -396,7 +416,7 @@ impl StationCtx<'_> {
             })
             .sum();
         let expected = per_param * self.params.len() as u32;
-        let start = crate::events::day_start(date);
+        let start = crate::describe::day_start(date);
         out.daily
             .push(self.evaluation(WindowPeriod::Day, start, means, valid, expected));
         if self.station.kind == StationKind::Air {
@@ -430,7 +450,7 @@ impl StationCtx<'_> {
         let pm25 = mean24(Pollutant::Pm25);
         // O3: the hourly means of the day, then its maximum 1-hour mean and its maximum
         // 8-hour moving mean with HJ 663's validity rule.
-        let start = crate::events::day_start(date);
+        let start = crate::describe::day_start(date);
         let first_hour = hour_index(start);
         let o3: Vec<Option<f64>> = (0..24)
             .map(|k| {

@@ -12,7 +12,7 @@ fn reg() -> Registry {
 }
 
 /// CST time → UTC.
-fn cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+fn at_cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
 }
 
@@ -46,7 +46,7 @@ fn section_day(station: &str, d: u32, hours: &[u32], nh3n: f64) -> Vec<Reading> 
     for &h in hours {
         for (p, v) in SECTION_PARAMS {
             let v = if p == "NH3N" { nh3n } else { v };
-            out.push(r(station, p, cst(9, d, h), v));
+            out.push(r(station, p, at_cst(9, d, h), v));
         }
     }
     out
@@ -58,7 +58,7 @@ fn run(readings: &[Reading], requests: &[Request]) -> Results {
     let ctx = Context {
         registry: &reg,
         config: &cfg,
-        now: cst(10, 1, 0),
+        now: at_cst(10, 1, 0),
     };
     compute(&ctx, readings, requests, &|| false).unwrap()
 }
@@ -173,7 +173,7 @@ fn the_monthly_class_comes_from_the_mean_of_daily_means() {
     assert_eq!(res.daily[0].class, Some(WaterClass::WorseThanV));
     let m = &res.monthly[0];
     assert_eq!(m.period, WindowPeriod::Month);
-    assert_eq!(m.start, cst(9, 1, 0));
+    assert_eq!(m.start, at_cst(9, 1, 0));
     let nh3n = m.parameters.iter().find(|p| p.code == "NH3N").unwrap();
     assert!((nh3n.mean - 0.69).abs() < 1e-9, "{}", nh3n.mean);
     assert_eq!(nh3n.count, 30);
@@ -187,7 +187,7 @@ fn lake_sections_use_the_lake_tp_limits() {
     // TP 0.04: Class II in a river, Class III in a reservoir (0.025 < 0.04 ≤ 0.05).
     let mut readings = Vec::new();
     for h in [0, 4, 8, 12, 16, 20] {
-        readings.push(r("LLH-MPS", "TP", cst(9, 10, h), 0.04));
+        readings.push(r("LLH-MPS", "TP", at_cst(9, 10, h), 0.04));
     }
     let res = run(
         &readings,
@@ -202,7 +202,7 @@ fn lake_sections_use_the_lake_tp_limits() {
 }
 
 fn air_hour(station: &str, h: u32, pm25: f64, o3: Option<f64>) -> Vec<Reading> {
-    let at = cst(9, 10, h);
+    let at = at_cst(9, 10, h);
     let mut v = vec![
         r(station, "PM25", at, pm25),
         r(station, "PM10", at, 60.0),
@@ -363,7 +363,7 @@ fn hourly_aqi_from_hourly_means() {
         &readings,
         &[Request {
             station: "AIR-SC".into(),
-            hours: Some((cst(9, 10, 0), cst(9, 10, 12))),
+            hours: Some((at_cst(9, 10, 0), at_cst(9, 10, 12))),
             ..Request::default()
         }],
     );
@@ -371,17 +371,170 @@ fn hourly_aqi_from_hourly_means() {
     assert_eq!(res.aqi_hourly.len(), 1);
     // HJ 633-2026 PM2.5 table: 60 → 100, 115 → 150: 100 + 50 × 26 / 55 = 123.6 → 124.
     assert_eq!(res.aqi_hourly[0].aqi, Some(124));
-    assert_eq!(res.aqi_hourly[0].start, cst(9, 10, 9));
+    assert_eq!(res.aqi_hourly[0].start, at_cst(9, 10, 9));
 }
 
 #[test]
 fn the_span_covers_every_window_asked_for() {
     let req = Request {
         station: "AIR-SC".into(),
-        hours: Some((cst(9, 10, 4), cst(9, 10, 8))),
+        hours: Some((at_cst(9, 10, 4), at_cst(9, 10, 8))),
         days: vec![day(10)],
         months: vec![],
     };
-    assert_eq!(req.span(), Some((cst(9, 9, 5), cst(9, 11, 0))));
+    assert_eq!(req.span(), Some((at_cst(9, 9, 5), at_cst(9, 11, 0))));
     assert_eq!(Request::default().span(), None);
+}
+
+mod spans {
+    //! Reporting periods from stored days: bounds from the calendar, values from the month
+    //! rule (mean of daily means), checked against the stored month and by hand.
+
+    use super::*;
+    use crate::windows::spans::{Span, evaluate_span};
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn spans_follow_the_calendar() {
+        // 2026-12-03 is a Thursday: its ISO week runs Monday 30 November to Sunday 6 December.
+        let w = Span::containing(WindowPeriod::Week, date(2026, 12, 3)).unwrap();
+        assert_eq!(
+            (w.first_day, w.end_day),
+            (date(2026, 11, 30), date(2026, 12, 7))
+        );
+        assert_eq!(w.days(), 7);
+        // The same ISO week (W49) of 2025 starts Monday 1 December 2025.
+        assert_eq!(w.year_before().unwrap().first_day, date(2025, 12, 1));
+        // Q4: October to December, 31 + 30 + 31 days.
+        let q = Span::containing(WindowPeriod::Quarter, date(2026, 11, 15)).unwrap();
+        assert_eq!(
+            (q.first_day, q.end_day),
+            (date(2026, 10, 1), date(2027, 1, 1))
+        );
+        assert_eq!(q.days(), 92);
+        let q1 = Span::containing(WindowPeriod::Quarter, date(2027, 2, 1)).unwrap();
+        assert_eq!(q1.previous(), Some(q));
+        // 2024 is a leap year.
+        assert_eq!(
+            Span::containing(WindowPeriod::Year, date(2024, 7, 1))
+                .unwrap()
+                .days(),
+            366
+        );
+        // A month starts at 00:00 UTC+8, 16:00 UTC the day before.
+        let m = Span::containing(WindowPeriod::Month, date(2026, 9, 17)).unwrap();
+        assert_eq!(m.start(), at_cst(9, 1, 0));
+        assert_eq!(m.year_before().unwrap().first_day, date(2025, 9, 1));
+        assert_eq!(Span::containing(WindowPeriod::Hour, date(2026, 9, 1)), None);
+    }
+
+    #[test]
+    fn a_month_from_its_stored_days_agrees_with_the_stored_month() {
+        // September: NH3N 0.4 except 9.1 on the 15th, no data at all on the 20th, and the
+        // 21st with only two of its six samples.
+        let mut readings = Vec::new();
+        for d in 1..=30 {
+            let v = if d == 15 { 9.1 } else { 0.4 };
+            let hours: &[u32] = match d {
+                20 => &[],
+                21 => &[0, 4],
+                _ => &[0, 4, 8, 12, 16, 20],
+            };
+            readings.extend(section_day("LLH-NTS", d, hours, v));
+        }
+        let res = run(
+            &readings,
+            &[Request {
+                station: "LLH-NTS".into(),
+                days: (1..=30).map(day).collect(),
+                months: vec![Month {
+                    year: 2026,
+                    month: 9,
+                }],
+                ..Request::default()
+            }],
+        );
+        let reg = reg();
+        let cfg = AnalyticsConfig::default();
+        let ctx = Context {
+            registry: &reg,
+            config: &cfg,
+            now: at_cst(10, 1, 0),
+        };
+        let station = reg.station("LLH-NTS").unwrap();
+        let span = Span::containing(WindowPeriod::Month, day(1)).unwrap();
+        let from_days = evaluate_span(&ctx, station, &span, &res.daily);
+        let stored = &res.monthly[0];
+        assert_eq!(from_days.class, stored.class);
+        assert_eq!(from_days.compliant, stored.compliant);
+        assert_eq!(from_days.valid_readings, stored.valid_readings);
+        assert_eq!(from_days.expected_readings, stored.expected_readings);
+        assert_eq!(from_days.completeness, stored.completeness);
+        assert_eq!(from_days.parameters.len(), stored.parameters.len());
+        for (a, b) in from_days.parameters.iter().zip(&stored.parameters) {
+            assert_eq!(a.code, b.code);
+            assert!(
+                (a.mean - b.mean).abs() < 1e-6,
+                "{}: {} vs {}",
+                a.code,
+                a.mean,
+                b.mean
+            );
+            assert_eq!(a.count, b.count, "{}", a.code);
+            assert_eq!(a.class, b.class, "{}", a.code);
+        }
+        // By hand: 29 daily NH3N means (the 20th has none), 28 of 0.4 and one of 9.1:
+        // (28 × 0.4 + 9.1) / 29 = 0.7 → Class III.
+        let nh3n = from_days
+            .parameters
+            .iter()
+            .find(|p| p.code == "NH3N")
+            .unwrap();
+        assert!((nh3n.mean - 0.7).abs() < 1e-9, "{}", nh3n.mean);
+        assert_eq!(nh3n.count, 29);
+    }
+
+    #[test]
+    fn a_quarter_counts_its_days_without_data_as_missing() {
+        // Only September of Q3 has data (30 full days of 6 samples × 9 parameters); the
+        // quarter has 92 days: 1620 of 4968 expected readings, 32.6 %, below the minimum
+        // rate, so its class (Class III from CODMn 4.5: 4 < 4.5 ≤ 6) does not count.
+        let mut readings = Vec::new();
+        for d in 1..=30 {
+            readings.extend(section_day("LLH-NTS", d, &[0, 4, 8, 12, 16, 20], 0.4));
+        }
+        let res = run(
+            &readings,
+            &[Request {
+                station: "LLH-NTS".into(),
+                days: (1..=30).map(day).collect(),
+                ..Request::default()
+            }],
+        );
+        let reg = reg();
+        let cfg = AnalyticsConfig::default();
+        let ctx = Context {
+            registry: &reg,
+            config: &cfg,
+            now: at_cst(10, 1, 0),
+        };
+        let station = reg.station("LLH-NTS").unwrap();
+        let span = Span::containing(WindowPeriod::Quarter, day(5)).unwrap();
+        let q = evaluate_span(&ctx, station, &span, &res.daily);
+        assert_eq!(q.period, WindowPeriod::Quarter);
+        assert_eq!(q.start, at_cst(7, 1, 0));
+        assert_eq!(q.valid_readings, 1620);
+        assert_eq!(q.expected_readings, 4968);
+        assert!(
+            (q.completeness - 0.326087).abs() < 1e-6,
+            "{}",
+            q.completeness
+        );
+        assert!(!q.sufficient);
+        assert_eq!(q.class, Some(WaterClass::III));
+        assert_eq!(counted_class(&q), None);
+    }
 }

@@ -51,7 +51,7 @@ impl Month {
 
     /// Start (UTC) of the month.
     pub fn start(self) -> DateTime<Utc> {
-        crate::events::day_start(self.first_day())
+        crate::describe::day_start(self.first_day())
     }
 
     /// End (UTC, exclusive).
@@ -138,7 +138,7 @@ impl Cursor {
         let first = day_of_hour(hour_index(from));
         let last = day_of_hour(hour_index(to));
         for d in first..last {
-            let end = crate::events::day_start(date_of_day(d + 1));
+            let end = crate::describe::day_start(date_of_day(d + 1));
             if end > from && end <= to {
                 closed.days.push(date_of_day(d));
             }
@@ -156,7 +156,7 @@ impl Cursor {
     /// The end of the CST day holding `t`.
     pub fn end_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
         let d = day_of_hour(hour_index(t));
-        crate::events::day_start(date_of_day(d + 1))
+        crate::describe::day_start(date_of_day(d + 1))
     }
 }
 
@@ -171,18 +171,18 @@ mod tests {
 
     use super::*;
 
-    fn cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    fn at_cst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
     }
 
     #[test]
     fn readings_close_hours_days_and_months_in_observation_time() {
         let mut c = Cursor::default();
-        assert!(c.observe(cst(9, 29, 0)).is_empty());
-        let closed = c.observe(cst(9, 29, 4));
-        assert_eq!(closed.hours, Some((cst(9, 29, 0), cst(9, 29, 4))));
+        assert!(c.observe(at_cst(9, 29, 0)).is_empty());
+        let closed = c.observe(at_cst(9, 29, 4));
+        assert_eq!(closed.hours, Some((at_cst(9, 29, 0), at_cst(9, 29, 4))));
         assert!(closed.days.is_empty());
-        let closed = c.observe(cst(10, 1, 4));
+        let closed = c.observe(at_cst(10, 1, 4));
         assert_eq!(
             closed.days,
             vec![
@@ -197,11 +197,11 @@ mod tests {
                 month: 9
             }]
         );
-        assert!(c.is_closed(cst(10, 1, 3)));
-        assert!(!c.is_closed(cst(10, 1, 4)));
+        assert!(c.is_closed(at_cst(10, 1, 3)));
+        assert!(!c.is_closed(at_cst(10, 1, 4)));
         // A reading in the same hour closes nothing more.
         assert!(
-            c.observe(cst(10, 1, 4) + chrono::Duration::minutes(30))
+            c.observe(at_cst(10, 1, 4) + chrono::Duration::minutes(30))
                 .is_empty()
         );
     }
@@ -209,25 +209,25 @@ mod tests {
     #[test]
     fn a_first_step_spanning_days_closes_the_days_it_spans() {
         let mut c = Cursor::default();
-        c.open(cst(9, 7, 0));
+        c.open(at_cst(9, 7, 0));
         // The newest reading of the first step is already on the next day.
-        let closed = c.observe(cst(9, 8, 4));
+        let closed = c.observe(at_cst(9, 8, 4));
         assert_eq!(
             closed.days,
             vec![NaiveDate::from_ymd_opt(2026, 9, 7).unwrap()]
         );
-        assert_eq!(closed.hours, Some((cst(9, 7, 0), cst(9, 8, 4))));
+        assert_eq!(closed.hours, Some((at_cst(9, 7, 0), at_cst(9, 8, 4))));
         // Opening again changes nothing once a window is open.
-        c.open(cst(9, 1, 0));
-        assert_eq!(c.closed_through, Some(cst(9, 8, 4)));
+        c.open(at_cst(9, 1, 0));
+        assert_eq!(c.closed_through, Some(at_cst(9, 8, 4)));
     }
 
     #[test]
     fn closing_a_silent_station_through_the_end_of_its_day() {
         let mut c = Cursor::default();
-        c.observe(cst(9, 10, 20));
-        let end = Cursor::end_of_day(cst(9, 10, 20));
-        assert_eq!(end, cst(9, 11, 0));
+        c.observe(at_cst(9, 10, 20));
+        let end = Cursor::end_of_day(at_cst(9, 10, 20));
+        assert_eq!(end, at_cst(9, 11, 0));
         let closed = c.close_through(end);
         assert_eq!(
             closed.days,

@@ -193,6 +193,16 @@ impl<'r> Validator<'r> {
         }
     }
 
+    /// The bytes of a packet from `station` as they may be kept: with the `PW` value masked
+    /// when the station has a password (it was checked on arrival and is not needed again).
+    pub fn storable(&self, station: &riverwatch_core::StationId, payload: &Bytes) -> Bytes {
+        if self.passwords.requires(station.as_str()) {
+            password::mask_pw(payload).unwrap_or_else(|| payload.clone())
+        } else {
+            payload.clone()
+        }
+    }
+
     /// Whether a dead letter concerns a station that has a password.
     fn protects(&self, d: &DeadLetter) -> bool {
         d.station

@@ -7,7 +7,7 @@ use riverwatch_core::topics::TopicKind;
 use riverwatch_core::{DataFlag, Period, ReasonCode};
 
 use super::password::{StationPasswords, mask_pw};
-use super::reassembly::Reassembler;
+use super::reassembly::{Limits, Offer, Reassembler};
 use super::*;
 
 /// Parsed once: proptest runs thousands of cases.
@@ -351,19 +351,20 @@ fn hj212_rejections_have_their_reason_codes() {
 }
 
 #[test]
-fn packets_are_reassembled_in_any_order_with_every_ack_handle() {
+fn packets_are_reassembled_in_any_order_and_a_redelivered_copy_is_a_duplicate() {
     let r = registry();
     let v = validator(r);
     let mn = r.station("LLH-CJG").unwrap().mn.clone();
     let template = frame(Version::Hj212_2017, "2061", &mn, &CpData::default());
     let packets = split_packets(&template, &water_cp(), 160);
     assert!(packets.len() >= 3, "{}", packets.len());
-    let mut re: Reassembler<usize> = Reassembler::new(std::time::Duration::from_secs(60));
+    let mut re = Reassembler::new(Limits::timeout_only(std::time::Duration::from_secs(60)));
     let topic = "rw/v1/hj212/LLH-CJG";
     let mut order: Vec<usize> = (0..packets.len()).rev().collect();
     order.insert(1, packets.len() - 1); // a redelivered copy
     let mut complete = None;
-    for (handle, &i) in order.iter().enumerate() {
+    let (mut kept, mut duplicates) = (0, 0);
+    for &i in &order {
         let payload = Bytes::from(packets[i].encode());
         let msg = Message {
             topic,
@@ -373,13 +374,19 @@ fn packets_are_reassembled_in_any_order_with_every_ack_handle() {
         let Decoded::Partial(p) = v.decode(&msg, TopicKind::Hj212, "LLH-CJG") else {
             panic!("packet {i} not partial");
         };
-        if let Some(c) = re.offer(*p, topic, payload.clone(), now(), handle) {
-            assert!(complete.is_none());
-            complete = Some(c);
+        match re.offer(*p, topic, payload.clone(), now()) {
+            Offer::Complete(c) => {
+                assert!(complete.is_none());
+                complete = Some(c);
+            }
+            Offer::Kept(_) => kept += 1,
+            Offer::Duplicate => duplicates += 1,
+            Offer::Refused(d) => panic!("refused: {}", d.reason),
         }
     }
     let c = complete.expect("message completed");
-    assert_eq!(c.handles.len(), order.len());
+    assert_eq!((kept, duplicates), (packets.len() - 1, 1));
+    assert_eq!(c.packets, packets.len());
     let cp = c.cp.unwrap();
     let station = r.station(c.station.as_str()).unwrap();
     let msg = Message {
@@ -558,7 +565,7 @@ fn an_incomplete_message_expires_into_one_dead_letter() {
     let mn = r.station("LLH-CJG").unwrap().mn.clone();
     let template = frame(Version::Hj212_2017, "2061", &mn, &CpData::default());
     let packets = split_packets(&template, &water_cp(), 160);
-    let mut re: Reassembler<u8> = Reassembler::new(std::time::Duration::from_secs(60));
+    let mut re = Reassembler::new(Limits::timeout_only(std::time::Duration::from_secs(60)));
     let payload = Bytes::from(packets[0].encode());
     let msg = Message {
         topic: "t",
@@ -568,14 +575,17 @@ fn an_incomplete_message_expires_into_one_dead_letter() {
     let Decoded::Partial(p) = v.decode(&msg, TopicKind::Hj212, "LLH-CJG") else {
         panic!()
     };
-    assert!(re.offer(*p, "t", payload.clone(), now(), 7).is_none());
+    assert!(matches!(
+        re.offer(*p, "t", payload.clone(), now()),
+        Offer::Kept(_)
+    ));
     assert!(re.expire(now() + chrono::Duration::seconds(59)).is_empty());
     let expired = re.expire(now() + chrono::Duration::seconds(60));
     assert_eq!(expired.len(), 1);
-    assert_eq!(expired[0].handles, vec![7]);
+    assert_eq!(expired[0].packets, 1);
     assert_eq!(
         expired[0].dead_letter.reason_code,
-        ReasonCode::MalformedFrame
+        ReasonCode::ReassemblyTimeout
     );
     assert!(
         expired[0].dead_letter.reason.contains("incomplete"),

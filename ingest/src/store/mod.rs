@@ -11,10 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use riverwatch_core::Reading;
-use riverwatch_core::pipeline::{
-    Committed, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
-};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{
+    Committed, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+};
 use riverwatch_core::time::Clock;
 
 use crate::config::{Backend, StoreConfig};
@@ -132,6 +132,14 @@ impl StoreWriter for AnyWriter {
         }
     }
 
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        match self {
+            AnyWriter::Sqlite(s) => s.held_packets().await,
+            AnyWriter::Influx2(s) => s.held_packets().await,
+            AnyWriter::Influx1(s) => s.held_packets().await,
+        }
+    }
+
     async fn close(&mut self) -> Result<(), StoreError> {
         match self {
             AnyWriter::Sqlite(s) => s.close().await,
@@ -157,16 +165,18 @@ pub async fn open_writer(
         Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(&local, &cfg.sqlite)?)),
         Backend::Influxdb2 => {
             let c = cfg.influxdb2.clone().ok_or_else(|| missing("influxdb2"))?;
-            let args =
+            let mut args =
                 influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
+            args.spool_max_bytes = cfg.spool_max_bytes;
             Ok(AnyWriter::Influx2(
                 Influx2Store::open(args).await.map_err(influx_error)?,
             ))
         }
         Backend::Influxdb1 => {
             let c = cfg.influxdb1.clone().ok_or_else(|| missing("influxdb1"))?;
-            let args =
+            let mut args =
                 influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
+            args.spool_max_bytes = cfg.spool_max_bytes;
             Ok(AnyWriter::Influx1(
                 Influx1Store::open(args).await.map_err(influx_error)?,
             ))

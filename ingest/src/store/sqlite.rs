@@ -11,6 +11,10 @@
 //! period). WAL mode lets readers run beside the writer; each batch is one transaction,
 //! synced per `synchronous` before `write` returns.
 //!
+//! The packets of split HJ 212 messages still waiting for the rest of their message live in
+//! `held_packets`, changed in the same transaction as the readings and dead letters of the
+//! batch (and by the InfluxDB stores through this one).
+//!
 //! The **commit log** (`commit_log`) numbers the commits that stored readings and lists, per
 //! commit, the keys of the readings it stored (21 bytes each: time, station id, period,
 //! parameter id), in the same transaction. Analytics keeps a cursor on it
@@ -25,11 +29,11 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use riverwatch_core::pipeline::{
-    Committed, DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader, StoreWriter,
-    WriteBatch, WriteReport,
-};
 use riverwatch_core::sqlite::{self, Schema};
+use riverwatch_core::store_api::{
+    Committed, DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery, StoreError,
+    StoreReader, StoreWriter, WriteBatch, WriteReport,
+};
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use tracing::info;
@@ -72,6 +76,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_once
     ON dead_letters (payload_hash, topic, reason_code, ifnull(parameter, ''));
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_ms);
+CREATE TABLE IF NOT EXISTS held_packets (
+    mn          TEXT    NOT NULL,
+    qn          TEXT    NOT NULL,
+    pno         INTEGER NOT NULL,
+    pnum        INTEGER NOT NULL,
+    station     TEXT    NOT NULL,
+    st          TEXT    NOT NULL,
+    cn          TEXT    NOT NULL,
+    flag        INTEGER NOT NULL,
+    cp          TEXT    NOT NULL,
+    topic       TEXT    NOT NULL,
+    received_ms INTEGER NOT NULL,
+    payload     BLOB    NOT NULL,
+    PRIMARY KEY (mn, qn, pno)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS commit_log (
     seq  INTEGER PRIMARY KEY,
     keys BLOB NOT NULL
@@ -308,6 +327,9 @@ impl Writer {
         if !batch.dead_letters.is_empty() {
             insert_dead_letters(&tx, &batch.dead_letters)?;
         }
+        if !batch.held.is_empty() {
+            apply_held(&tx, &batch.held)?;
+        }
         tx.commit().map_err(local)?;
         station_ids.extend(new_stations);
         param_ids.extend(new_params);
@@ -470,6 +492,96 @@ fn merge(
     Ok(())
 }
 
+/// Applies changes to the held packets in an open transaction, in order.
+fn apply_held(tx: &rusqlite::Transaction<'_>, changes: &[HeldChange]) -> Result<(), StoreError> {
+    let mut keep = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO held_packets \
+             (mn, qn, pno, pnum, station, st, cn, flag, cp, topic, received_ms, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(local)?;
+    let mut release = tx
+        .prepare_cached("DELETE FROM held_packets WHERE mn = ?1 AND qn = ?2")
+        .map_err(local)?;
+    for change in changes {
+        match change {
+            HeldChange::Keep(p) => keep
+                .execute(params![
+                    p.mn,
+                    p.qn,
+                    p.pno,
+                    p.pnum,
+                    p.station,
+                    p.st,
+                    p.cn,
+                    p.flag,
+                    p.cp,
+                    p.topic,
+                    p.received_at.timestamp_millis(),
+                    p.payload.as_ref(),
+                ])
+                .map_err(local)?,
+            HeldChange::Release { mn, qn } => release.execute(params![mn, qn]).map_err(local)?,
+        };
+    }
+    Ok(())
+}
+
+/// Every held packet, by MN, QN and PNO.
+fn load_held(conn: &Connection) -> Result<Vec<HeldPacket>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT mn, qn, pno, pnum, station, st, cn, flag, cp, topic, received_ms, payload \
+             FROM held_packets ORDER BY mn, qn, pno",
+        )
+        .map_err(local)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, u32>(3)?,
+                ),
+                (
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, u8>(7)?,
+                    r.get::<_, String>(8)?,
+                ),
+                (
+                    r.get::<_, String>(9)?,
+                    r.get::<_, i64>(10)?,
+                    r.get::<_, Vec<u8>>(11)?,
+                ),
+            ))
+        })
+        .map_err(local)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let ((mn, qn, pno, pnum), (station, st, cn, flag, cp), (topic, received_ms, payload)) =
+            row.map_err(local)?;
+        out.push(HeldPacket {
+            station,
+            mn,
+            qn,
+            pno,
+            pnum,
+            st,
+            cn,
+            flag,
+            cp,
+            topic,
+            received_at: millis(received_ms)?,
+            payload: Bytes::from(payload),
+        });
+    }
+    Ok(out)
+}
+
 /// Inserts dead letters in an open transaction; a redelivered rejection is kept once.
 pub(crate) fn insert_dead_letters(
     tx: &rusqlite::Transaction<'_>,
@@ -552,6 +664,19 @@ impl StoreWriter for SqliteStore {
         tokio::task::spawn_blocking(move || this.write_blocking(&batch))
             .await
             .map_err(|e| local(format!("writer thread failed: {e}")))?
+    }
+
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let w = this
+                .inner
+                .lock()
+                .map_err(|_| local("writer lock poisoned"))?;
+            load_held(&w.conn)
+        })
+        .await
+        .map_err(|e| local(format!("writer thread failed: {e}")))?
     }
 
     async fn close(&mut self) -> Result<(), StoreError> {

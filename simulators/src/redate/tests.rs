@@ -9,7 +9,7 @@ use riverwatch_core::time::parse_time;
 use super::*;
 use crate::scenario::{FaultDef, Scenario};
 
-fn cst(s: &str) -> DateTime<Utc> {
+fn at_cst(s: &str) -> DateTime<Utc> {
     parse_time(s).unwrap()
 }
 
@@ -51,18 +51,18 @@ fn shifting_moves_every_dated_event_by_the_offset_and_episode_days_by_whole_days
     let by = chrono::Duration::days(365) + chrono::Duration::minutes(13 * 60 + 20);
     let t = s.shifted(by).unwrap();
     // 2026-09-07 00:00 → 2027-09-07 13:20.
-    assert_eq!(t.start, cst("2027-09-07 13:20"));
+    assert_eq!(t.start, at_cst("2027-09-07 13:20"));
     assert_eq!(t.duration, s.duration);
     // The release 2026-09-09 22:00 → 2027-09-10 11:20.
-    assert_eq!(t.plumes[0].release_at, cst("2027-09-10 11:20"));
+    assert_eq!(t.plumes[0].release_at, at_cst("2027-09-10 11:20"));
     // 13 h 20 min is more than half a day: the episode moves by 366 days,
     // 2025-10-23 → 2026-10-24.
     assert_eq!(t.air_episodes[0].first_day, date("2026-10-24"));
     // The upset 2026-06-16 02:00 → 2027-06-16 15:20.
-    assert_eq!(t.upsets[0].start, cst("2027-06-16 15:20"));
+    assert_eq!(t.upsets[0].start, at_cst("2027-06-16 15:20"));
     // The Caijiagou rise 2026-04-11 08:00 → 2027-04-11 21:20.
-    assert_eq!(t.floods[0].start, cst("2027-04-11 21:20"));
-    assert_eq!(t.floods[1].start, cst("2027-04-12 13:20"));
+    assert_eq!(t.floods[0].start, at_cst("2027-04-11 21:20"));
+    assert_eq!(t.floods[1].start, at_cst("2027-04-12 13:20"));
     // Every fault time, spikes included.
     assert_eq!(s.faults.len(), t.faults.len());
     for (a, b) in s.faults.iter().zip(&t.faults) {
@@ -74,7 +74,7 @@ fn shifting_moves_every_dated_event_by_the_offset_and_episode_days_by_whole_days
         }
     }
     // The stuck PM2.5 of 2026-05-19 06:00 → 2027-05-19 19:20.
-    assert_eq!(fault_times(&t.faults[0])[0], cst("2027-05-19 19:20"));
+    assert_eq!(fault_times(&t.faults[0])[0], at_cst("2027-05-19 19:20"));
     // What the calendar decides stays put.
     assert_eq!(t.seasons, s.seasons);
     assert_eq!(t.plumes[0].reaches, s.plumes[0].reaches);
@@ -87,7 +87,7 @@ fn less_than_half_a_day_leaves_an_episode_on_its_days() {
     let s = Scenario::builtin("autumn-straw-burning").unwrap();
     let t = s.shifted(chrono::Duration::hours(11)).unwrap();
     assert_eq!(t.air_episodes[0].first_day, date("2025-10-23"));
-    assert_eq!(t.start, cst("2025-10-20 11:00"));
+    assert_eq!(t.start, at_cst("2025-10-20 11:00"));
     let t = s.shifted(chrono::Duration::hours(-13)).unwrap();
     assert_eq!(t.air_episodes[0].first_day, date("2025-10-22"));
 }
@@ -97,16 +97,16 @@ fn a_run_started_elsewhere_keeps_the_events_offsets() {
     // The run: the 2005 spill started 2026-11-13 13:00 CST instead of 2005-11-13
     // 00:00; the release at 13:40 on the first day moves to 02:40 on the second.
     let s = Scenario::builtin("songhua-2005-nitrobenzene").unwrap();
-    let t = s.starting_at(cst("2026-11-13 13:00")).unwrap();
-    assert_eq!(t.start, cst("2026-11-13 13:00"));
-    assert_eq!(t.plumes[0].release_at, cst("2026-11-14 02:40"));
-    assert_eq!(t.first_event(), Some(cst("2026-11-14 02:40")));
+    let t = s.starting_at(at_cst("2026-11-13 13:00")).unwrap();
+    assert_eq!(t.start, at_cst("2026-11-13 13:00"));
+    assert_eq!(t.plumes[0].release_at, at_cst("2026-11-14 02:40"));
+    assert_eq!(t.first_event(), Some(at_cst("2026-11-14 02:40")));
     // Straw burning a year later, whole days: the episode from 2026-10-23.
     let s = Scenario::builtin("autumn-straw-burning").unwrap();
-    let t = s.starting_at(cst("2026-10-20 00:00")).unwrap();
+    let t = s.starting_at(at_cst("2026-10-20 00:00")).unwrap();
     assert_eq!(t.air_episodes[0].first_day, date("2026-10-23"));
     // Its smoke fades in from 22:00 the evening before.
-    assert_eq!(t.first_event(), Some(cst("2026-10-22 22:00")));
+    assert_eq!(t.first_event(), Some(at_cst("2026-10-22 22:00")));
     // The same start is no change at all.
     assert_eq!(s.starting_at(s.start).unwrap(), s);
 }
@@ -124,22 +124,22 @@ fn events_come_earliest_first_with_the_rain_before_a_flood() {
         got,
         vec![
             (
-                cst("2026-04-09 08:00"),
+                at_cst("2026-04-09 08:00"),
                 MilestoneKind::Rain,
                 Some("HYD-CJG")
             ),
             (
-                cst("2026-04-10 00:00"),
+                at_cst("2026-04-10 00:00"),
                 MilestoneKind::Rain,
                 Some("HYD-HRB")
             ),
             (
-                cst("2026-04-11 08:00"),
+                at_cst("2026-04-11 08:00"),
                 MilestoneKind::FloodRise,
                 Some("HYD-CJG")
             ),
             (
-                cst("2026-04-12 00:00"),
+                at_cst("2026-04-12 00:00"),
                 MilestoneKind::FloodRise,
                 Some("HYD-HRB")
             ),
@@ -152,7 +152,7 @@ fn events_come_earliest_first_with_the_rain_before_a_flood() {
     assert_eq!(Scenario::builtin("baseline").unwrap().first_event(), None);
     // The first fault of the drill is the PM10 spike on the first afternoon.
     let faults = Scenario::builtin("sensor-faults").unwrap();
-    assert_eq!(faults.first_event(), Some(cst("2026-05-18 14:00")));
+    assert_eq!(faults.first_event(), Some(at_cst("2026-05-18 14:00")));
 }
 
 #[test]
@@ -183,7 +183,7 @@ const NOW: &str = "2026-12-03 18:09:14";
 #[test]
 fn a_live_plan_replays_the_lalin_discharge_so_it_ends_in_the_present() {
     let s = Scenario::builtin("lalin-boundary-ammonia").unwrap();
-    let now = cst(NOW);
+    let now = at_cst(NOW);
     let plan = LivePlan::new(&s, now, 3600.0, 59).unwrap();
     // The lead-in of 70 h is shortened to what 5 s of replay cover: 5 h.
     let first = plan.first_event().unwrap();
@@ -221,7 +221,7 @@ fn a_live_plan_replays_the_lalin_discharge_so_it_ends_in_the_present() {
 
 #[test]
 fn the_replay_never_runs_ahead_of_the_wall_clock() {
-    let now = cst(NOW);
+    let now = at_cst(NOW);
     for name in [
         "lalin-boundary-ammonia",
         "songhua-2005-nitrobenzene",
@@ -245,7 +245,7 @@ fn the_replay_never_runs_ahead_of_the_wall_clock() {
 #[test]
 fn at_speed_one_a_minute_is_back_filled_and_the_first_event_follows_shortly() {
     let s = Scenario::builtin("wwtp-upset").unwrap();
-    let now = cst(NOW);
+    let now = at_cst(NOW);
     let plan = LivePlan::new(&s, now, 1.0, 59).unwrap();
     assert_eq!(plan.run_start, now - chrono::Duration::seconds(59));
     assert_eq!(plan.caught_up_at(), now);
@@ -270,7 +270,7 @@ fn at_speed_one_a_minute_is_back_filled_and_the_first_event_follows_shortly() {
 #[test]
 fn a_live_straw_burning_episode_keeps_calendar_days_and_comes_no_later() {
     let s = Scenario::builtin("autumn-straw-burning").unwrap();
-    let now = cst(NOW);
+    let now = at_cst(NOW);
     for speed in [1.0, 3600.0] {
         let plan = LivePlan::new(&s, now, speed, 59).unwrap();
         assert_eq!(plan.shift.num_seconds() % 86_400, 0, "whole days");
@@ -292,7 +292,7 @@ fn a_live_straw_burning_episode_keeps_calendar_days_and_comes_no_later() {
 #[test]
 fn a_scenario_without_events_starts_one_interval_back() {
     let s = Scenario::builtin("baseline").unwrap();
-    let now = cst(NOW);
+    let now = at_cst(NOW);
     let plan = LivePlan::new(&s, now, 3600.0, 59).unwrap();
     assert_eq!(plan.run_start, now - chrono::Duration::seconds(59));
     assert_eq!(plan.scenario.start, plan.run_start);
@@ -303,6 +303,9 @@ fn a_scenario_without_events_starts_one_interval_back() {
 fn a_live_speed_below_one_is_refused() {
     let s = Scenario::builtin("lalin-boundary-ammonia").unwrap();
     for speed in [0.5, 0.0, -3.0, f64::NAN, f64::INFINITY] {
-        assert!(LivePlan::new(&s, cst(NOW), speed, 59).is_err(), "{speed}");
+        assert!(
+            LivePlan::new(&s, at_cst(NOW), speed, 59).is_err(),
+            "{speed}"
+        );
     }
 }

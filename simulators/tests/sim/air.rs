@@ -129,7 +129,7 @@ fn daily_means(
 #[test]
 fn straw_burning_a_year_later_has_its_heavy_days_by_the_2026_tables() {
     let mut c = config("autumn-straw-burning", 21, OutputFormat::Mixed);
-    c.start = Some(super::util::cst("2026-10-20 00:00"));
+    c.start = Some(super::util::at_cst("2026-10-20 00:00"));
     let (rows, _, manifest) = generate(&c);
     let (_, _, manifest_2025) = generate(&config("autumn-straw-burning", 21, OutputFormat::Mixed));
     assert_eq!(manifest.start_utc, "2026-10-19T16:00:00.000Z");

@@ -3,11 +3,11 @@ use std::collections::BTreeMap;
 use riverwatch_core::registry::StationKind;
 use riverwatch_simulators::OutputFormat;
 
-use super::util::{config, cst, generate, registry};
+use super::util::{at_cst, config, generate, registry};
 
 fn check_water_class_iii(start: Option<&str>) {
     let mut c = config("baseline", 2, OutputFormat::Json);
-    c.start = start.map(cst);
+    c.start = start.map(at_cst);
     let (rows, _, manifest) = generate(&c);
     let reg = registry();
     let mut checked = 0;
@@ -58,7 +58,7 @@ fn baseline_stays_within_targets_in_winter_and_at_break_up_too() {
 #[test]
 fn rivers_freeze_in_winter_and_the_heating_season_raises_pm() {
     let mut winter = config("baseline", 2, OutputFormat::Json);
-    winter.start = Some(cst("2026-01-10 00:00"));
+    winter.start = Some(at_cst("2026-01-10 00:00"));
     let (w, _, _) = generate(&winter);
     let (s, _, _) = generate(&config("baseline", 2, OutputFormat::Json));
     // Under ice the Songhua and the Lalin are at 0–1 °C.
@@ -86,7 +86,7 @@ fn baseline_air_days_stay_good_and_levels_below_warning() {
     let mut sums: BTreeMap<(String, chrono::NaiveDate, String), (f64, u32)> = BTreeMap::new();
     for start in [None, Some("2026-01-10 00:00")] {
         let mut c = config("baseline", 8, OutputFormat::Json);
-        c.start = start.map(cst);
+        c.start = start.map(at_cst);
         let (rows, _, _) = generate(&c);
         let reg = registry();
         for r in &rows {

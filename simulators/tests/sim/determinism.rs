@@ -1,6 +1,6 @@
 use riverwatch_simulators::OutputFormat;
 
-use super::util::{config, cst, generate};
+use super::util::{at_cst, config, generate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_seed_gives_identical_files_and_payloads_another_seed_differs() {
@@ -39,11 +39,11 @@ fn values_are_a_function_of_time_not_of_the_start() {
     let mut early = config("baseline", 3, OutputFormat::Json);
     early.duration = Some(std::time::Duration::from_secs(3 * 86_400));
     let mut late = early.clone();
-    late.start = Some(cst("2026-06-09 00:00"));
+    late.start = Some(at_cst("2026-06-09 00:00"));
     late.duration = Some(std::time::Duration::from_secs(2 * 86_400));
     let (a, _, _) = generate(&early);
     let (b, _, _) = generate(&late);
-    let from = cst("2026-06-09 00:00");
+    let from = at_cst("2026-06-09 00:00");
     let shared: Vec<_> = a.iter().filter(|r| r.time >= from).collect();
     assert!(!shared.is_empty());
     assert_eq!(shared.len(), b.len());

@@ -1,7 +1,7 @@
 use riverwatch_core::DataFlag;
 use riverwatch_simulators::OutputFormat;
 
-use super::util::{config, cst, generate, registry, rows_of};
+use super::util::{at_cst, config, generate, registry, rows_of};
 
 #[test]
 fn every_fault_is_in_the_manifest_and_shows_in_the_recording() {
@@ -28,7 +28,7 @@ fn every_fault_is_in_the_manifest_and_shows_in_the_recording() {
             .unwrap()
     };
     let in_window = |r: &&riverwatch_simulators::recording::Row, a: &str, b: &str| {
-        r.time >= cst(a) && r.time < cst(b)
+        r.time >= at_cst(a) && r.time < at_cst(b)
     };
 
     // Stuck: twelve identical hourly values, listed one by one.
@@ -45,12 +45,12 @@ fn every_fault_is_in_the_manifest_and_shows_in_the_recording() {
     let do_ys = rows_of(&rows, "LLH-YS", "DO");
     let before = do_ys
         .iter()
-        .find(|r| r.time == cst("2026-05-20 23:00"))
+        .find(|r| r.time == at_cst("2026-05-20 23:00"))
         .unwrap()
         .value;
     let after = do_ys
         .iter()
-        .find(|r| r.time == cst("2026-05-21 00:00"))
+        .find(|r| r.time == at_cst("2026-05-21 00:00"))
         .unwrap()
         .value;
     assert!(
@@ -65,7 +65,7 @@ fn every_fault_is_in_the_manifest_and_shows_in_the_recording() {
         .collect();
     assert_eq!(
         spikes.iter().map(|r| r.time).collect::<Vec<_>>(),
-        vec![cst("2026-05-18 14:00"), cst("2026-05-20 03:00")]
+        vec![at_cst("2026-05-18 14:00"), at_cst("2026-05-20 03:00")]
     );
 
     // Out of range: above the registry's pH maximum, and marked invalid for ingest.
@@ -125,8 +125,8 @@ fn every_fault_is_in_the_manifest_and_shows_in_the_recording() {
     let pos = |pred: &dyn Fn(&riverwatch_simulators::recording::Row) -> bool| {
         rows.iter().position(pred).unwrap()
     };
-    let backfill = pos(&|r| r.station == "AIR-CC" && r.time == cst("2026-05-20 10:00"));
-    let later = pos(&|r| r.station == "AIR-HRB" && r.time == cst("2026-05-20 15:00"));
+    let backfill = pos(&|r| r.station == "AIR-CC" && r.time == at_cst("2026-05-20 10:00"));
+    let later = pos(&|r| r.station == "AIR-HRB" && r.time == at_cst("2026-05-20 15:00"));
     assert!(backfill > later, "the backfill must be sent after 15:40");
     let cc = rows_of(&rows, "AIR-CC", "PM25")
         .into_iter()

@@ -28,6 +28,6 @@ pub fn rows_of<'a>(rows: &'a [Row], station: &str, parameter: &str) -> Vec<&'a R
         .collect()
 }
 
-pub fn cst(s: &str) -> DateTime<Utc> {
+pub fn at_cst(s: &str) -> DateTime<Utc> {
     riverwatch_core::time::parse_time(s).unwrap()
 }

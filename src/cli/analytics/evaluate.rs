@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
-use riverwatch_analytics::events::num;
 use riverwatch_analytics::views::evaluate::{
     self, AirCheck, Check, GaugeCheck, OutfallCheck, WarningRun, WaterCheck,
 };
 use riverwatch_core::Lang;
+use riverwatch_core::i18n::short_number;
 use riverwatch_core::registry::{Registry, Station};
 use riverwatch_core::time::fmt_cst;
 
@@ -195,7 +195,7 @@ fn water(w: &WaterCheck, station: &Station, at: DateTime<Utc>, registry: &Regist
             .unwrap_or_default();
         vec![
             format!("{name} {}", s.code),
-            num(s.value),
+            short_number(s.value),
             s.unit.clone(),
             class_label(s.class, lang),
             num_or_dash(s.exceedance_multiple),
@@ -297,7 +297,7 @@ fn outfall(o: &OutfallCheck, station: &Station, lang: Lang) {
     let rows = o.parameters.iter().map(|p| {
         vec![
             p.code.clone(),
-            num(p.value),
+            short_number(p.value),
             num_or_dash(p.limit),
             yes_no(p.exceeds, lang),
             num_or_dash(p.exceedance_multiple),
@@ -358,7 +358,7 @@ fn warning(args: &WarningArgs, ctx: &Context) -> anyhow::Result<()> {
         rows,
     )
     .print(lang);
-    let code = riverwatch_analytics::events::level_name(run.level);
+    let code = riverwatch_analytics::describe::level_name(run.level);
     let roman = run
         .level
         .roman()

@@ -2,17 +2,20 @@
 //! as a table or JSON. The reading is [`riverwatch_analytics::views::evaluations`].
 
 use clap::{Args, Subcommand};
-use riverwatch_analytics::events::{num, window_label};
+use riverwatch_analytics::describe::window_label;
 use riverwatch_analytics::model::{
     AqiRecord, CurrentStatus, Incident, JointControlRecord, LedgerEntry, WarningRecord,
     WindowEvaluation,
 };
 use riverwatch_analytics::store::{EvaluationQuery, EvaluationReader};
 use riverwatch_analytics::views::evaluations::{self, Filter, Rows, View};
+use riverwatch_analytics::views::periods;
+use riverwatch_analytics::windows::spans::Span;
 use riverwatch_core::Lang;
 use riverwatch_core::events::{Attribution, Event, WindowPeriod};
+use riverwatch_core::i18n::short_number;
 use riverwatch_core::registry::Registry;
-use riverwatch_core::time::fmt_cst;
+use riverwatch_core::time::{cst_date, fmt_cst};
 
 use crate::cli::args::time_arg;
 use crate::cli::render::{
@@ -62,7 +65,8 @@ pub struct ReadArgs {
     /// Station id (or `REGION` for events).
     #[arg(long)]
     pub station: Option<String>,
-    /// `hour`, `day` or `month` (classes, AQI).
+    /// `hour`, `day` or `month` (classes, AQI); for classes also `week`, `quarter` or `year`,
+    /// evaluated from the stored days of the period holding `--from`.
     #[arg(long, value_parser = parse_period)]
     pub period: Option<WindowPeriod>,
     /// From (RFC 3339, epoch ms, or China Standard Time `2026-09-01`).
@@ -85,8 +89,14 @@ pub struct ReadArgs {
 fn parse_period(s: &str) -> Result<WindowPeriod, String> {
     WindowPeriod::ALL
         .into_iter()
+        .chain(WindowPeriod::REPORTING)
         .find(|p| p.as_str() == s.trim())
-        .ok_or_else(|| format!("`{s}`: use hour, day or month"))
+        .ok_or_else(|| format!("`{s}`: use hour, day, week, month, quarter or year"))
+}
+
+/// Whether the engine stores this period (the others come from the stored days).
+fn stored(p: WindowPeriod) -> bool {
+    WindowPeriod::ALL.contains(&p)
 }
 
 /// Runs `riverwatch evaluations …`.
@@ -113,7 +123,38 @@ pub async fn run(cmd: &EvaluationsCommand, ctx: &Context) -> anyhow::Result<()> 
         all_revisions: args.all_revisions,
         limit: args.limit,
     };
-    let rows = evaluations::read(&reader, view, &filter).await?;
+    let rows = match (view, filter.period) {
+        (View::Classes, Some(p)) if !stored(p) => {
+            let from = filter.from.ok_or_else(|| {
+                user_error(
+                    "--period week、quarter、year 需要 --from（该周期内的任一天）",
+                    "--period week, quarter or year needs --from (any day of the period)",
+                )
+            })?;
+            let span = Span::containing(p, cst_date(from)).ok_or_else(|| {
+                user_error("--from 超出日历范围", "--from is outside the calendar")
+            })?;
+            let (registry, config) = (
+                ctx.loaded.registry.clone(),
+                ctx.loaded.config.analytics.clone(),
+            );
+            let station = filter.station.clone();
+            let now = chrono::Utc::now();
+            let rows = tokio::task::spawn_blocking(move || {
+                periods::period_evaluations(
+                    &reader,
+                    &registry,
+                    &config,
+                    &span,
+                    station.as_deref(),
+                    now,
+                )
+            })
+            .await??;
+            Rows::Classes(rows)
+        }
+        _ => evaluations::read(&reader, view, &filter).await?,
+    };
     if args.format == Some(Format::Json) {
         return print_json(&rows);
     }
@@ -331,7 +372,7 @@ fn incidents(rows: &[Incident], n: &Names<'_>) {
                 province(s.province, lang).to_string(),
                 s.parameter.clone(),
                 fmt_cst(s.first_at),
-                num(s.value),
+                short_number(s.value),
                 attribution(&s.attribution, lang),
             ]
         });

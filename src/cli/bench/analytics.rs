@@ -13,8 +13,8 @@ use clap::Args;
 use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::live::LiveEvaluator;
 use riverwatch_analytics::windows::{self, Month, Request};
-use riverwatch_core::pipeline::{ReadingQuery, StoreReader, WriteBatch};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::{ReadingQuery, StoreReader, WriteBatch};
 use riverwatch_core::time::cst_date;
 use riverwatch_core::{ParamCode, Reading, StationId};
 use riverwatch_testkit::TempDir;
@@ -290,6 +290,7 @@ fn generate(
                 .write_blocking(&WriteBatch {
                     readings: std::mem::take(&mut batch),
                     dead_letters: vec![],
+                    held: Vec::new(),
                 })
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -299,6 +300,7 @@ fn generate(
         .write_blocking(&WriteBatch {
             readings: batch,
             dead_letters: vec![],
+            held: Vec::new(),
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(written)
@@ -400,7 +402,7 @@ fn live_bench(
         let t = Instant::now();
         let out = live.evaluate(std::slice::from_ref(r), now);
         if !out.findings.is_empty() {
-            let builder = riverwatch_analytics::events::EventBuilder::new(&registry, now);
+            let builder = riverwatch_analytics::describe::EventBuilder::new(&registry, now);
             for f in &out.findings {
                 let _ = builder.finding(f);
             }

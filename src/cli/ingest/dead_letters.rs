@@ -5,7 +5,7 @@ use base64::Engine as _;
 use chrono::SecondsFormat;
 use clap::{Args, ValueEnum};
 use riverwatch_core::ReasonCode;
-use riverwatch_core::pipeline::{DeadLetterQuery, DeadLetterReader};
+use riverwatch_core::store_api::{DeadLetterQuery, DeadLetterReader};
 use riverwatch_core::time::fmt_cst;
 use riverwatch_ingest::store;
 use serde::Serialize;

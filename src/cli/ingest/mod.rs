@@ -95,7 +95,7 @@ pub async fn run(args: &IngestCmdArgs, ctx: &Context) -> anyhow::Result<()> {
 
 /// A failure reading the store, explained to an operator (a missing database names the
 /// data directory and how to fill it).
-fn store_error(ctx: &Context, e: &riverwatch_core::pipeline::StoreError) -> anyhow::Error {
+fn store_error(ctx: &Context, e: &riverwatch_core::store_api::StoreError) -> anyhow::Error {
     let db = store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
     if !db.exists() {
         return user_error(

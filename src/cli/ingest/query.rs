@@ -4,7 +4,7 @@
 use chrono::SecondsFormat;
 use clap::Args;
 use riverwatch_core::Reading;
-use riverwatch_core::pipeline::{ReadingQuery, StoreReader};
+use riverwatch_core::store_api::{ReadingQuery, StoreReader};
 use riverwatch_core::time::fmt_cst;
 use riverwatch_ingest::store;
 use serde::Serialize;

@@ -11,7 +11,8 @@
 //!
 //! # Delivery
 //! `write` returns once the batch is durable somewhere: accepted by InfluxDB, or committed
-//! to the `influx_spool` table of the local SQLite database when InfluxDB is unavailable
+//! to the `influx_spool` table of the local SQLite database (at most `spool_max_bytes`;
+//! beyond it the write fails as unavailable and ingest retries it) when InfluxDB is unavailable
 //! (connection failure, timeout, 5xx, 408, 429, or any other answer that is neither a
 //! success nor a 4xx); the report then says `spooled` and ingest may acknowledge the
 //! messages. A background task owned by the store
@@ -30,10 +31,11 @@
 //! same, and replaying it rewrites those points as identical ones. Readings line protocol
 //! cannot carry (NaN, times beyond 2262) are kept in the same table as JSON.
 //!
-//! Dead letters never go to InfluxDB: they are committed to the local SQLite database.
+//! Dead letters never go to InfluxDB: they are committed to the local SQLite database, as
+//! are the held packets of split HJ 212 messages.
 //!
 //! InfluxDB cannot tell a new point from a rewrite of the same point, so
-//! [`WriteReport::inserted`](riverwatch_core::pipeline::WriteReport::inserted) is `true`
+//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted) is `true`
 //! for every reading and `duplicates` is always 0; a redelivered reading is written again
 //! as an identical point, which InfluxDB stores once.
 //!
@@ -57,18 +59,27 @@ macro_rules! spooling_store {
             }
         }
 
-        impl riverwatch_core::pipeline::StoreWriter for $store {
+        impl riverwatch_core::store_api::StoreWriter for $store {
             async fn write(
                 &mut self,
-                batch: std::sync::Arc<riverwatch_core::pipeline::WriteBatch>,
+                batch: std::sync::Arc<riverwatch_core::store_api::WriteBatch>,
             ) -> Result<
-                riverwatch_core::pipeline::WriteReport,
-                riverwatch_core::pipeline::StoreError,
+                riverwatch_core::store_api::WriteReport,
+                riverwatch_core::store_api::StoreError,
             > {
                 self.inner.write(batch).await
             }
 
-            async fn close(&mut self) -> Result<(), riverwatch_core::pipeline::StoreError> {
+            async fn held_packets(
+                &mut self,
+            ) -> Result<
+                Vec<riverwatch_core::store_api::HeldPacket>,
+                riverwatch_core::store_api::StoreError,
+            > {
+                self.inner.held_packets().await
+            }
+
+            async fn close(&mut self) -> Result<(), riverwatch_core::store_api::StoreError> {
                 self.inner.close().await
             }
         }
@@ -85,8 +96,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
-use riverwatch_core::pipeline::StoreError;
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::StoreError;
 use riverwatch_core::time::Clock;
 use riverwatch_core::{DataFlag, ParamCode, Period, Reading, StationId};
 
@@ -113,6 +124,10 @@ pub struct InfluxStoreArgs<C> {
     pub backoff: Backoff,
     /// The clock of the creation times of spooled and refused data.
     pub clock: Arc<dyn Clock>,
+    /// The most bytes of line protocol the spool holds; beyond it, writes are refused as
+    /// unavailable (retried, the broker keeps the messages). Default
+    /// [`DEFAULT_SPOOL_MAX_BYTES`](crate::config::DEFAULT_SPOOL_MAX_BYTES).
+    pub spool_max_bytes: u64,
 }
 
 impl<C> InfluxStoreArgs<C> {
@@ -131,6 +146,7 @@ impl<C> InfluxStoreArgs<C> {
             sqlite,
             backoff: Backoff::network(),
             clock,
+            spool_max_bytes: crate::config::DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }

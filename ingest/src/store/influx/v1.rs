@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
+use riverwatch_core::store_api::{ReadingQuery, StoreError, StoreReader};
 use riverwatch_core::{DataFlag, ParamCode, Reading, StationId};
 use serde::Deserialize;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use influxdb2::RequestError;
 use influxdb2::api::write::TimestampPrecision;
-use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
+use riverwatch_core::store_api::{ReadingQuery, StoreError, StoreReader};
 use riverwatch_core::{DataFlag, ParamCode, Reading, StationId};
 
 use super::line_protocol::{

@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use riverwatch_core::pipeline::{
-    DeadLetterQuery, ReadingQuery, StoreReader, StoreWriter, WriteBatch,
+use riverwatch_core::store_api::{
+    DeadLetterQuery, HeldChange, HeldPacket, ReadingQuery, StoreReader, StoreWriter, WriteBatch,
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
 use riverwatch_testkit::MemoryStore;
@@ -36,6 +36,62 @@ fn dead(payload: &str, param: Option<&str>) -> DeadLetter {
     }
 }
 
+fn held(qn: &str, pno: u32) -> HeldPacket {
+    HeldPacket {
+        station: "LLH-CJG".into(),
+        mn: "23018421000105".into(),
+        qn: qn.into(),
+        pno,
+        pnum: 3,
+        st: "21".into(),
+        cn: "2061".into(),
+        flag: 6,
+        cp: format!("DataTime=20260110080000;w21003-Avg=0.{pno}"),
+        topic: "rw/v1/hj212/LLH-CJG".into(),
+        received_at: Utc.with_ymd_and_hms(2026, 1, 10, 0, 0, pno).unwrap(),
+        payload: Bytes::from(format!("##0100QN={qn};PW=******;PNO={pno}")),
+    }
+}
+
+#[test]
+fn held_packets_are_kept_released_in_order_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readings.db");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+        let batch = WriteBatch {
+            held: vec![
+                HeldChange::Keep(held("a", 2)),
+                HeldChange::Keep(held("a", 1)),
+                HeldChange::Keep(held("b", 1)),
+                // Released, then a new message under the same key in the same batch.
+                HeldChange::Release {
+                    mn: "23018421000105".into(),
+                    qn: "b".into(),
+                },
+                HeldChange::Keep(held("b", 3)),
+            ],
+            ..WriteBatch::default()
+        };
+        store.write(Arc::new(batch)).await.unwrap();
+        store.close().await.unwrap();
+        let mut reopened = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+        let got = reopened.held_packets().await.unwrap();
+        assert_eq!(got, vec![held("a", 1), held("a", 2), held("b", 3)]);
+        // Releasing one message leaves the other.
+        let release = WriteBatch {
+            held: vec![HeldChange::Release {
+                mn: "23018421000105".into(),
+                qn: "a".into(),
+            }],
+            ..WriteBatch::default()
+        };
+        reopened.write(Arc::new(release)).await.unwrap();
+        assert_eq!(reopened.held_packets().await.unwrap(), vec![held("b", 3)]);
+    });
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -59,6 +115,7 @@ fn stores_readings_once_and_reads_them_back_in_order() {
                 reading("LLH-CJG", "NH3N", 0, 0.3),
             ],
             dead_letters: vec![],
+            held: Vec::new(),
         };
         let report = store.write(Arc::new(batch.clone())).await.unwrap();
         assert_eq!(report.inserted, vec![true, true, true]);
@@ -110,6 +167,7 @@ fn an_hourly_mean_and_a_sample_at_the_same_instant_are_both_kept() {
         .write_blocking(&WriteBatch {
             readings: vec![sample, hourly],
             dead_letters: vec![],
+            held: Vec::new(),
         })
         .unwrap();
     assert_eq!(report.inserted, vec![true, true]);
@@ -126,6 +184,7 @@ fn dead_letters_keep_raw_bytes_and_a_redelivered_one_is_kept_once() {
             dead("{\"pH\":15}", Some("pH")),
             dead("{\"pH\":15}", Some("DO")),
         ],
+        held: Vec::new(),
     };
     store.write_blocking(&batch).unwrap();
     store.write_blocking(&batch).unwrap();
@@ -163,6 +222,7 @@ fn reopening_keeps_ids_and_data() {
             .write_blocking(&WriteBatch {
                 readings: vec![reading("A-1", "pH", 0, 7.0)],
                 dead_letters: vec![],
+                held: Vec::new(),
             })
             .unwrap();
     }
@@ -171,6 +231,7 @@ fn reopening_keeps_ids_and_data() {
         .write_blocking(&WriteBatch {
             readings: vec![reading("A-1", "pH", 0, 7.0), reading("A-1", "pH", 1, 7.1)],
             dead_letters: vec![],
+            held: Vec::new(),
         })
         .unwrap();
     assert_eq!(report.inserted, vec![false, true]);
@@ -291,6 +352,7 @@ fn a_schema_1_file_is_moved_to_observations_with_every_reading_and_its_dedup_key
                     reading("LLH-CJG", "DO", 0, 8.1),
                 ],
                 dead_letters: vec![],
+                held: Vec::new(),
             }))
             .await
             .unwrap();
@@ -385,7 +447,7 @@ proptest! {
             let mut real = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
             let mut model = MemoryStore::new();
             for b in &batches {
-                let batch = Arc::new(WriteBatch { readings: b.clone(), dead_letters: vec![] });
+                let batch = Arc::new(WriteBatch { readings: b.clone(), dead_letters: vec![], held: vec![] });
                 let a = real.write(batch.clone()).await.unwrap();
                 let m = model.write(batch).await.unwrap();
                 prop_assert_eq!(a, m);

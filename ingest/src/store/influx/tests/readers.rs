@@ -2,7 +2,7 @@
 //! the parsing of both answer formats; the Flux reader against the stand-in server.
 
 use chrono::{TimeZone, Utc};
-use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader};
+use riverwatch_core::store_api::{ReadingQuery, StoreError, StoreReader};
 use riverwatch_core::{DataFlag, Period};
 
 use super::stub::{Answer, StubServer};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use riverwatch_core::pipeline::{ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch};
+use riverwatch_core::store_api::{ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch};
 
 use super::stub::{Answer, StubServer, parse_form};
 use super::{args, clock_time, reading, v1_config, wait_until};
@@ -14,6 +14,7 @@ fn batch(readings: Vec<riverwatch_core::Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 

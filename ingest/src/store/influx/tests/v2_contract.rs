@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use riverwatch_core::pipeline::{DeadLetterQuery, DeadLetterReader, StoreWriter, WriteBatch};
+use riverwatch_core::store_api::{DeadLetterQuery, DeadLetterReader, StoreWriter, WriteBatch};
 use riverwatch_core::{DeadLetter, ReasonCode};
 
 use super::stub::{Answer, StubServer};
@@ -17,6 +17,7 @@ fn batch(readings: Vec<riverwatch_core::Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 
@@ -275,6 +276,7 @@ async fn dead_letters_stay_in_the_local_database() {
     let only_dead = Arc::new(WriteBatch {
         readings: Vec::new(),
         dead_letters: vec![dead_letter(r#"{"pH":15}"#)],
+        held: Vec::new(),
     });
     let report = store.write(only_dead).await.unwrap();
     assert!(report.inserted.is_empty());
@@ -283,6 +285,7 @@ async fn dead_letters_stay_in_the_local_database() {
     let mixed = Arc::new(WriteBatch {
         readings: vec![reading("LLH-CJG", "pH", 0, 7.0)],
         dead_letters: vec![dead_letter(r#"{"DO":-1}"#)],
+        held: Vec::new(),
     });
     store.write(mixed).await.unwrap();
     let requests = server.requests();
@@ -358,7 +361,7 @@ async fn a_closed_store_refuses_writes_and_the_next_one_sends_the_spool() {
     store.close().await.unwrap();
     assert!(matches!(
         store.write(Arc::clone(&b)).await,
-        Err(riverwatch_core::pipeline::StoreError::Shutdown)
+        Err(riverwatch_core::store_api::StoreError::Shutdown)
     ));
     assert_eq!(store.spool_len(), 1);
 
@@ -393,4 +396,54 @@ async fn bad_settings_are_configuration_errors() {
             .unwrap_err();
         assert!(matches!(err, InfluxError::Config { .. }), "{url}: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_full_spool_refuses_batches_for_a_retry_and_never_drops_one() {
+    let mut server = StubServer::start().await;
+    server.always(503, r#"{"code":"unavailable","message":"down"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<Arc<WriteBatch>> = (0..4)
+        .map(|i| batch(vec![reading("LLH-CJG", "pH", i, 7.0)]))
+        .collect();
+    let one = encode_batch(&registry(), &batches[0].readings).body.len() as u64;
+    let mut a = args(v2_config(&server.url()), dir.path());
+    // Room for two batches and a half: the third is refused.
+    a.spool_max_bytes = one * 5 / 2;
+    let mut store = Influx2Store::open(a).await.unwrap();
+    assert!(store.write(Arc::clone(&batches[0])).await.unwrap().spooled);
+    assert!(store.write(Arc::clone(&batches[1])).await.unwrap().spooled);
+    let refused = store.write(Arc::clone(&batches[2])).await.unwrap_err();
+    assert!(refused.is_retryable(), "{refused}");
+    assert!(refused.to_string().contains("spool is full"), "{refused}");
+    assert_eq!(
+        count_rows(dir.path(), "influx_spool"),
+        2,
+        "nothing dropped, nothing added"
+    );
+    assert_eq!(
+        riverwatch_core::telemetry::gauge("influx_spool_near_cap", &[("backend", "influxdb2")])
+            .get(),
+        1,
+        "near the cap is reported"
+    );
+    assert!(
+        riverwatch_core::telemetry::counter(
+            "influx_spool_refused_batches_total",
+            &[("backend", "influxdb2")]
+        )
+        .get()
+            >= 1
+    );
+
+    // InfluxDB is back: the spool drains, and the refused batch, written again as the
+    // committer does, goes through; every batch arrives once, in order.
+    server.always(204, "");
+    server.restart().await;
+    wait_until(10, "the spool to drain", || store.spool_len() == 0).await;
+    assert!(!store.write(Arc::clone(&batches[2])).await.unwrap().spooled);
+    assert!(!store.write(Arc::clone(&batches[3])).await.unwrap().spooled);
+    let all: Vec<&Arc<WriteBatch>> = batches.iter().collect();
+    assert_eq!(accepted_lines(&server), lines_of(&all));
+    store.close().await.unwrap();
 }

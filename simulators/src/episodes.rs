@@ -1,4 +1,4 @@
-//! Events other than plumes: air-pollution episodes, treatment-plant upsets and floods. Each
+//! Episodes other than plumes: air-pollution episodes, treatment-plant upsets and floods. Each
 //! is a pure function of the time, applied on top of the station models.
 
 use chrono::{DateTime, NaiveTime, Utc};

@@ -21,8 +21,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use riverwatch_core::events::{
     Event, EventStatus, EventWindow, REGION, Rule, Severity, WindowPeriod,
 };
+use riverwatch_core::i18n::short_number;
 use riverwatch_core::registry::{Registry, Station};
-use riverwatch_core::time::CST;
+use riverwatch_core::time::{CST, fmt_cst_minutes};
 use riverwatch_core::{Province, WaterClass};
 
 use crate::live::{Bound, Finding, FindingKind, flood_state_name};
@@ -30,25 +31,6 @@ use crate::model::{AqiRecord, JointControlRecord, WarningRecord, WindowEvaluatio
 use crate::standards::hj633::AqiLevel;
 use crate::standards::hydrology::LevelState;
 use crate::standards::warning::WarningLevel;
-
-/// A number for a summary: at most four decimals, no trailing zeros.
-pub fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return "—".to_string();
-    }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
-
-/// A time for a summary, in China Standard Time: `2026-09-10 12:00`.
-pub fn cst(t: DateTime<Utc>) -> String {
-    t.with_timezone(&CST).format("%Y-%m-%d %H:%M").to_string()
-}
 
 /// The stable event id.
 pub fn event_id(
@@ -218,8 +200,8 @@ impl<'a> EventBuilder<'a> {
     /// The event of a live finding.
     pub fn finding(&self, f: &Finding) -> Event {
         let names = self.names(&f.station);
-        let when_zh = format!("{}（北京时间）", cst(f.observed_at));
-        let when_en = format!("{} UTC+8", cst(f.observed_at));
+        let when_zh = format!("{}（北京时间）", fmt_cst_minutes(f.observed_at));
+        let when_en = format!("{} UTC+8", fmt_cst_minutes(f.observed_at));
         match &f.kind {
             FindingKind::ParameterExceedance(p) => {
                 let single = p.class.is_none();
@@ -254,10 +236,10 @@ impl<'a> EventBuilder<'a> {
                 });
                 let mult_zh = p
                     .exceedance_multiple
-                    .map_or(String::new(), |m| format!("，超标{}倍", num(m)));
+                    .map_or(String::new(), |m| format!("，超标{}倍", short_number(m)));
                 let mult_en = p
                     .exceedance_multiple
-                    .map_or(String::new(), |m| format!(", {}× over", num(m)));
+                    .map_or(String::new(), |m| format!(", {}× over", short_number(m)));
                 let verb_zh = match (p.status, p.bound) {
                     (EventStatus::Resolved, _) => "恢复达标，",
                     (_, Bound::Max) => "超过",
@@ -272,11 +254,11 @@ impl<'a> EventBuilder<'a> {
                     "{} {} {} {}，{}{} {} {}{}{}；{}；{}",
                     names.zh,
                     pzh,
-                    num(p.value),
+                    short_number(p.value),
                     p.unit,
                     verb_zh,
                     limit_zh,
-                    num(p.limit),
+                    short_number(p.limit),
                     p.unit,
                     class_zh,
                     mult_zh,
@@ -287,11 +269,11 @@ impl<'a> EventBuilder<'a> {
                     "{} {} {} {} {} {} {} {}{}{}; {}; {}",
                     names.en,
                     pen,
-                    num(p.value),
+                    short_number(p.value),
                     p.unit,
                     verb_en,
                     limit_en,
-                    num(p.limit),
+                    short_number(p.limit),
                     p.unit,
                     class_en,
                     mult_en,
@@ -474,18 +456,18 @@ impl<'a> EventBuilder<'a> {
                 let (pzh, pen, _) = self.param(&d.parameter);
                 let mult_zh = d
                     .exceedance_multiple
-                    .map_or(String::new(), |m| format!("，超标{}倍", num(m)));
+                    .map_or(String::new(), |m| format!("，超标{}倍", short_number(m)));
                 let mult_en = d
                     .exceedance_multiple
-                    .map_or(String::new(), |m| format!(", {}× over", num(m)));
+                    .map_or(String::new(), |m| format!(", {}× over", short_number(m)));
                 if d.status == EventStatus::Resolved {
                     e.summary_zh = format!(
                         "{} {} {} {}，恢复到排放限值 {} {} 以内；{}；{}",
                         names.zh,
                         pzh,
-                        num(d.value),
+                        short_number(d.value),
                         d.unit,
-                        num(d.limit),
+                        short_number(d.limit),
                         d.unit,
                         when_zh,
                         d.standard
@@ -494,9 +476,9 @@ impl<'a> EventBuilder<'a> {
                         "{} {} {} {} back within the discharge limit {} {}; {}; {}",
                         names.en,
                         pen,
-                        num(d.value),
+                        short_number(d.value),
                         d.unit,
-                        num(d.limit),
+                        short_number(d.limit),
                         d.unit,
                         when_en,
                         d.standard
@@ -506,9 +488,9 @@ impl<'a> EventBuilder<'a> {
                         "{} {} {} {}，超过排放限值 {} {}{}；{}；{}",
                         names.zh,
                         pzh,
-                        num(d.value),
+                        short_number(d.value),
                         d.unit,
-                        num(d.limit),
+                        short_number(d.limit),
                         d.unit,
                         mult_zh,
                         when_zh,
@@ -518,9 +500,9 @@ impl<'a> EventBuilder<'a> {
                         "{} {} {} {} above the discharge limit {} {}{}; {}; {}",
                         names.en,
                         pen,
-                        num(d.value),
+                        short_number(d.value),
                         d.unit,
-                        num(d.limit),
+                        short_number(d.limit),
                         d.unit,
                         mult_en,
                         when_en,
@@ -563,33 +545,33 @@ impl<'a> EventBuilder<'a> {
                     e.summary_zh = format!(
                         "{} 水位 {} m，回落到警戒水位 {} m 以下；{}",
                         names.zh,
-                        num(fl.level_m),
-                        num(fl.limit_m),
+                        short_number(fl.level_m),
+                        short_number(fl.limit_m),
                         when_zh
                     );
                     e.summary_en = format!(
                         "{} water level {} m, back below the warning level {} m; {}",
                         names.en,
-                        num(fl.level_m),
-                        num(fl.limit_m),
+                        short_number(fl.level_m),
+                        short_number(fl.limit_m),
                         when_en
                     );
                 } else {
                     e.summary_zh = format!(
                         "{} 水位 {} m，超过{} {} m（{}）；{}",
                         names.zh,
-                        num(fl.level_m),
+                        short_number(fl.level_m),
                         which_zh,
-                        num(fl.limit_m),
+                        short_number(fl.limit_m),
                         fl.state.label_zh(),
                         when_zh
                     );
                     e.summary_en = format!(
                         "{} water level {} m, above the {} {} m; {}",
                         names.en,
-                        num(fl.level_m),
+                        short_number(fl.level_m),
                         which_en,
-                        num(fl.limit_m),
+                        short_number(fl.limit_m),
                         when_en
                     );
                 }
@@ -913,13 +895,18 @@ pub fn day_start(date: chrono::NaiveDate) -> DateTime<Utc> {
     riverwatch_core::time::from_cst(date.and_time(chrono::NaiveTime::MIN))
 }
 
-/// A window as people write it: `2026-09-10 14:00`, `2026-09-10`, `2026-09`.
+/// A window as people write it: `2026-09-10 14:00`, `2026-09-10`, `2026-09`, the ISO week
+/// `2026-W37`, the quarter `2026-Q3`, the year `2026`.
 pub fn window_label(period: WindowPeriod, start: DateTime<Utc>) -> String {
+    use chrono::Datelike;
     let local = start.with_timezone(&CST);
     match period {
         WindowPeriod::Hour => local.format("%Y-%m-%d %H:00").to_string(),
         WindowPeriod::Day => local.format("%Y-%m-%d").to_string(),
         WindowPeriod::Month => local.format("%Y-%m").to_string(),
+        WindowPeriod::Week => local.format("%G-W%V").to_string(),
+        WindowPeriod::Quarter => format!("{}-Q{}", local.year(), local.month0() / 3 + 1),
+        WindowPeriod::Year => local.format("%Y").to_string(),
     }
 }
 
@@ -1022,13 +1009,5 @@ mod tests {
         assert_eq!(warning_severity(WarningLevel::Red), Severity::Critical);
         assert_eq!(warning_severity(WarningLevel::Yellow), Severity::Warning);
         assert_eq!(aqi_severity(AqiLevel::SeverelyPolluted), Severity::Critical);
-    }
-
-    #[test]
-    fn numbers_are_short() {
-        assert_eq!(num(1.0), "1");
-        assert_eq!(num(0.017), "0.017");
-        assert_eq!(num(2.32600001), "2.326");
-        assert_eq!(num(f64::NAN), "—");
     }
 }
