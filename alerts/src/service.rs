@@ -208,7 +208,9 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     let state_task = tokio::spawn(state_notifier.run(senders_stop.clone()));
     let driver_task = tokio::spawn(driver.run(publisher_stop.clone()));
 
-    processor.run(event_rx, ack_tx, tick, shutdown.clone()).await;
+    processor
+        .run(event_rx, ack_tx, tick, shutdown.clone())
+        .await;
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {

@@ -167,7 +167,10 @@ where
         }
     };
     if log {
-        info!(cursor = engine.cursor().unwrap_or(0), "Judging the readings store's commits in order; readings messages only signal new ones.");
+        info!(
+            cursor = engine.cursor().unwrap_or(0),
+            "Judging the readings store's commits in order; readings messages only signal new ones."
+        );
     }
     let source = Subscriber::new(session, vec![filter], clock.clone(), ());
     let source_task = tokio::spawn(

@@ -1235,12 +1235,16 @@ async fn ctrl_c_with_a_hung_relay_stops_promptly_and_keeps_every_notification() 
     drop(relay);
     let server = riverwatch_testkit::SmtpServer::start_on(port).unwrap();
     p.alerts_process().restart();
-    wait_until(Duration::from_secs(30), "all six delivered after the restart", || {
-        server.count() >= 6
-            && p.notifications()
-                .iter()
-                .all(|n| n.status == DeliveryStatus::Sent)
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "all six delivered after the restart",
+        || {
+            server.count() >= 6
+                && p.notifications()
+                    .iter()
+                    .all(|n| n.status == DeliveryStatus::Sent)
+        },
+    )
     .await;
     let ids = deliveries(&server.received());
     let logged: BTreeSet<String> = log.iter().map(|n| n.message_id.clone()).collect();

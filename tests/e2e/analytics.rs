@@ -452,10 +452,7 @@ async fn readings_committed_but_never_announced_are_judged_once() {
     wait_until(
         Duration::from_secs(20),
         "the commits made while analytics was down judged",
-        || {
-            !exceedances(&p, "LLH-NTS").is_empty()
-                && cursor(&p).as_deref() == Some("4")
-        },
+        || !exceedances(&p, "LLH-NTS").is_empty() && cursor(&p).as_deref() == Some("4"),
     )
     .await;
     let cjg = exceedances(&p, "LLH-CJG");

@@ -562,15 +562,24 @@ async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_r
 async fn another_process_holding_the_write_lock_for_ten_seconds_delays_but_loses_nothing() {
     let mut p = Pipeline::builder().with_ingest("it-lock").start().await;
     let t = now_minute();
-    p.publish("it-lock-pub", vec![json_obs("LLH-CJG", t, &[("NH3N", 0.3)])])
-        .await;
+    p.publish(
+        "it-lock-pub",
+        vec![json_obs("LLH-CJG", t, &[("NH3N", 0.3)])],
+    )
+    .await;
     p.wait_readings(Duration::from_secs(20), "the first reading", |n| n == 1)
         .await;
     // Another writer (a backup tool, an operator's sqlite3) takes the write lock.
     let other = rusqlite::Connection::open(p.readings_db()).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let messages: Vec<_> = (1..=20)
-        .map(|i| json_obs("LLH-CJG", t + chrono::Duration::minutes(i), &[("NH3N", 0.3)]))
+        .map(|i| {
+            json_obs(
+                "LLH-CJG",
+                t + chrono::Duration::minutes(i),
+                &[("NH3N", 0.3)],
+            )
+        })
         .collect();
     p.publish("it-lock-pub", messages).await;
     // The fault lasts 10 s; there is nothing to await in it.

@@ -229,8 +229,8 @@ mod tests {
         });
         let recipient_id = recipient.id.clone();
         // A generous timeout: the reply must end because of the bound, not the timeout.
-        let notifier = WebhookNotifier::new(config.routing.clone(), Duration::from_secs(600))
-            .unwrap();
+        let notifier =
+            WebhookNotifier::new(config.routing.clone(), Duration::from_secs(600)).unwrap();
         let now = chrono::Utc::now();
         let out = Outgoing {
             notification: Notification {

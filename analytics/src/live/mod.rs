@@ -619,7 +619,11 @@ mod tests {
         let again = e.evaluate(&[at(t0 + min(10), t0 + min(1), 0.3)], t0);
         assert_eq!((again.judged, again.skipped), (0, 1));
         // Once real time passes it, it is behind the watermark like any older reading.
-        assert_eq!(e.evaluate(&[at(t0 + min(11), t0 + min(11), 1.6)], t0).judged, 1);
+        assert_eq!(
+            e.evaluate(&[at(t0 + min(11), t0 + min(11), 1.6)], t0)
+                .judged,
+            1
+        );
         let old = e.evaluate(&[at(t0 + min(10), t0 + min(1), 0.3)], t0);
         assert_eq!((old.judged, old.late.len()), (0, 1));
         assert!(e.state("LLH-NTS").unwrap().ahead.is_empty());

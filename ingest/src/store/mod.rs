@@ -13,7 +13,8 @@ use std::sync::Arc;
 use riverwatch_core::Reading;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::store_api::{
-    Committed, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+    Committed, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch,
+    WriteReport,
 };
 use riverwatch_core::time::Clock;
 
