@@ -18,12 +18,15 @@
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
 //! - [`publish`]: readings out and the broker drop watch on core's output connection
 //!   ([`riverwatch_core::mqtt::publisher`]).
+//! - [`replay`]: re-decoding dead letters from their stored raw bytes
+//!   (`riverwatch dead-letters replay`).
 //! - [`telemetry`]: the service counters.
 
 pub mod config;
 pub mod decode;
 pub mod pipeline;
 pub mod publish;
+pub mod replay;
 pub mod secrets;
 pub mod source;
 pub mod store;

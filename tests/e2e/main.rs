@@ -36,3 +36,7 @@ mod analytics;
 /// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
 mod alerts;
+
+/// The console: the HTTP API over real HTTP (access control, acknowledgements, readings,
+/// metrics) and the live feed's resumption.
+mod console;
