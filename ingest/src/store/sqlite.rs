@@ -33,8 +33,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::store_api::{
-    Committed, Conflict, DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery, StoreError,
-    StoreReader, StoreWriter, WriteBatch, WriteReport,
+    Committed, Conflict, DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery,
+    StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, StationId};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
