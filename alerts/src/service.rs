@@ -36,7 +36,7 @@ use riverwatch_core::{Lang, Province, Registry};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, info_span, trace, warn};
+use tracing::{debug, error, info, info_span, trace, warn};
 
 use crate::Error;
 use crate::audit::{Entry, SERVICE};
@@ -216,7 +216,9 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     let state_task = tokio::spawn(state_notifier.run(senders_stop.clone()));
     let driver_task = tokio::spawn(driver.run(publisher_stop.clone()));
 
-    processor.run(event_rx, ack_tx, tick).await;
+    processor
+        .run(event_rx, ack_tx, tick, shutdown.clone())
+        .await;
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {
@@ -403,9 +405,10 @@ impl Processor {
         mut events: mpsc::Receiver<Vec<BrokerMessage>>,
         acks: mpsc::UnboundedSender<Vec<PacketAck>>,
         tick: Duration,
+        shutdown: CancellationToken,
     ) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10), 0x5eed);
-        loop {
+        'run: loop {
             let wait = self.next_wait(tick);
             tokio::select! {
                 run = events.recv() => {
@@ -416,14 +419,30 @@ impl Processor {
                         loop {
                             match self.handle_event(&message) {
                                 Ok(()) => {
+                                    if backoff.attempts() > 0 {
+                                        info!(attempts = backoff.attempts(), "Alert state commits again.");
+                                    }
                                     backoff.reset();
                                     let _ = acks.send(vec![PacketAck::from(&message)]);
                                     break;
                                 }
                                 Err(error) => {
                                     let delay = backoff.next_delay();
-                                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying.");
-                                    tokio::time::sleep(delay).await;
+                                    if backoff.attempts() == 1 {
+                                        self.metrics.store_failed();
+                                        error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying until it succeeds.");
+                                    } else {
+                                        debug!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state yet.");
+                                    }
+                                    // Ctrl-C ends the retries: the event stays unacknowledged
+                                    // and the broker hands it over again after the restart.
+                                    tokio::select! {
+                                        () = tokio::time::sleep(delay) => {}
+                                        () = shutdown.cancelled() => {
+                                            info!("Shutting down while the alert store fails; the event in hand stays with the broker.");
+                                            break 'run;
+                                        }
+                                    }
                                     if let Err(error) = self.reload() {
                                         error!(%error, "Cannot reload alert state.");
                                     }

@@ -13,6 +13,12 @@
 //! window is not evaluated: it is kept in the evaluation store's `rejected_messages` with its
 //! reason, counted, and acknowledged.
 //!
+//! With the SQLite readings store, what is judged is the store's commit log after the
+//! engine's cursor (kept in the evaluation store in the same transaction as the results):
+//! at start, on every readings message and on every tick. So a reading committed but never
+//! announced (ingest died in between) is judged, and none is judged twice. The InfluxDB
+//! stores keep no commit log; there the messages' readings are judged.
+//!
 //! A step that fails on a temporary store problem is retried with backoff on an engine
 //! reloaded from the store (the failed step left nothing behind), so nothing is skipped.
 //! Shutdown: the source stops taking messages, the batch in hand is finished and
@@ -157,6 +163,22 @@ where
             .run(publisher_done.clone())
             .instrument(info_span!("analytics_publisher")),
     );
+    // Judge what the readings store holds beyond the cursor (readings committed while
+    // analytics was down, or never announced) before taking new messages.
+    let log = match catch_up(&mut engine, &events_out).await {
+        Ok(log) => log,
+        Err(error) => {
+            warn!(%error, "Catching up with the readings store failed; trying again on the next tick.");
+            engine = Engine::load(engine_args(), shutdown.clone()).await?;
+            true
+        }
+    };
+    if log {
+        info!(
+            cursor = engine.cursor().unwrap_or(0),
+            "Judging the readings store's commits in order; readings messages only signal new ones."
+        );
+    }
     let source = Subscriber::new(session, vec![filter], clock.clone(), ());
     let source_task = tokio::spawn(
         source
@@ -184,6 +206,18 @@ where
                 next_batch(&mut held, &mut in_rx, config.max_batch_messages)
             }
             _ = tick.tick() => {
+                // A commit that was never announced is judged by the next tick at the latest.
+                if log && let Err(error) = catch_up(&mut engine, &events_out).await {
+                    warn!(%error, "Catching up with the readings store failed; trying again on the next tick.");
+                    match Engine::load(engine_args(), shutdown.clone()).await {
+                        Ok(fresh) => engine = fresh,
+                        Err(e) => {
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 let events = engine.tick().await;
                 publish_or_log(&events_out, events).await;
                 continue;
@@ -216,7 +250,14 @@ where
         }
         let mut backoff = Backoff::network();
         let committed = loop {
-            match engine.handle(messages.clone()).await {
+            // With a commit log the store, not the message, says what to judge: the
+            // message's readings are among the commits after the cursor.
+            let step = if log {
+                catch_up(&mut engine, &events_out).await.map(|_| Vec::new())
+            } else {
+                engine.handle(messages.clone()).await
+            };
+            match step {
                 Ok(events) => break Some(events),
                 Err(e) if shutdown.is_cancelled() => {
                     info!(error = %e, "Shutting down in the middle of a step; the broker keeps those readings.");
@@ -310,6 +351,25 @@ fn open_batch(
         }
     }
     (messages, refused)
+}
+
+/// Judges the readings store's commits after the engine's cursor until none wait,
+/// publishing each step's events; `false` when the store keeps no commit log.
+async fn catch_up<R>(engine: &mut Engine<R>, out: &EventPublisher) -> Result<bool, Error>
+where
+    R: StoreReader + Clone + 'static,
+{
+    loop {
+        match engine.catch_up().await? {
+            None => return Ok(false),
+            Some((events, more)) => {
+                out.publish(events).await;
+                if !more {
+                    return Ok(true);
+                }
+            }
+        }
+    }
 }
 
 /// Up to `max` messages: those held, topped up with what is waiting in the channel.

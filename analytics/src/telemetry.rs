@@ -25,6 +25,8 @@ pub struct Metrics {
     pub events_pending: Gauge,
     /// Evaluation steps that failed and were retried.
     pub retries: Counter,
+    /// Commits of the readings store's commit log judged.
+    pub commits_read: Counter,
     events: Vec<(Rule, Counter)>,
 }
 
@@ -47,6 +49,7 @@ impl Metrics {
             events_published: counter("riverwatch_analytics_events_published_total", &[]),
             events_pending: gauge("riverwatch_analytics_events_pending", &[]),
             retries: counter("riverwatch_analytics_retries_total", &[]),
+            commits_read: counter("riverwatch_analytics_commits_read_total", &[]),
             events: Rule::ALL
                 .iter()
                 .map(|r| {

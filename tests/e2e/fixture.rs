@@ -491,6 +491,31 @@ impl Pipeline {
         EvaluationReader::open(&self.analytics_db()).unwrap()
     }
 
+    /// Starts analytics in this process on the readings store (which must exist), with its
+    /// broker session primed.
+    pub async fn start_analytics(&mut self, id: &str) {
+        self.prime(id, &["rw/v1/readings/+"]).await;
+        let args = riverwatch_analytics::AnalyticsArgs {
+            config: AnalyticsConfig {
+                client_id: id.to_string(),
+                ..AnalyticsConfig::test_config()
+            },
+            mqtt: self.mqtt(),
+            reader: SqliteReader::open(&self.readings_db()).unwrap(),
+            registry: registry(),
+            data_dir: self.data_dir(),
+            clock: self.clock.clone(),
+            control: None,
+        };
+        let token = CancellationToken::new();
+        let run = riverwatch_analytics::run(args, token.clone());
+        self.analytics = Some(Service::InProcess(InProcess::spawn(
+            "analytics",
+            token,
+            run,
+        )));
+    }
+
     /// Stops analytics and checks it ended without error.
     pub async fn stop_analytics(&mut self) {
         match self.analytics.take().expect("analytics runs") {
@@ -705,26 +730,7 @@ impl PipelineBuilder {
             }
         }
         if let Some(id) = &self.analytics {
-            p.prime(id, &["rw/v1/readings/+"]).await;
-            let args = riverwatch_analytics::AnalyticsArgs {
-                config: AnalyticsConfig {
-                    client_id: id.clone(),
-                    ..AnalyticsConfig::test_config()
-                },
-                mqtt: p.mqtt(),
-                reader: SqliteReader::open(&p.readings_db()).unwrap(),
-                registry: registry(),
-                data_dir: p.data_dir(),
-                clock: p.clock.clone(),
-                control: None,
-            };
-            let token = CancellationToken::new();
-            let run = riverwatch_analytics::run(args, token.clone());
-            p.analytics = Some(Service::InProcess(InProcess::spawn(
-                "analytics",
-                token,
-                run,
-            )));
+            p.start_analytics(id).await;
         }
         match self.alerts {
             Some(AlertsRun::InProcess(config)) => {

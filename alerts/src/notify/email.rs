@@ -5,7 +5,8 @@
 //! per Message-ID, written whole and renamed into place, so a retry replaces it). Each
 //! message is `multipart/alternative` (plain text
 //! and HTML) with the notification's stable `Message-ID`, so a retried message is
-//! recognisably the same message.
+//! recognisably the same message. `smtp://` relays are reached over sockets with
+//! TCP_NODELAY ([`super::relay`]); `smtps://` through lettre's pooled transport.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tracing::info;
 
+use super::relay::{NoDelayRelay, RelayError, parse_smtp_url};
 use super::{Attempt, Deliver};
 use crate::config::{AlertsConfig, EmailTransport, redact_url};
 use crate::model::Channel;
@@ -51,6 +53,7 @@ pub enum EmailError {
 }
 
 enum Transport {
+    Relay(NoDelayRelay),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// The outbox folder.
     File(PathBuf),
@@ -90,17 +93,29 @@ impl SmtpNotifier {
                     url: redact_url(&url),
                     reason,
                 };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
-                    .map_err(|e| relay(e.to_string()))?
-                    .timeout(Some(Duration::from_secs(config.smtp_timeout_secs)))
-                    .hello_name(ClientId::Domain(domain_of(&from)));
-                if let Some(c) = &config.smtp_credentials {
-                    b = b.credentials(Credentials::new(c.username.clone(), c.password.clone()));
+                let hello = ClientId::Domain(domain_of(&from));
+                let timeout = Duration::from_secs(config.smtp_timeout_secs);
+                let credentials = config
+                    .smtp_credentials
+                    .as_ref()
+                    .map(|c| Credentials::new(c.username.clone(), c.password.clone()));
+                let description = format!("SMTP relay {}", redact_url(&url));
+                if let Some((host, port, starttls)) =
+                    parse_smtp_url(&url).filter(|_| config.smtp_nodelay)
+                {
+                    let relay =
+                        NoDelayRelay::new(host, port, starttls, hello, credentials, timeout);
+                    (Transport::Relay(relay), description)
+                } else {
+                    let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+                        .map_err(|e| relay(e.to_string()))?
+                        .timeout(Some(timeout))
+                        .hello_name(hello);
+                    if let Some(c) = credentials {
+                        b = b.credentials(c);
+                    }
+                    (Transport::Smtp(b.build()), description)
                 }
-                (
-                    Transport::Smtp(b.build()),
-                    format!("SMTP relay {}", redact_url(&url)),
-                )
             }
         };
         info!(transport = %description, "Email transport ready.");
@@ -120,7 +135,7 @@ impl SmtpNotifier {
     pub fn outbox(&self) -> Option<&Path> {
         match &self.transport {
             Transport::File(dir) => Some(dir),
-            Transport::Smtp(_) => None,
+            Transport::Smtp(_) | Transport::Relay(_) => None,
         }
     }
 
@@ -182,6 +197,17 @@ impl Deliver for SmtpNotifier {
                     Ok(Ok(())) => Attempt::Delivered(format!("written to {shown}")),
                     Ok(Err(e)) => Attempt::Transient(format!("outbox write failed: {e}")),
                     Err(e) => Attempt::Transient(format!("outbox write failed: {e}")),
+                }
+            }
+            Transport::Relay(r) => {
+                let bytes = message.formatted();
+                match r.send(message.envelope(), &bytes).await {
+                    Ok(resp) => {
+                        let text: Vec<&str> = resp.message().collect();
+                        Attempt::Delivered(format!("{} {}", resp.code(), text.join(" ")))
+                    }
+                    Err(RelayError::Smtp(e)) => classify(&e),
+                    Err(e) => Attempt::Transient(e.to_string()),
                 }
             }
             Transport::Smtp(t) => match t.send(message).await {

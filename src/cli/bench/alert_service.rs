@@ -190,6 +190,9 @@ pub struct BenchOptions {
     pub pipeline: Option<StartPipeline>,
     /// Give up after this long.
     pub timeout: Duration,
+    /// `[alerts] smtp_nodelay`: TCP_NODELAY on the relay socket (the default), or lettre's
+    /// pooled transport with Nagle on (the transport before the option existed).
+    pub smtp_nodelay: bool,
 }
 
 impl BenchOptions {
@@ -201,6 +204,7 @@ impl BenchOptions {
             trigger: None,
             pipeline: None,
             timeout: Duration::from_secs(300),
+            smtp_nodelay: true,
         }
     }
 }
@@ -340,6 +344,7 @@ async fn run_bench(
         group_interval_secs: 3600,
         repeat_interval_secs: 86_400,
         smtp_url: Some(smtp.url()),
+        smtp_nodelay: opts.smtp_nodelay,
         routing: bench_routing(),
         ..AlertsConfig::default()
     };

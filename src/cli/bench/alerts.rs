@@ -36,6 +36,10 @@ pub struct AlertsBenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The alert service's `[alerts] smtp_nodelay`: `false` measures lettre's pooled
+    /// transport with Nagle on, as before the option existed.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub smtp_nodelay: bool,
 }
 
 /// Parameters a reading exceeds, each at three times its GB 3838-2002 Class III limit
@@ -182,10 +186,12 @@ pub async fn run(args: &AlertsBenchArgs, ctx: &Context) -> anyhow::Result<()> {
     opts.alerts = alerts;
     opts.trigger = Some(Arc::new(trigger));
     opts.pipeline = Some(start);
+    opts.smtp_nodelay = args.smtp_nodelay;
     let reading = bench(opts).await.map_err(failed)?;
 
     let mut opts = BenchOptions::new(registry);
     opts.alerts = alerts;
+    opts.smtp_nodelay = args.smtp_nodelay;
     let event = bench(opts).await.map_err(failed)?;
 
     let result = AlertsBench { reading, event };
