@@ -99,8 +99,19 @@
     silence_created: ['', '创建静默', 'silence created'], silence_expired: ['', '静默结束', 'silence ended'],
   };
 
-  function timeline(audit) {
-    document.getElementById('timeline').innerHTML = audit.map((r) => {
+  // The audit trail, with every notification (whom, how, outcome) at its time.
+  function timeline(audit, notes) {
+    const OUT = { queued: ['排队', 'queued'], retrying: ['重试中', 'retrying'], sent: ['已送达', 'delivered'], failed: ['失败', 'failed'], expired: ['过期', 'expired'] };
+    const rows = audit.filter((r) => !(notes.length && r.kind.startsWith('notification_')))
+      .concat(notes.map((n) => ({
+        at: n.sent_at || n.last_attempt_at || n.created_at,
+        kind: n.kind === 'escalation' ? 'escalated' : 'notification_sent',
+        actor: n.recipient_name + ' <' + n.target + '>',
+        province: n.province,
+        detail: JSON.stringify({ channel: n.channel, outcome: OUT[n.status] ? t(OUT[n.status][0], OUT[n.status][1]) : n.status }),
+      })))
+      .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    document.getElementById('timeline').innerHTML = rows.map((r) => {
       const k = KIND[r.kind] || ['', r.kind, r.kind];
       let detail = '';
       try {
@@ -207,7 +218,7 @@
       current = d.alert;
       facts(d.alert);
       acks(d.alert);
-      timeline(d.audit);
+      timeline(d.audit, d.notifications);
       notifications(d.notifications);
       await Promise.all([path(d.alert), silences(d.alert)]);
       document.body.dataset.ready = '1';

@@ -22,8 +22,8 @@
   const W = 1200;
   const LEFT = 120;
   const RIGHT = 40;
-  const ROW = 235;
-  const TOP = 120;
+  const ROW = 200;
+  const TOP = 112;
   // Lanes for section marks: offset of the mark's top from the river line.
   const LANES = [-38, 14, -92, 68];
 
@@ -154,11 +154,11 @@
   }
 
   function legend() {
-    const sw = (inner) => '<svg width="34" height="22" viewBox="0 0 34 22">' + inner + '</svg>';
+    const sw = (inner) => '<svg width="40" height="22" viewBox="0 0 40 22">' + inner + '</svg>';
     let h = '';
     for (const c of ['I', 'II', 'III', 'IV', 'V', '劣V']) {
       const n = RW.classNo(c);
-      h += '<span>' + sw('<rect class="mark c' + n + '" x="1" y="1" width="32" height="20" rx="3"/><text class="cls on-c' + n + '" x="17" y="11">' + esc(RW.classLabel(c)) + '</text>')
+      h += '<span>' + sw('<rect class="mark c' + n + '" x="1" y="1" width="38" height="20" rx="3"/><text class="cls on-c' + n + '" x="20" y="11">' + esc(RW.classLabel(c)) + '</text>')
         + ' ' + esc(RW.classText(c)) + '</span>';
     }
     h += '<span>' + sw('<rect class="target t3" x="2" y="2" width="30" height="18" rx="3"/>') + ' ' + esc(t('目标类别（虚线框）', 'target class (dashed frame)')) + '</span>'
@@ -283,7 +283,7 @@
     soundButton();
   };
   function soundButton() {
-    document.getElementById('sound').textContent = muted ? t('🔕 提示音已关闭（点击开启）', '🔕 Sound off (click to turn on)') : t('🔔 提示音开启（点击静音）', '🔔 Sound on (click to mute)');
+    document.getElementById('sound').textContent = muted ? t('提示音：关（点击开启）', 'Sound: off (click to turn on)') : t('提示音：开（点击静音）', 'Sound: on (click to mute)');
     document.getElementById('sound-note').textContent = !muted && (!audio || audio.state !== 'running')
       ? t('浏览器要求先点击页面一次才能发声', 'the browser plays sound after a first click on the page') : '';
   }

@@ -1,5 +1,6 @@
 // The sign-in page: a token becomes the HttpOnly session cookie (POST /api/v1/session),
-// then back to the page the officer came from (only a path of this console).
+// then back to the page the officer came from (only a path of this console). The form
+// posts to the API even without this script, so a token never lands in a URL.
 'use strict';
 
 (() => {
@@ -23,4 +24,5 @@
       msg.textContent = e.status === 401 ? RW.t('令牌无效或已吊销', 'unknown or revoked token') : e.message;
     }
   });
+  document.body.dataset.ready = '1';
 })();
