@@ -44,3 +44,10 @@ mod alerts;
 /// The console: the HTTP API over real HTTP (access control, acknowledgements, readings,
 /// metrics) and the live feed's resumption.
 mod console;
+
+/// A headless Chromium over the DevTools protocol, for the console's pages.
+mod cdp;
+
+/// The console's pages in headless Chromium: the overview labels every section and follows
+/// the live feed, the acknowledge button works for the signed-in province only; screenshots.
+mod browser;
