@@ -7,18 +7,27 @@
 //! number is the same in the report, on the console and in `riverwatch evaluations`.
 //!
 //! Data flow: [`assemble`] (stores → typed [`model::Report`]) → [`json`] (the programs'
-//! view).
+//! view) and [`tables`] (titled tables in the operator's language) → [`csv`], [`html`], [`xlsx`].
 //!
 //! # Layout
 //! - [`model`]: the typed report: section rows, rivers, boundary sections, incidents, the
 //!   ledger, alerts, air, the audit head.
 //! - [`assemble`]: reads the stores and builds a [`model::Report`] for a period and date.
-//! - [`json`]: the programs' view (`--format json`).
+//! - [`json`]: the programs' view (`--format json`) and the digest that tells a revision.
+//! - [`tables`]: the report as titled tables of typed cells, headers with units; the
+//!   summary; class colours.
+//! - [`csv`]: one CSV file per table.
+//! - [`html`]: the HTML report and the email body (inline styles only).
+//! - [`xlsx`]: the Excel workbook: summary, one sheet per table, the boundary-class chart.
 #![deny(missing_docs)]
 
 pub mod assemble;
+pub mod csv;
+pub mod html;
 pub mod json;
 pub mod model;
+pub mod tables;
+pub mod xlsx;
 
 pub use assemble::{Request, Sources, assemble};
 pub use model::Report;

@@ -315,4 +315,67 @@ fn a_week_of_the_lalin_river_read_back_and_graded() {
         crate::json::digest(&report),
         crate::json::digest(&report.clone())
     );
+
+    workbook_read_back(&report);
+}
+
+/// The workbook of that week, read back with calamine: the sheets, the written-out classes,
+/// numbers stored as numbers, the units in the headers, the chart part.
+fn workbook_read_back(report: &Report) {
+    use calamine::{Data, Reader, Xlsx};
+    let bytes = crate::xlsx::workbook(report, riverwatch_core::Lang::Zh, false).unwrap();
+    let mut wb: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.clone())).unwrap();
+    let names = wb.sheet_names();
+    assert_eq!(names[0], "汇总");
+    assert!(names.iter().any(|n| n == "断面水质"), "{names:?}");
+    assert!(names.iter().any(|n| n == "跨界断面类别变化"), "{names:?}");
+    let summary = wb.worksheet_range("汇总").unwrap();
+    let title = summary.get_value((0, 0)).unwrap().to_string();
+    assert!(
+        title.contains("拉林河") && title.contains("周报"),
+        "{title}"
+    );
+
+    let sections = wb.worksheet_range("断面水质").unwrap();
+    let header: Vec<String> = (0..14)
+        .map(|c| sections.get_value((0, c)).unwrap().to_string())
+        .collect();
+    assert_eq!(header[7], "本期类别");
+    assert_eq!(header[13], "有效数据率 (%)");
+    // Row 3 (after the header): 牛头山大桥, Ⅳ类, not compliant, 氨氮(0.3), 2 h, 7 d, 100 %.
+    let row = |c: u32| sections.get_value((3, c)).unwrap().clone();
+    assert_eq!(row(2), Data::String("牛头山大桥".into()));
+    assert_eq!(row(5), Data::String("黑→吉".into()));
+    assert_eq!(row(7), Data::String("Ⅳ类".into()));
+    assert_eq!(row(8), Data::String("Ⅱ类".into()));
+    assert_eq!(row(9), Data::String("否".into()));
+    assert_eq!(row(10), Data::String("氨氮(0.3)".into()));
+    assert_eq!(row(11), Data::Float(2.0));
+    assert_eq!(row(12), Data::Float(7.0));
+    assert_eq!(row(13), Data::Float(100.0));
+
+    let rivers = wb.worksheet_range("河流水质").unwrap();
+    assert_eq!(
+        rivers.get_value((1, 3)),
+        Some(&Data::String("轻度污染".into()))
+    );
+    let Some(Data::Float(rate)) = rivers.get_value((1, 7)) else {
+        panic!("达标率 is a number");
+    };
+    assert!((rate - 400.0 / 7.0).abs() < 1e-9);
+
+    let air = wb.worksheet_range("空气质量").unwrap();
+    let sc: Vec<Data> = (3..11)
+        .map(|c| air.get_value((1, c)).unwrap().clone())
+        .collect();
+    assert_eq!(
+        sc,
+        [0.0, 3.0, 0.0, 0.0, 2.0, 1.0, 3.0, 2.0]
+            .map(Data::Float)
+            .to_vec()
+    );
+    // The native chart is a part of the package (calamine does not read charts).
+    let needle = b"xl/charts/chart1.xml";
+    assert!(bytes.windows(needle.len()).any(|w| w == needle));
 }
