@@ -49,10 +49,6 @@ pub struct ReportArgs {
     /// Output folder; `<data-dir>/reports` when absent.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Also mail the report (HTML body, workbook attached) to its recipients through the
-    /// alert service's outbox.
-    #[arg(long)]
-    pub send: bool,
 }
 
 fn parse_period(s: &str) -> Result<WindowPeriod, String> {
@@ -183,12 +179,6 @@ pub async fn run(args: &ReportArgs, ctx: &Context) -> anyhow::Result<()> {
         .unwrap_or_else(|| ctx.data_dir.join("reports"));
     for path in write(&report, args.format, &dir, ctx.lang)? {
         println!("{}", path.display());
-    }
-    if args.send {
-        return Err(user_error(
-            "--send 尚不可用",
-            "--send is not available in this build",
-        ));
     }
     Ok(())
 }
