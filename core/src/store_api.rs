@@ -3,43 +3,113 @@
 //!
 //! `StoreWriter::write` returns only when the batch is durable (committed, or spooled to
 //! disk for a remote store) and is idempotent on (station, parameter, time, period): a
-//! redelivered reading is reported as a duplicate and stored once.
+//! redelivered reading is reported as a duplicate and stored once; one that differs from
+//! the stored reading is reported as a conflict and not stored.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::deadletter::{DeadLetter, ReasonCode};
-use crate::reading::{Period, Reading};
+use crate::reading::{DataFlag, Period, Reading};
 
-/// What one durable write carries: accepted readings and the dead letters of the same
-/// messages, committed together so an ack never runs ahead of either.
+/// What one durable write carries: accepted readings, the dead letters of the same
+/// messages, and the changes to the held packets of split HJ 212 messages, committed
+/// together so an ack never runs ahead of any of them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteBatch {
     /// Accepted readings.
     pub readings: Vec<Reading>,
     /// Rejections.
     pub dead_letters: Vec<DeadLetter>,
+    /// Packets to keep and messages whose packets are no longer needed, applied in order.
+    pub held: Vec<HeldChange>,
 }
 
 impl WriteBatch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.readings.is_empty() && self.dead_letters.is_empty()
+        self.readings.is_empty() && self.dead_letters.is_empty() && self.held.is_empty()
     }
 }
 
+/// One packet of a split HJ 212 message (Flag bit D, PNUM/PNO), kept by the store until its
+/// message is complete, expires or is given up, so that its broker message can be
+/// acknowledged at once and a restart does not lose it.
+///
+/// The decoded header fields are kept beside the bytes because the bytes may have the
+/// station's access password masked (and then no longer match their CRC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldPacket {
+    /// Station of the MN.
+    pub station: String,
+    /// The data logger (MN).
+    pub mn: String,
+    /// The request number (QN); empty when the packet has none.
+    pub qn: String,
+    /// This packet's number, 1 to `pnum`.
+    pub pno: u32,
+    /// The message's number of packets.
+    pub pnum: u32,
+    /// System code (ST).
+    pub st: String,
+    /// Command code (CN).
+    pub cn: String,
+    /// The Flag field's value.
+    pub flag: u8,
+    /// The packet's CP text.
+    pub cp: String,
+    /// The MQTT topic it came on.
+    pub topic: String,
+    /// When ingest received it.
+    pub received_at: DateTime<Utc>,
+    /// Its bytes as received, with the `PW` value masked for a station that has an access
+    /// password.
+    pub payload: Bytes,
+}
+
+/// A change to the held packets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeldChange {
+    /// Keep a packet (replacing one held under the same MN, QN and PNO).
+    Keep(HeldPacket),
+    /// Forget every packet of the message (MN, QN): it was completed, or dead-lettered.
+    Release {
+        /// The data logger.
+        mn: String,
+        /// The request number.
+        qn: String,
+    },
+}
+
 /// The outcome of a durable write.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteReport {
     /// For each reading of the batch, in order: whether it was new (false: a duplicate of a
     /// stored reading, or of an earlier one in the same batch).
     pub inserted: Vec<bool>,
-    /// Number of duplicates.
+    /// Number of duplicates (identical resends; conflicts are not counted here).
     pub duplicates: usize,
+    /// Readings of the batch whose (station, parameter, time, period) was already stored,
+    /// or given earlier in the same batch, with another value or flag: the stored reading is
+    /// kept, the new one is not stored (its `inserted` is false) and the caller dead-letters
+    /// it as `conflicting_value`.
+    pub conflicts: Vec<Conflict>,
     /// Whether the batch went to the local spool because the remote store was unavailable.
     pub spooled: bool,
+}
+
+/// A reading that contradicts a stored one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conflict {
+    /// Index of the refused reading in the batch.
+    pub index: usize,
+    /// The value kept.
+    pub stored_value: f64,
+    /// The flag kept.
+    pub stored_flag: DataFlag,
 }
 
 /// A store failure.
@@ -95,6 +165,13 @@ pub trait StoreWriter: Send {
         &mut self,
         batch: Arc<WriteBatch>,
     ) -> impl Future<Output = Result<WriteReport, StoreError>> + Send;
+
+    /// The packets of split HJ 212 messages kept by earlier writes and not yet released,
+    /// ordered by MN, QN and PNO; ingest picks its unfinished messages up from them.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn held_packets(&mut self) -> impl Future<Output = Result<Vec<HeldPacket>, StoreError>> + Send;
 
     /// Flushes whatever is buffered and releases the store.
     ///

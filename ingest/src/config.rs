@@ -54,9 +54,23 @@ pub struct IngestConfig {
     #[serde(default = "default_commit_linger_ms")]
     pub commit_linger_ms: u64,
     /// How long the parts of a multi-packet HJ 212 message are held waiting for the rest,
-    /// seconds; an incomplete message is then dead-lettered. Default 120.
+    /// seconds; an incomplete message is then dead-lettered (`reassembly_timeout`). The
+    /// parts are kept in the store and acknowledged to the broker as they arrive, so they
+    /// survive a restart. Default 120.
     #[serde(default = "default_reassembly_timeout_secs")]
     pub reassembly_timeout_secs: u64,
+    /// Most unfinished multi-packet HJ 212 messages held for one station; a packet that
+    /// would open another is dead-lettered (`reassembly_overflow`). Default 16.
+    #[serde(default = "default_reassembly_max_open_per_station")]
+    pub reassembly_max_open_per_station: usize,
+    /// Most unfinished multi-packet HJ 212 messages held in all; a packet that would open
+    /// another is dead-lettered (`reassembly_overflow`). Default 1024.
+    #[serde(default = "default_reassembly_max_open")]
+    pub reassembly_max_open: usize,
+    /// Most packets of unfinished HJ 212 messages held in all (each at most about 1 KiB);
+    /// a packet beyond is dead-lettered (`reassembly_overflow`). Default 65536.
+    #[serde(default = "default_reassembly_max_held_packets")]
+    pub reassembly_max_held_packets: usize,
     /// Publish committed readings on `{prefix}/readings/{station}`. Default true.
     #[serde(default = "default_true")]
     pub publish_readings: bool,
@@ -91,6 +105,15 @@ const fn default_commit_linger_ms() -> u64 {
 const fn default_reassembly_timeout_secs() -> u64 {
     120
 }
+const fn default_reassembly_max_open_per_station() -> usize {
+    16
+}
+const fn default_reassembly_max_open() -> usize {
+    1024
+}
+const fn default_reassembly_max_held_packets() -> usize {
+    65536
+}
 const fn default_true() -> bool {
     true
 }
@@ -109,6 +132,9 @@ impl Default for IngestConfig {
             channel_capacity: default_channel_capacity(),
             commit_linger_ms: default_commit_linger_ms(),
             reassembly_timeout_secs: default_reassembly_timeout_secs(),
+            reassembly_max_open_per_station: default_reassembly_max_open_per_station(),
+            reassembly_max_open: default_reassembly_max_open(),
+            reassembly_max_held_packets: default_reassembly_max_held_packets(),
             publish_readings: true,
             watch_broker_drops: true,
             station_secrets: None,
@@ -184,6 +210,24 @@ impl IngestConfig {
             (1..=1_000_000).contains(&self.channel_capacity),
         )?;
         range(
+            "reassembly_max_open_per_station",
+            "between 1 and 1000000",
+            self.reassembly_max_open_per_station,
+            (1..=1_000_000).contains(&self.reassembly_max_open_per_station),
+        )?;
+        range(
+            "reassembly_max_open",
+            "between 1 and 1000000",
+            self.reassembly_max_open,
+            (1..=1_000_000).contains(&self.reassembly_max_open),
+        )?;
+        range(
+            "reassembly_max_held_packets",
+            "between 1 and 100000000",
+            self.reassembly_max_held_packets,
+            (1..=100_000_000).contains(&self.reassembly_max_held_packets),
+        )?;
+        range(
             "commit_linger_ms",
             "between 0 and 1000",
             usize::try_from(self.commit_linger_ms).unwrap_or(usize::MAX),
@@ -219,8 +263,15 @@ pub enum Backend {
     Influxdb1,
 }
 
+/// The default cap of the InfluxDB spool, bytes (1 GiB).
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+
+const fn default_spool_max_bytes() -> u64 {
+    DEFAULT_SPOOL_MAX_BYTES
+}
+
 /// The store settings (`[store]`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// Which backend. Default `sqlite`.
@@ -236,6 +287,24 @@ pub struct StoreConfig {
     /// InfluxDB 1.x settings, required when `backend = "influxdb1"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub influxdb1: Option<Influx1Config>,
+    /// The most line protocol the local spool holds while InfluxDB is unavailable, bytes.
+    /// From 80 % of it an ERROR is logged and `influx_spool_near_cap` is 1; at the cap new
+    /// batches are refused (retried, their messages stay unacknowledged with the broker),
+    /// never dropped. Default 1073741824 (1 GiB).
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::default(),
+            sqlite: SqliteConfig::default(),
+            influxdb2: None,
+            influxdb1: None,
+            spool_max_bytes: default_spool_max_bytes(),
+        }
+    }
 }
 
 impl StoreConfig {
@@ -244,6 +313,13 @@ impl StoreConfig {
     /// # Errors
     /// A missing section for the chosen backend.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.spool_max_bytes < 1024 * 1024 {
+            return Err(ConfigError::Range {
+                field: "spool_max_bytes",
+                expected: "at least 1048576",
+                got: self.spool_max_bytes.to_string(),
+            });
+        }
         match self.backend {
             Backend::Sqlite => Ok(()),
             Backend::Influxdb2 if self.influxdb2.is_none() => Err(ConfigError::Missing(
@@ -270,6 +346,19 @@ pub struct SqliteConfig {
     /// Page cache, MiB. Default 64.
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u32,
+    /// With an InfluxDB backend: how long, in hours, the readings sent to InfluxDB are
+    /// remembered locally (table `influx_index`, by observation time) to tell an identical
+    /// resend from one with another value (`conflicting_value`). Default 72.
+    #[serde(default = "default_influx_index_hours")]
+    pub influx_index_hours: u32,
+    /// Dead letters kept at most, MiB (their raw messages and reasons); the oldest go first,
+    /// logged and counted. Default 256.
+    #[serde(default = "default_dead_letter_max_mib")]
+    pub dead_letter_max_mib: u32,
+    /// Dead letters are kept at most this many days after reception; older ones are
+    /// dropped, logged and counted. Default 90.
+    #[serde(default = "default_dead_letter_max_age_days")]
+    pub dead_letter_max_age_days: u32,
 }
 
 fn default_sqlite_file() -> String {
@@ -278,6 +367,15 @@ fn default_sqlite_file() -> String {
 const fn default_cache_mib() -> u32 {
     64
 }
+const fn default_influx_index_hours() -> u32 {
+    72
+}
+const fn default_dead_letter_max_mib() -> u32 {
+    256
+}
+const fn default_dead_letter_max_age_days() -> u32 {
+    90
+}
 
 impl Default for SqliteConfig {
     fn default() -> Self {
@@ -285,6 +383,9 @@ impl Default for SqliteConfig {
             file: default_sqlite_file(),
             synchronous: Synchronous::default(),
             cache_mib: default_cache_mib(),
+            influx_index_hours: default_influx_index_hours(),
+            dead_letter_max_mib: default_dead_letter_max_mib(),
+            dead_letter_max_age_days: default_dead_letter_max_age_days(),
         }
     }
 }

@@ -18,12 +18,15 @@
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
 //! - [`publish`]: readings out and the broker drop watch on core's output connection
 //!   ([`riverwatch_core::mqtt::publisher`]).
+//! - [`replay`]: re-decoding dead letters from their stored raw bytes
+//!   (`riverwatch dead-letters replay`).
 //! - [`telemetry`]: the service counters.
 
 pub mod config;
 pub mod decode;
 pub mod pipeline;
 pub mod publish;
+pub mod replay;
 pub mod secrets;
 pub mod source;
 pub mod store;
@@ -32,7 +35,7 @@ pub mod telemetry;
 use std::sync::Arc;
 
 use riverwatch_core::mqtt::subscriber::runs_for;
-use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, SessionOptions, Subscriber};
+use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, SessionOptions, Subscriber, ack_channel};
 use riverwatch_core::registry::Registry;
 use riverwatch_core::store_api::StoreWriter;
 use riverwatch_core::time::Clock;
@@ -41,7 +44,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{ConfigError, IngestConfig};
-use crate::pipeline::{BatcherSettings, batcher, committer};
+use crate::decode::reassembly::Limits;
+use crate::pipeline::{BatcherArgs, BatcherSettings, batcher, committer};
 use crate::publish::ReadingsPublisher;
 use crate::secrets::SecretsError;
 use crate::telemetry::Metrics;
@@ -61,6 +65,9 @@ pub enum Error {
     /// The stations' access passwords cannot be loaded.
     #[error("station access passwords: {0}")]
     Secrets(#[from] SecretsError),
+    /// The store cannot give back the packets of unfinished split messages.
+    #[error("reading the held HJ 212 packets: {0}")]
+    Store(#[from] riverwatch_core::store_api::StoreError),
     /// A task of the service failed.
     #[error("ingest task failed: {0}")]
     Task(String),
@@ -111,11 +118,16 @@ where
         );
     }
     let metrics = Metrics::new();
+    // Packets of split messages kept by an earlier run: taken up again before reading on.
+    let mut store = store;
+    let held = store.held_packets().await?;
 
     // Runs of up to RUN messages: at most `channel_capacity` messages wait in the channel.
     let (input_tx, input_rx) = mpsc::channel(runs_for(config.channel_capacity));
     let (demand_tx, demand_rx) = mpsc::channel(1);
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    // Bounded: a subscriber that cannot write acks as fast as commits make them slows the
+    // committer down instead of letting them pile up.
+    let (ack_tx, ack_rx) = ack_channel();
     let publisher_done = CancellationToken::new();
     let (publisher, driver) = if config.publish_readings || config.watch_broker_drops {
         let out_id = format!("{}-out", config.client_id);
@@ -133,21 +145,26 @@ where
         max_payload_bytes: config.max_payload_bytes,
         future_tolerance: chrono::Duration::from_std(config.future_tolerance())
             .unwrap_or(chrono::Duration::minutes(10)),
-        reassembly_timeout: std::time::Duration::from_secs(config.reassembly_timeout_secs),
+        reassembly: Limits {
+            timeout: std::time::Duration::from_secs(config.reassembly_timeout_secs),
+            max_open_per_station: config.reassembly_max_open_per_station,
+            max_open: config.reassembly_max_open,
+            max_packets: config.reassembly_max_held_packets,
+        },
         linger: std::time::Duration::from_millis(config.commit_linger_ms),
         passwords,
     };
     let mut tasks = tokio::task::JoinSet::new();
     let driver_task = driver.map(|d| tokio::spawn(d.run(publisher_done.clone())));
     tasks.spawn(source.run(input_tx, ack_rx, shutdown.clone()));
-    tasks.spawn(batcher(
-        registry.clone(),
-        mqtt.topics(),
+    let batcher_args = BatcherArgs {
+        registry: registry.clone(),
+        topics: mqtt.topics(),
         settings,
-        input_rx,
-        demand_rx,
+        held,
         clock,
-    ));
+    };
+    tasks.spawn(batcher(batcher_args, input_rx, demand_rx));
     let committed = tokio::spawn(committer(
         store, registry, demand_tx, ack_tx, publisher, metrics, shutdown,
     ));

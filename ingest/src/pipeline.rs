@@ -16,7 +16,9 @@ use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{BrokerMessage, PacketAck};
 use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
-use riverwatch_core::store_api::{StoreWriter, WriteBatch};
+use riverwatch_core::store_api::{
+    Conflict, HeldChange, HeldPacket, StoreWriter, WriteBatch, WriteReport,
+};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
@@ -25,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, trace, warn};
 
 use crate::decode::password::StationPasswords;
-use crate::decode::reassembly::Reassembler;
-use crate::decode::{Decoded, Message, Outcome, Validator, hj212};
+use crate::decode::reassembly::{self, Limits, Offer, Reassembler};
+use crate::decode::{Decoded, Message, Outcome, Validator, conflict_dead_letter, hj212};
 use crate::publish::ReadingsPublisher;
 use crate::telemetry::Metrics;
 
@@ -37,6 +39,22 @@ pub struct Commit {
     pub write: WriteBatch,
     /// The messages to acknowledge after the commit.
     pub acks: Vec<PacketAck>,
+    /// The message each reading came from, for the dead letter of a reading the store
+    /// refuses as a conflict: message `i` gave the readings before `origins[i].end`.
+    pub origins: Vec<Origin>,
+}
+
+/// A message that gave readings to a batch.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The batch's reading count after this message's readings.
+    pub end: usize,
+    /// Its topic.
+    pub topic: String,
+    /// Its raw payload (the joined packets of a split HJ 212 message).
+    pub payload: bytes::Bytes,
+    /// When it was received.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Commit {
@@ -44,10 +62,50 @@ impl Commit {
         self.acks.is_empty() && self.write.is_empty()
     }
 
-    fn add(&mut self, outcome: Outcome) {
+    fn add(&mut self, msg: &Message<'_>, outcome: Outcome) {
+        if !outcome.readings.is_empty() {
+            self.origins.push(Origin {
+                end: self.write.readings.len() + outcome.readings.len(),
+                topic: msg.topic.to_string(),
+                payload: msg.payload.clone(),
+                received_at: msg.received_at,
+            });
+        }
         self.write.readings.extend(outcome.readings);
         self.write.dead_letters.extend(outcome.dead_letters);
     }
+}
+
+/// The `conflicting_value` dead letters of the readings a store refused (`conflicts`),
+/// each with the message it came from.
+pub fn conflict_dead_letters(
+    write: &WriteBatch,
+    origins: &[Origin],
+    conflicts: &[Conflict],
+) -> Vec<DeadLetter> {
+    let none = bytes::Bytes::new();
+    conflicts
+        .iter()
+        .filter_map(|c| {
+            let reading = write.readings.get(c.index)?;
+            let origin = origins[origins.partition_point(|o| o.end <= c.index)..].first();
+            // Without its message (a caller that kept none) the conflict is still kept,
+            // with an empty payload: never dropped.
+            let msg = match origin {
+                Some(o) => Message {
+                    topic: &o.topic,
+                    payload: &o.payload,
+                    received_at: o.received_at,
+                },
+                None => Message {
+                    topic: "",
+                    payload: &none,
+                    received_at: reading.received_at,
+                },
+            };
+            Some(conflict_dead_letter(&msg, reading, c))
+        })
+        .collect()
 }
 
 /// The committer's request for the next batch. It hands back the emptied vectors of the
@@ -66,7 +124,9 @@ impl Commit {
     fn clear(&mut self) {
         self.write.readings.clear();
         self.write.dead_letters.clear();
+        self.write.held.clear();
         self.acks.clear();
+        self.origins.clear();
     }
 }
 
@@ -79,8 +139,8 @@ pub struct BatcherSettings {
     pub max_payload_bytes: usize,
     /// Clock-skew tolerance.
     pub future_tolerance: chrono::Duration,
-    /// How long packets of an incomplete HJ 212 message are held.
-    pub reassembly_timeout: Duration,
+    /// How long and how many packets of incomplete HJ 212 messages are held.
+    pub reassembly: Limits,
     /// Longest a batch that is not full is held for more messages once the committer asks.
     pub linger: Duration,
     /// The HJ 212 access passwords of the stations that have one.
@@ -91,22 +151,47 @@ pub struct BatcherSettings {
 /// stream has paused (or the broker waits for acks before it sends more).
 const QUIET: Duration = Duration::from_millis(2);
 
+/// The inputs of the [`batcher`].
+pub struct BatcherArgs {
+    /// Station and parameter registry.
+    pub registry: Arc<Registry>,
+    /// The topic layout.
+    pub topics: Topics,
+    /// Settings.
+    pub settings: BatcherSettings,
+    /// The packets of split messages the store kept (unfinished messages of an earlier run).
+    pub held: Vec<HeldPacket>,
+    /// Dates the expiry of split messages.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Decodes messages into a batch until the committer asks for it.
 pub async fn batcher(
-    registry: Arc<Registry>,
-    topics: Topics,
-    settings: BatcherSettings,
+    args: BatcherArgs,
     mut input: mpsc::Receiver<Vec<BrokerMessage>>,
     mut demand: mpsc::Receiver<Demand>,
-    clock: Arc<dyn Clock>,
 ) {
+    let BatcherArgs {
+        registry,
+        topics,
+        settings,
+        held,
+        clock,
+    } = args;
     let validator = Validator {
         registry: &registry,
         future_tolerance: settings.future_tolerance,
         max_payload_bytes: settings.max_payload_bytes,
         passwords: &settings.passwords,
     };
-    let mut reassembler: Reassembler<PacketAck> = Reassembler::new(settings.reassembly_timeout);
+    let mut reassembler = Reassembler::new(settings.reassembly);
+    if !held.is_empty() {
+        info!(
+            packets = held.len(),
+            "Unfinished multi-packet messages of an earlier run taken up again."
+        );
+        reassembler.restore(held);
+    }
     let mut pending = Commit::default();
     let mut waiting: Option<oneshot::Sender<Commit>> = None;
     let mut spare: Option<Commit> = None;
@@ -169,16 +254,16 @@ pub async fn batcher(
                     let mut dead = [expired.dead_letter];
                     validator.redact(&mut dead);
                     pending.write.dead_letters.extend(dead);
-                    pending.acks.extend(expired.handles);
+                    pending.write.held.push(reassembly::release(&expired.key));
                 }
             }
         }
     }
-    let held = reassembler.drain_handles().len();
-    if held > 0 {
+    if reassembler.waiting() > 0 {
         info!(
-            packets = held,
-            "Unfinished multi-packet messages left for redelivery."
+            messages = reassembler.waiting(),
+            packets = reassembler.held(),
+            "Unfinished multi-packet messages kept in the store for the next start."
         );
     }
 }
@@ -186,7 +271,7 @@ pub async fn batcher(
 fn decode_one(
     validator: &Validator<'_>,
     topics: &Topics,
-    reassembler: &mut Reassembler<PacketAck>,
+    reassembler: &mut Reassembler,
     pending: &mut Commit,
     delivery: BrokerMessage,
 ) {
@@ -217,49 +302,61 @@ fn decode_one(
     match validator.decode(&msg, kind, station) {
         Decoded::Done(outcome) => {
             trace!(topic = %publish.topic, readings = outcome.readings.len(), rejected = outcome.dead_letters.len(), "Decoded.");
-            pending.add(outcome);
+            pending.add(&msg, outcome);
             pending.acks.push(delivery.into());
         }
         Decoded::Partial(packet) => {
-            let payload = publish.payload.clone();
-            let topic = publish.topic.clone();
-            let received_at = delivery.received_at;
-            if let Some(done) =
-                reassembler.offer(*packet, &topic, payload, received_at, delivery.into())
-            {
-                let joined = Message {
-                    topic: &done.topic,
-                    payload: &done.payload,
-                    received_at: done.received_at,
-                };
-                let mut outcome =
-                    match (&done.cp, validator.registry.station(done.station.as_str())) {
-                        (Ok(cp), Some(station)) => {
-                            hj212::values(validator, &joined, station, &done.frame, cp)
-                        }
-                        (Err(why), _) => Outcome {
-                            readings: vec![],
-                            dead_letters: vec![validator.reject(
-                                &joined,
-                                ReasonCode::MalformedFrame,
-                                why.clone(),
-                                Some(done.station.as_str()),
-                            )],
-                        },
-                        (Ok(_), None) => Outcome {
-                            readings: vec![],
-                            dead_letters: vec![validator.reject(
-                                &joined,
-                                ReasonCode::UnknownStation,
-                                format!("station {} left the registry", done.station),
-                                None,
-                            )],
-                        },
-                    };
-                validator.redact(&mut outcome.dead_letters);
-                pending.add(outcome);
-                pending.acks.extend(done.handles);
-            }
+            // The packet is kept by the store with this batch, so it is acknowledged with it.
+            let payload = validator.storable(&packet.station, &publish.payload);
+            let offered = reassembler.offer(*packet, &publish.topic, payload, delivery.received_at);
+            add_offer(validator, pending, offered);
+            pending.acks.push(delivery.into());
+        }
+    }
+}
+
+/// Adds what a packet offered to the reassembler produced to the batch.
+fn add_offer(validator: &Validator<'_>, pending: &mut Commit, offered: Offer) {
+    match offered {
+        Offer::Kept(held) => pending.write.held.push(HeldChange::Keep(*held)),
+        Offer::Duplicate => {}
+        Offer::Refused(dead) => {
+            let mut dead = [*dead];
+            validator.redact(&mut dead);
+            pending.write.dead_letters.extend(dead);
+        }
+        Offer::Complete(done) => {
+            pending.write.held.push(reassembly::release(&done.key));
+            let joined = Message {
+                topic: &done.topic,
+                payload: &done.payload,
+                received_at: done.received_at,
+            };
+            let mut outcome = match (&done.cp, validator.registry.station(done.station.as_str())) {
+                (Ok(cp), Some(station)) => {
+                    hj212::values(validator, &joined, station, &done.frame, cp)
+                }
+                (Err(why), _) => Outcome {
+                    readings: vec![],
+                    dead_letters: vec![validator.reject(
+                        &joined,
+                        ReasonCode::MalformedFrame,
+                        why.clone(),
+                        Some(done.station.as_str()),
+                    )],
+                },
+                (Ok(_), None) => Outcome {
+                    readings: vec![],
+                    dead_letters: vec![validator.reject(
+                        &joined,
+                        ReasonCode::UnknownStation,
+                        format!("station {} left the registry", done.station),
+                        None,
+                    )],
+                },
+            };
+            validator.redact(&mut outcome.dead_letters);
+            pending.add(&joined, outcome);
         }
     }
 }
@@ -270,7 +367,7 @@ pub async fn committer<S: StoreWriter>(
     mut store: S,
     registry: Arc<Registry>,
     demand: mpsc::Sender<Demand>,
-    acks: mpsc::UnboundedSender<Vec<PacketAck>>,
+    acks: mpsc::Sender<Vec<PacketAck>>,
     publisher: Option<ReadingsPublisher>,
     metrics: Metrics,
     token: CancellationToken,
@@ -292,6 +389,7 @@ pub async fn committer<S: StoreWriter>(
         let Commit {
             write,
             acks: mut to_ack,
+            mut origins,
         } = batch;
         let write = Arc::new(write);
         let span = info_span!(
@@ -300,30 +398,36 @@ pub async fn committer<S: StoreWriter>(
             dead_letters = write.dead_letters.len(),
             messages = to_ack.len()
         );
-        let report = loop {
-            match store.write(write.clone()).instrument(span.clone()).await {
-                Ok(report) => {
-                    backoff.reset();
-                    break report;
-                }
-                Err(error) => {
-                    metrics.store_errors.inc();
-                    let delay = backoff.next_delay();
-                    if backoff.attempts() > 3 {
-                        error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write keeps failing; messages stay unacknowledged.");
-                    } else {
-                        warn!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying.");
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = token.cancelled() => {
-                            warn!(messages = to_ack.len(), "Stopping with an uncommitted batch; the broker will redeliver it.");
-                            break 'batches;
-                        }
-                    }
-                }
-            }
+        let durable = write_durably(&mut store, &write, &mut backoff, &metrics, &token, &span);
+        let Some(report) = durable.await else {
+            warn!(
+                messages = to_ack.len(),
+                "Stopping with an uncommitted batch; the broker will redeliver it."
+            );
+            break 'batches;
         };
+        if !report.conflicts.is_empty() {
+            // Readings that contradict stored ones: their dead letters are committed before
+            // the messages are acknowledged (a crash in between redelivers the messages, and
+            // the store finds the same conflicts again).
+            let dead = WriteBatch {
+                readings: Vec::new(),
+                dead_letters: conflict_dead_letters(&write, &origins, &report.conflicts),
+                held: Vec::new(),
+            };
+            for d in &dead.dead_letters {
+                metrics.dead_letter(d.reason_code);
+            }
+            let dead = Arc::new(dead);
+            let durable = write_durably(&mut store, &dead, &mut backoff, &metrics, &token, &span);
+            if durable.await.is_none() {
+                warn!(
+                    messages = to_ack.len(),
+                    "Stopping before the conflicts of a batch were kept; the broker will redeliver it."
+                );
+                break 'batches;
+            }
+        }
         let new: usize = report.inserted.iter().filter(|&&b| b).count();
         metrics.commits.inc();
         metrics.stored.add(new as u64);
@@ -334,7 +438,7 @@ pub async fn committer<S: StoreWriter>(
         }
         // The source may be gone at shutdown; the broker then redelivers and the store
         // ignores the copy.
-        let _ = acks.send(std::mem::take(&mut to_ack));
+        let _ = acks.send(std::mem::take(&mut to_ack)).await;
         if let Some(p) = &publisher {
             for (station, body) in readings_payloads(&registry, &write, &report.inserted) {
                 p.publish(&station, body).await;
@@ -342,13 +446,48 @@ pub async fn committer<S: StoreWriter>(
         }
         // The store keeps no copy once the write returned; if it did, a new batch is grown.
         if let Ok(write) = Arc::try_unwrap(write) {
+            origins.clear();
             spare = Some(Commit {
                 write,
                 acks: to_ack,
+                origins,
             });
         }
     }
     store_close(&mut store).await;
+}
+
+/// Writes `write` until the store reports it durable, retrying with backoff; `None` when
+/// `token` fires first.
+async fn write_durably<S: StoreWriter>(
+    store: &mut S,
+    write: &Arc<WriteBatch>,
+    backoff: &mut Backoff,
+    metrics: &Metrics,
+    token: &CancellationToken,
+    span: &tracing::Span,
+) -> Option<WriteReport> {
+    loop {
+        match store.write(write.clone()).instrument(span.clone()).await {
+            Ok(report) => {
+                backoff.reset();
+                return Some(report);
+            }
+            Err(error) => {
+                metrics.store_errors.inc();
+                let delay = backoff.next_delay();
+                if backoff.attempts() > 3 {
+                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write keeps failing; messages stay unacknowledged.");
+                } else {
+                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying.");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = token.cancelled() => return None,
+                }
+            }
+        }
+    }
 }
 
 async fn store_close<S: StoreWriter>(store: &mut S) {

@@ -267,6 +267,7 @@ fn batch(readings: Vec<Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 
@@ -336,6 +337,7 @@ async fn influxdb_1_6_round_trip_and_outage() {
         sqlite: test_sqlite_config(),
         backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(200), 11),
         clock: Arc::new(SystemClock),
+        spool_max_bytes: riverwatch_ingest::config::DEFAULT_SPOOL_MAX_BYTES,
     })
     .await
     .unwrap();
@@ -363,6 +365,22 @@ async fn influxdb_1_6_round_trip_and_outage() {
 
     let all = reader.query(&ReadingQuery::default()).await.unwrap();
     assert_eq!(all, sorted(&first));
+
+    // ---- A resend: identical values are duplicates, another value is a conflict that
+    // never reaches InfluxDB (which would replace the stored point with it).
+    let mut changed = first[0].clone();
+    changed.value = 7.9;
+    let report = store
+        .write(batch(vec![changed, first[1].clone()]))
+        .await
+        .unwrap();
+    assert_eq!(report.inserted, vec![false, false]);
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(report.conflicts.len(), 1);
+    assert_eq!(report.conflicts[0].index, 0);
+    assert_eq!(report.conflicts[0].stored_value, 7.0);
+    let all = reader.query(&ReadingQuery::default()).await.unwrap();
+    assert_eq!(all, sorted(&first), "InfluxDB keeps the first value");
 
     let window = ReadingQuery {
         station: Some("TEST-ESC".to_string()),

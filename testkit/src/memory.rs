@@ -6,7 +6,8 @@ use std::sync::Arc;
 use riverwatch_core::DeadLetter;
 use riverwatch_core::reading::Reading;
 use riverwatch_core::store_api::{
-    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+    Conflict, HeldChange, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter,
+    WriteBatch, WriteReport,
 };
 
 /// An in-memory store for tests: the reference model of the contract (idempotent on
@@ -20,6 +21,7 @@ pub struct MemoryStore {
 struct MemoryInner {
     readings: std::collections::BTreeMap<(String, String, i64, u8), Reading>,
     dead: Vec<DeadLetter>,
+    held: std::collections::BTreeMap<(String, String, u32), HeldPacket>,
 }
 
 impl MemoryStore {
@@ -36,6 +38,14 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
+    /// The packets of split HJ 212 messages held now, by MN, QN and PNO.
+    pub fn held(&self) -> Vec<HeldPacket> {
+        self.inner
+            .lock()
+            .map(|i| i.held.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Every dead letter, in arrival order.
     pub fn dead(&self) -> Vec<DeadLetter> {
         self.inner
@@ -49,23 +59,49 @@ impl StoreWriter for MemoryStore {
     async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
         let mut inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
         let mut report = WriteReport::default();
-        for r in &batch.readings {
+        for (index, r) in batch.readings.iter().enumerate() {
             let key = (
                 r.station.to_string(),
                 r.parameter.to_string(),
                 r.observed_at.timestamp_millis(),
                 r.period.code(),
             );
-            let new = !inner.readings.contains_key(&key);
-            if new {
-                inner.readings.insert(key, r.clone());
-            } else {
-                report.duplicates += 1;
+            match inner.readings.get(&key) {
+                None => {
+                    inner.readings.insert(key, r.clone());
+                    report.inserted.push(true);
+                    continue;
+                }
+                Some(s) if s.value == r.value && s.flag == r.flag => {
+                    report.duplicates += 1;
+                }
+                Some(s) => report.conflicts.push(Conflict {
+                    index,
+                    stored_value: s.value,
+                    stored_flag: s.flag,
+                }),
             }
-            report.inserted.push(new);
+            report.inserted.push(false);
         }
         inner.dead.extend(batch.dead_letters.iter().cloned());
+        for change in &batch.held {
+            match change {
+                HeldChange::Keep(p) => {
+                    inner
+                        .held
+                        .insert((p.mn.clone(), p.qn.clone(), p.pno), p.clone());
+                }
+                HeldChange::Release { mn, qn } => {
+                    inner.held.retain(|(m, q, _), _| !(m == mn && q == qn))
+                }
+            }
+        }
         Ok(report)
+    }
+
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        let inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
+        Ok(inner.held.values().cloned().collect())
     }
 
     async fn close(&mut self) -> Result<(), StoreError> {

@@ -47,6 +47,9 @@ pub struct MosquittoOptions {
     pub max_inflight_messages: u32,
     /// Serve TLS (`mqtts://`) with this certificate instead of plain MQTT.
     pub tls: Option<TestCertificates>,
+    /// Largest publish payload the broker accepts, bytes (`message_size_limit`); 0 is
+    /// mosquitto's default, no limit beyond MQTT's.
+    pub message_size_limit: u64,
 }
 
 impl Default for MosquittoOptions {
@@ -56,6 +59,7 @@ impl Default for MosquittoOptions {
             max_queued_messages: 1_000_000,
             max_inflight_messages: 1000,
             tls: None,
+            message_size_limit: 0,
         }
     }
 }
@@ -128,6 +132,12 @@ impl Mosquitto {
         writeln!(f, "max_inflight_messages {}", opts.max_inflight_messages)?;
         writeln!(f, "set_tcp_nodelay true")?;
         writeln!(f, "sys_interval 1")?;
+        writeln!(f, "message_size_limit {}", opts.message_size_limit)?;
+        writeln!(f, "log_dest file {}", dir.join("mosquitto.log").display())?;
+        writeln!(f, "log_type error")?;
+        writeln!(f, "log_type warning")?;
+        writeln!(f, "log_type notice")?;
+        writeln!(f, "log_type information")?;
         if opts.persistence {
             writeln!(f, "persistence true")?;
             writeln!(f, "persistence_location {}/", dir.display())?;
@@ -301,7 +311,8 @@ impl Mosquitto {
             .find(|l| l.configured_port == configured_port)
     }
 
-    /// What the broker logged so far (with [`Mosquitto::start_from_config`]; empty otherwise).
+    /// What the broker logged so far (everything with [`Mosquitto::start_from_config`];
+    /// errors, warnings, notices and connections with [`Mosquitto::start_with`]).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }

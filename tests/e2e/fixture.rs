@@ -264,6 +264,11 @@ impl Pipeline {
         mqtt
     }
 
+    /// What the broker logged so far (connections, disconnections, errors).
+    pub fn broker_log(&self) -> String {
+        self.broker().log()
+    }
+
     fn broker(&self) -> &Mosquitto {
         self.broker.as_ref().expect("broker running")
     }
@@ -319,6 +324,16 @@ impl Pipeline {
 
     /// Starts ingest in this process on `readings.db` (without priming its session).
     pub fn start_ingest(&mut self, config: IngestConfig) {
+        self.start_ingest_on(config, Arc::new(SystemClock));
+    }
+
+    /// Starts ingest in this process on `readings.db` with its reception times from `clock`
+    /// (without priming its session).
+    pub fn start_ingest_on(
+        &mut self,
+        config: IngestConfig,
+        clock: Arc<dyn riverwatch_core::time::Clock>,
+    ) {
         assert!(self.ingest.is_none(), "ingest already runs");
         let store = SqliteStore::open(&self.readings_db(), &test_sqlite_config()).unwrap();
         let args = riverwatch_ingest::IngestArgs {
@@ -326,7 +341,7 @@ impl Pipeline {
             mqtt: self.mqtt(),
             store,
             registry: registry(),
-            clock: Arc::new(SystemClock),
+            clock,
         };
         let token = CancellationToken::new();
         let run = riverwatch_ingest::run(args, token.clone());

@@ -14,6 +14,11 @@ mod fixture;
 /// TLS.
 mod ingest;
 
+/// Ingest against the transport's limits: a payload just under the broker's size limit,
+/// thousands of unfinished split HJ 212 messages, a restart mid-message, a store slower than
+/// the keep-alive.
+mod transport;
+
 /// Stations' trust: the HJ 212 access password per station, and the shipped broker ACL with
 /// client ids bound to accounts.
 mod stations;
@@ -31,3 +36,7 @@ mod analytics;
 /// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
 mod alerts;
+
+/// The console: the HTTP API over real HTTP (access control, acknowledgements, readings,
+/// metrics) and the live feed's resumption.
+mod console;

@@ -72,6 +72,7 @@ impl Rig {
             .write(Arc::new(WriteBatch {
                 readings: readings.clone(),
                 dead_letters: vec![],
+                held: Vec::new(),
             }))
             .await
             .unwrap();

@@ -9,11 +9,15 @@
 //! - [`parse_cp`] / [`CpData::render`]: `DataTime` and per-pollutant values, kept as text.
 //! - [`split_packets`] / [`join_packets`]: messages spread over several frames (`PNUM`/`PNO`).
 //! - [`FrameError::reason_code`]: the short reason a rejected frame is dead-lettered with.
+//! - [`stream::Deframer`]: frames cut out of a byte stream (a logger's TCP connection).
+//! - [`reply`]: the platform's responses (9014 data, 9013 notice, 9011 request, 9012 result).
 //!
 //! Codes (ST, CN, pollutant codes, data flags) are carried, not interpreted: mapping them to
 //! stations and parameters is the registry's job.
 
 pub mod crc;
+pub mod reply;
+pub mod stream;
 
 mod cp;
 mod error;

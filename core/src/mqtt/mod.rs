@@ -14,7 +14,9 @@ pub mod subscriber;
 
 pub use publisher::{Publication, Publisher, PublisherArgs, PublisherDriver, PublisherHooks};
 pub use session::SessionOptions;
-pub use subscriber::{BrokerMessage, PacketAck, Subscriber, SubscriberHooks};
+pub use subscriber::{
+    AckSource, BrokerMessage, PacketAck, Subscriber, SubscriberHooks, ack_channel,
+};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -50,8 +52,12 @@ pub struct MqttConfig {
     /// PEM file with the CA certificate(s) for `mqtts://`; the system roots when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// Largest packet accepted or sent, bytes. Default 1 MiB, so that oversized payloads
-    /// reach ingest and are dead-lettered instead of breaking the connection.
+    /// Largest packet read from or sent to the broker, bytes. It must exceed the largest
+    /// packet the broker delivers: its payload limit (mosquitto's `message_size_limit`, 1 MiB
+    /// in `deploy/mosquitto.conf`) plus the topic and header, up to 64 KiB more. A packet
+    /// over it cannot be read: the connection fails and the broker sends the same message
+    /// again on the next one. Default 2 MiB, so that every payload the shipped broker passes
+    /// reaches ingest, which dead-letters those over its own `max_payload_bytes`.
     #[serde(default = "default_max_packet_bytes")]
     pub max_packet_bytes: usize,
     /// User name and password; read from `RIVERWATCH_MQTT_USERNAME` /
@@ -65,7 +71,7 @@ const fn default_keep_alive_secs() -> u64 {
 }
 
 const fn default_max_packet_bytes() -> usize {
-    1024 * 1024
+    2 * 1024 * 1024
 }
 
 fn default_url() -> String {

@@ -5,11 +5,15 @@
 //!
 //! This task alone owns the connection ([`super::session`]). Messages go to the service
 //! through a bounded channel, all those one socket read brought in one hand-over (a run of
-//! [`BrokerMessage`]s); when the service has no room, the socket is not read until it has
-//! (backpressure, not memory growth), while acknowledgements and keep-alive pings go on.
+//! [`BrokerMessage`]s); when the service has no room, the runs read next wait here, and once
+//! they hold [`HOLD_BYTES`] the socket is not read until the service has room (backpressure,
+//! not memory growth). Acknowledgements and keep-alive go on all the while: pings are sent
+//! every keep-alive interval, and the broker's PINGRESPs are read as long as the socket is;
+//! a PINGRESP missing while reading was paused on purpose does not end the connection.
 //! Acknowledgements ([`PacketAck`]s, a broker packet acknowledgement each) come back on a
-//! second channel, a commit's worth at a time, and all that have arrived are written to the
-//! broker together, ahead of reading more.
+//! second channel ([`AckSource`]; ingest's is bounded, [`ack_channel`]), a commit's worth at
+//! a time, and all that have arrived are written to the broker together, ahead of reading
+//! more.
 //!
 //! Each broker connection is an *epoch*. An ack for a message received in an earlier epoch
 //! is dropped: the broker redelivers such a message on the new connection (the session
@@ -18,6 +22,7 @@
 //! handing messages over, keeps acknowledging until the service closes the ack channel (or
 //! a deadline passes), then disconnects.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +82,69 @@ pub const RUN: usize = 64;
 /// Most acknowledgements written in one go.
 const ACK_BURST: usize = 4096;
 
+/// Bytes of payload read from the broker and held here while the service has no room. Up
+/// to this much the socket is read on (so PINGRESPs arrive and the connection is known to
+/// be alive); beyond it reading pauses. The broker's in-flight window bounds the count too.
+pub const HOLD_BYTES: usize = 8 * 1024 * 1024;
+
+/// Commits' worth of acknowledgements that wait in a bounded ack channel
+/// ([`ack_channel`]) before the service waits for the subscriber to write them.
+pub const ACK_CHANNEL_COMMITS: usize = 64;
+
+/// A bounded channel for the acknowledgements of [`ACK_CHANNEL_COMMITS`] commits: when the
+/// subscriber cannot write them as fast as they come, the service waits instead of piling
+/// them up.
+pub fn ack_channel() -> (mpsc::Sender<Vec<PacketAck>>, mpsc::Receiver<Vec<PacketAck>>) {
+    mpsc::channel(ACK_CHANNEL_COMMITS)
+}
+
+/// Where the subscriber takes the acknowledgements of committed messages from: a bounded
+/// ([`ack_channel`]) or an unbounded channel.
+pub trait AckSource: Send {
+    /// The next commit's acks; `None` once the service is done.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe, as the tokio receivers are.
+    fn recv(&mut self) -> impl Future<Output = Option<Vec<PacketAck>>> + Send;
+    /// A commit's acks that have already arrived, if any.
+    fn try_recv(&mut self) -> Option<Vec<PacketAck>>;
+    /// Commits waiting in the channel.
+    fn len(&self) -> usize;
+    /// Whether no commit waits.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl AckSource for mpsc::Receiver<Vec<PacketAck>> {
+    fn recv(&mut self) -> impl Future<Output = Option<Vec<PacketAck>>> + Send {
+        mpsc::Receiver::recv(self)
+    }
+    fn try_recv(&mut self) -> Option<Vec<PacketAck>> {
+        mpsc::Receiver::try_recv(self).ok()
+    }
+    fn len(&self) -> usize {
+        mpsc::Receiver::len(self)
+    }
+}
+
+impl AckSource for mpsc::UnboundedReceiver<Vec<PacketAck>> {
+    fn recv(&mut self) -> impl Future<Output = Option<Vec<PacketAck>>> + Send {
+        mpsc::UnboundedReceiver::recv(self)
+    }
+    fn try_recv(&mut self) -> Option<Vec<PacketAck>> {
+        mpsc::UnboundedReceiver::try_recv(self).ok()
+    }
+    fn len(&self) -> usize {
+        mpsc::UnboundedReceiver::len(self)
+    }
+}
+
+/// Payload bytes of a run.
+fn run_bytes(run: &[BrokerMessage]) -> usize {
+    run.iter().map(|m| m.publish.payload.len()).sum()
+}
+
 /// The channel capacity, in runs, that holds about `messages` deliveries.
 pub fn runs_for(messages: usize) -> usize {
     (messages / RUN).max(1)
@@ -90,6 +158,8 @@ pub trait SubscriberHooks: Send + Sync + 'static {
     fn stale_ack(&self) {}
     /// The connection failed or could not be opened; it is tried again after a pause.
     fn reconnect(&self) {}
+    /// A connection is open and subscribed (the broker's CONNACK came).
+    fn connected(&self) {}
     /// Acknowledgements committed but not yet written to the broker, after each write.
     fn ack_backlog(&self, _acks: usize) {}
 }
@@ -156,10 +226,10 @@ impl<H: SubscriberHooks> Subscriber<H> {
     /// Runs until shutdown: hands runs of deliveries to `out`, acknowledges what comes back
     /// on `acks`. On shutdown it stops handing over, keeps writing acks until the service
     /// closes `acks` (everything it committed is acknowledged), then disconnects.
-    pub async fn run(
+    pub async fn run<A: AckSource>(
         self,
         out: mpsc::Sender<Vec<BrokerMessage>>,
-        mut acks: mpsc::UnboundedReceiver<Vec<PacketAck>>,
+        mut acks: A,
         token: CancellationToken,
     ) {
         let mut out = Some(out);
@@ -182,6 +252,7 @@ impl<H: SubscriberHooks> Subscriber<H> {
                 Ok((session, session_present)) => {
                     epoch += 1;
                     backoff.reset();
+                    self.hooks.connected();
                     info!(session_present, epoch, filters = ?self.filters, "Connected to the broker.");
                     session
                 }
@@ -223,12 +294,12 @@ impl<H: SubscriberHooks> Subscriber<H> {
     }
 
     /// One connection's life (until it fails or the service is done).
-    async fn connected(
+    async fn connected<A: AckSource>(
         &self,
         session: &mut Session,
         epoch: u64,
         out: &mut Option<mpsc::Sender<Vec<BrokerMessage>>>,
-        acks: &mut mpsc::UnboundedReceiver<Vec<PacketAck>>,
+        acks: &mut A,
         drain_deadline: &mut Option<tokio::time::Instant>,
         token: &CancellationToken,
     ) -> Ended {
@@ -241,16 +312,25 @@ impl<H: SubscriberHooks> Subscriber<H> {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
         let mut ping_outstanding = false;
-        // A run the service had no room for: the socket is not read until it is handed over.
-        let mut waiting: Option<Vec<BrokerMessage>> = None;
+        // Whether reading paused (runs held to HOLD_BYTES) since the last ping went out: a
+        // PINGRESP not read then says nothing about the connection.
+        let mut paused_since_ping = false;
+        // Runs the service had no room for yet, oldest first, and their payload bytes.
+        let mut waiting: VecDeque<Vec<BrokerMessage>> = VecDeque::new();
+        let mut waiting_bytes = 0usize;
         loop {
             if out.is_none() && drain_deadline.is_none() {
                 *drain_deadline = Some(tokio::time::Instant::now() + self.drain_timeout);
                 // Shutting down, a run not handed over is not acked: the broker keeps it.
-                waiting = None;
+                waiting.clear();
+                waiting_bytes = 0;
+            }
+            let read = waiting.is_empty() || waiting_bytes < HOLD_BYTES;
+            if !read {
+                paused_since_ping = true;
             }
             let deadline = *drain_deadline;
-            let room = waiting.is_some().then(|| out.clone()).flatten();
+            let room = (!waiting.is_empty()).then(|| out.clone()).flatten();
             tokio::select! {
                 biased;
                 ack = acks.recv() => {
@@ -277,9 +357,10 @@ impl<H: SubscriberHooks> Subscriber<H> {
                     return Ended::Stop;
                 }
                 _ = ping.tick(), if !keep_alive.is_zero() => {
-                    if ping_outstanding {
+                    if ping_outstanding && !paused_since_ping {
                         return Ended::Lost(SessionError::Timeout("waiting for the broker's PINGRESP"));
                     }
+                    paused_since_ping = !read;
                     if let Err(error) = session.queue_ping() {
                         return Ended::Lost(error);
                     }
@@ -294,21 +375,34 @@ impl<H: SubscriberHooks> Subscriber<H> {
                         Some(tx) => tx.reserve_owned().await.ok(),
                         None => std::future::pending().await,
                     }
-                } => match (permit, waiting.take()) {
+                } => match (permit, waiting.pop_front()) {
                     (Some(permit), Some(run)) => {
+                        waiting_bytes = waiting_bytes.saturating_sub(run_bytes(&run));
                         permit.send(run);
                     }
                     // The service stopped taking messages.
                     _ => *out = None,
                 },
-                packet = session.next_packet(), if waiting.is_none() => match packet {
+                packet = session.next_packet(), if read => match packet {
                     Ok(Packet::Publish(publish)) => {
                         let (run, after) = self.read_run(session, publish, epoch);
                         if let Some(tx) = out.as_ref() {
-                            match tx.try_send(run) {
-                                Ok(()) => {}
-                                Err(TrySendError::Full(run)) => waiting = Some(run),
-                                Err(TrySendError::Closed(_)) => *out = None,
+                            // Runs keep their order: behind waiting ones, a run waits too.
+                            let refused = if waiting.is_empty() {
+                                match tx.try_send(run) {
+                                    Ok(()) => None,
+                                    Err(TrySendError::Full(run)) => Some(run),
+                                    Err(TrySendError::Closed(_)) => {
+                                        *out = None;
+                                        None
+                                    }
+                                }
+                            } else {
+                                Some(run)
+                            };
+                            if let Some(run) = refused {
+                                waiting_bytes += run_bytes(&run);
+                                waiting.push_back(run);
                             }
                         }
                         match after {
@@ -362,12 +456,12 @@ impl<H: SubscriberHooks> Subscriber<H> {
     }
 
     /// Writes `first` and every other commit's acks that have arrived, in one go.
-    async fn write_acks(
+    async fn write_acks<A: AckSource>(
         &self,
         session: &mut Session,
         epoch: u64,
         first: Vec<PacketAck>,
-        acks: &mut mpsc::UnboundedReceiver<Vec<PacketAck>>,
+        acks: &mut A,
     ) -> Result<(), SessionError> {
         let mut written = 0;
         let mut next = Some(first);
@@ -381,7 +475,7 @@ impl<H: SubscriberHooks> Subscriber<H> {
                 }
             }
             if written < ACK_BURST {
-                next = acks.try_recv().ok();
+                next = acks.try_recv();
             }
         }
         session.flush().await?;

@@ -5,7 +5,7 @@ pub mod influx;
 pub mod sqlite;
 
 pub use influx::{Influx1Reader, Influx1Store, Influx2Reader, Influx2Store, InfluxError};
-pub use sqlite::{SqliteReader, SqliteStore};
+pub use sqlite::{SqliteReader, SqliteStore, StoredDeadLetter};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use riverwatch_core::Reading;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::store_api::{
-    ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+    HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::time::Clock;
 
@@ -121,6 +121,14 @@ impl StoreWriter for AnyWriter {
         }
     }
 
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        match self {
+            AnyWriter::Sqlite(s) => s.held_packets().await,
+            AnyWriter::Influx2(s) => s.held_packets().await,
+            AnyWriter::Influx1(s) => s.held_packets().await,
+        }
+    }
+
     async fn close(&mut self) -> Result<(), StoreError> {
         match self {
             AnyWriter::Sqlite(s) => s.close().await,
@@ -146,16 +154,18 @@ pub async fn open_writer(
         Backend::Sqlite => Ok(AnyWriter::Sqlite(SqliteStore::open(&local, &cfg.sqlite)?)),
         Backend::Influxdb2 => {
             let c = cfg.influxdb2.clone().ok_or_else(|| missing("influxdb2"))?;
-            let args =
+            let mut args =
                 influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
+            args.spool_max_bytes = cfg.spool_max_bytes;
             Ok(AnyWriter::Influx2(
                 Influx2Store::open(args).await.map_err(influx_error)?,
             ))
         }
         Backend::Influxdb1 => {
             let c = cfg.influxdb1.clone().ok_or_else(|| missing("influxdb1"))?;
-            let args =
+            let mut args =
                 influx::InfluxStoreArgs::new(c, registry.clone(), local, cfg.sqlite.clone(), clock);
+            args.spool_max_bytes = cfg.spool_max_bytes;
             Ok(AnyWriter::Influx1(
                 Influx1Store::open(args).await.map_err(influx_error)?,
             ))

@@ -290,6 +290,7 @@ fn generate(
                 .write_blocking(&WriteBatch {
                     readings: std::mem::take(&mut batch),
                     dead_letters: vec![],
+                    held: Vec::new(),
                 })
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -299,6 +300,7 @@ fn generate(
         .write_blocking(&WriteBatch {
             readings: batch,
             dead_letters: vec![],
+            held: Vec::new(),
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(written)

@@ -11,7 +11,8 @@
 //!
 //! # Delivery
 //! `write` returns once the batch is durable somewhere: accepted by InfluxDB, or committed
-//! to the `influx_spool` table of the local SQLite database when InfluxDB is unavailable
+//! to the `influx_spool` table of the local SQLite database (at most `spool_max_bytes`;
+//! beyond it the write fails as unavailable and ingest retries it) when InfluxDB is unavailable
 //! (connection failure, timeout, 5xx, 408, 429, or any other answer that is neither a
 //! success nor a 4xx); the report then says `spooled` and ingest may acknowledge the
 //! messages. A background task owned by the store
@@ -30,12 +31,21 @@
 //! same, and replaying it rewrites those points as identical ones. Readings line protocol
 //! cannot carry (NaN, times beyond 2262) are kept in the same table as JSON.
 //!
-//! Dead letters never go to InfluxDB: they are committed to the local SQLite database.
+//! Dead letters never go to InfluxDB: they are committed to the local SQLite database, as
+//! are the held packets of split HJ 212 messages.
 //!
-//! InfluxDB cannot tell a new point from a rewrite of the same point, so
-//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted) is `true`
-//! for every reading and `duplicates` is always 0; a redelivered reading is written again
-//! as an identical point, which InfluxDB stores once.
+//! InfluxDB cannot tell a new point from a rewrite of the same point, and a rewrite with
+//! another value silently replaces the stored one. So the store keeps, in the same
+//! transaction as the dead letters, a local index of the readings it wrote (table
+//! `influx_index`, the SQLite store's layout) for `influx_index_hours` of observation time:
+//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted),
+//! `duplicates` and `conflicts` come from it. A conflicting reading is not sent (the caller
+//! dead-letters it); every other one is, identical resends included, so a batch
+//! redelivered after a crash between the index commit and the send still reaches InfluxDB,
+//! which stores an identical point once. The limit: a resend of a reading observed longer
+//! ago than the index keeps, or of a point written to InfluxDB by another writer (another
+//! ingest instance with its own local file, a manual import), cannot be checked and
+//! replaces the stored value.
 //!
 //! # Reading
 //! The readers return readings in the contract's order (station, parameter, time,
@@ -66,6 +76,15 @@ macro_rules! spooling_store {
                 riverwatch_core::store_api::StoreError,
             > {
                 self.inner.write(batch).await
+            }
+
+            async fn held_packets(
+                &mut self,
+            ) -> Result<
+                Vec<riverwatch_core::store_api::HeldPacket>,
+                riverwatch_core::store_api::StoreError,
+            > {
+                self.inner.held_packets().await
             }
 
             async fn close(&mut self) -> Result<(), riverwatch_core::store_api::StoreError> {
@@ -113,6 +132,10 @@ pub struct InfluxStoreArgs<C> {
     pub backoff: Backoff,
     /// The clock of the creation times of spooled and refused data.
     pub clock: Arc<dyn Clock>,
+    /// The most bytes of line protocol the spool holds; beyond it, writes are refused as
+    /// unavailable (retried, the broker keeps the messages). Default
+    /// [`DEFAULT_SPOOL_MAX_BYTES`](crate::config::DEFAULT_SPOOL_MAX_BYTES).
+    pub spool_max_bytes: u64,
 }
 
 impl<C> InfluxStoreArgs<C> {
@@ -131,6 +154,7 @@ impl<C> InfluxStoreArgs<C> {
             sqlite,
             backoff: Backoff::network(),
             clock,
+            spool_max_bytes: crate::config::DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }

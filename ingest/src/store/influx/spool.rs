@@ -12,16 +12,23 @@
 //! Ordering: every send and every spool change happens under one async mutex, and while
 //! the spool has rows a new batch is appended behind them instead of being sent, so
 //! InfluxDB receives batches in the order `write` was called.
+//!
+//! Size: the spool holds at most `spool_max_bytes` of line protocol. From
+//! [`NEAR_CAP_PERCENT`] of it on, an ERROR is logged (once per episode) and the gauge
+//! `influx_spool_near_cap` is 1; a batch that would go beyond it is refused with
+//! [`StoreError::Unavailable`], so ingest keeps retrying it and leaves its messages
+//! unacknowledged with the broker (backpressure) instead of dropping anything, until
+//! InfluxDB takes the spooled data (`influx_spool_refused_batches_total` counts the refusals).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::sqlite::{self, Schema};
-use riverwatch_core::store_api::{StoreError, StoreWriter, WriteBatch, WriteReport};
+use riverwatch_core::store_api::{HeldPacket, StoreError, StoreWriter, WriteBatch, WriteReport};
 use riverwatch_core::telemetry::{self, Counter, Gauge};
 use riverwatch_core::time::Clock;
 use rusqlite::{Connection, params};
@@ -61,6 +68,11 @@ const DRAIN_MAX_BYTES: usize = 4 * 1024 * 1024;
 const DRAIN_MAX_POINTS: usize = 20_000;
 /// Rows read from the spool per drain request, before the byte and point limits apply.
 const DRAIN_MAX_ROWS: i64 = 512;
+
+/// The share of `spool_max_bytes` from which the spool is reported as nearly full.
+pub(crate) const NEAR_CAP_PERCENT: u64 = 80;
+/// ... and below which that report ends.
+const NEAR_CAP_CLEAR_PERCENT: u64 = 50;
 
 fn local(backend: &'static str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Local {
@@ -132,6 +144,18 @@ impl Spool {
             })
         })
         .map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Bytes of line protocol spooled.
+    pub fn bytes(&self) -> Result<u64, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM influx_spool",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
     /// Number of rows of refused data.
@@ -256,6 +280,10 @@ struct Metrics {
     rejected_points: Counter,
     unavailable: Counter,
     spool_batches: Gauge,
+    spool_bytes: Gauge,
+    spool_max_bytes: Gauge,
+    spool_near_cap: Gauge,
+    spool_refused: Counter,
 }
 
 impl Metrics {
@@ -269,6 +297,10 @@ impl Metrics {
             rejected_points: telemetry::counter("influx_rejected_points_total", &labels),
             unavailable: telemetry::counter("influx_unavailable_total", &labels),
             spool_batches: telemetry::gauge("influx_spool_batches", &labels),
+            spool_bytes: telemetry::gauge("influx_spool_bytes", &labels),
+            spool_max_bytes: telemetry::gauge("influx_spool_max_bytes", &labels),
+            spool_near_cap: telemetry::gauge("influx_spool_near_cap", &labels),
+            spool_refused: telemetry::counter("influx_spool_refused_batches_total", &labels),
         }
     }
 }
@@ -300,6 +332,14 @@ struct Shared<T> {
     send_lock: tokio::sync::Mutex<()>,
     /// Spooled batches (a cache of the row count, changed only under `send_lock`).
     spooled: AtomicUsize,
+    /// Spooled bytes of line protocol (a cache, changed only under `send_lock`).
+    spooled_bytes: AtomicU64,
+    /// The most bytes the spool may hold.
+    max_bytes: u64,
+    /// Whether the spool was last reported nearly full, and whether a batch was last refused
+    /// (to log each episode once).
+    near_cap: AtomicBool,
+    full: AtomicBool,
     /// Rows of refused data (a cache of the row count).
     rejected: AtomicUsize,
     /// Wakes the drain task when a batch is spooled.
@@ -319,6 +359,72 @@ impl<T: Transport> Shared<T> {
     fn set_spool_len(&self, n: usize) {
         self.spooled.store(n, Ordering::SeqCst);
         self.metrics.spool_batches.set(n as u64);
+    }
+
+    fn spool_bytes(&self) -> u64 {
+        self.spooled_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Records the spool's size in bytes, and reports (once per episode) when it comes near
+    /// its cap and when it is well below again.
+    fn set_spool_bytes(&self, bytes: u64) {
+        self.spooled_bytes.store(bytes, Ordering::SeqCst);
+        self.metrics.spool_bytes.set(bytes);
+        let percent = bytes.saturating_mul(100) / self.max_bytes.max(1);
+        if percent >= NEAR_CAP_PERCENT {
+            self.metrics.spool_near_cap.set(1);
+            if !self.near_cap.swap(true, Ordering::SeqCst) {
+                error!(
+                    backend = T::BACKEND,
+                    server = self.transport.target(),
+                    spool_bytes = bytes,
+                    spool_max_bytes = self.max_bytes,
+                    "The InfluxDB spool is nearly full; once full, ingest stops acknowledging \
+                     messages and the broker keeps them. Bring InfluxDB back or raise \
+                     [store] spool_max_bytes."
+                );
+            }
+        } else if percent < NEAR_CAP_CLEAR_PERCENT && self.near_cap.swap(false, Ordering::SeqCst) {
+            self.metrics.spool_near_cap.set(0);
+            self.full.store(false, Ordering::SeqCst);
+            info!(
+                backend = T::BACKEND,
+                spool_bytes = bytes,
+                "The InfluxDB spool is no longer nearly full."
+            );
+        }
+    }
+
+    /// Refuses a batch that would take the spool beyond its cap: the caller retries it
+    /// later and its messages stay unacknowledged. Call with `send_lock` held.
+    fn refuse_when_full(&self, points: usize, body_bytes: usize) -> Result<(), StoreError> {
+        let after = self.spool_bytes().saturating_add(body_bytes as u64);
+        if after <= self.max_bytes || self.spool_len() == 0 {
+            // An empty spool takes any one batch, so a batch larger than the cap is not
+            // refused forever.
+            return Ok(());
+        }
+        self.metrics.spool_refused.inc();
+        if !self.full.swap(true, Ordering::SeqCst) {
+            error!(
+                backend = T::BACKEND,
+                server = self.transport.target(),
+                spool_bytes = self.spool_bytes(),
+                spool_max_bytes = self.max_bytes,
+                points,
+                "The InfluxDB spool is full: new batches are refused and their messages stay \
+                 unacknowledged with the broker until InfluxDB takes the spooled data."
+            );
+        }
+        Err(StoreError::Unavailable {
+            backend: T::BACKEND,
+            detail: format!(
+                "InfluxDB is unavailable and the local spool is full ({} of {} bytes, \
+                 [store] spool_max_bytes); the batch waits",
+                self.spool_bytes(),
+                self.max_bytes
+            ),
+        })
     }
 
     /// How long to wait before the next attempt, if a failure asked for a pause.
@@ -392,8 +498,11 @@ impl<T: Transport> Shared<T> {
 
     /// Spools a batch behind the ones already waiting. Call with `send_lock` held.
     async fn append_locked(&self, points: usize, body: String) -> Result<(), StoreError> {
+        self.refuse_when_full(points, body.len())?;
+        let len = body.len() as u64;
         blocking(&self.spool, move |s| s.append(points, &body)).await?;
         self.set_spool_len(self.spool_len() + 1);
+        self.set_spool_bytes(self.spool_bytes().saturating_add(len));
         self.metrics.spooled_batches.inc();
         self.metrics.spooled_points.add(points as u64);
         self.wake.notify_one();
@@ -409,6 +518,7 @@ impl<T: Transport> Shared<T> {
         body: String,
         spooled: Option<i64>,
     ) -> Result<(), StoreError> {
+        let len = body.len() as u64;
         blocking(&self.spool, move |s| {
             s.reject(status, &message, points, &body, spooled)
         })
@@ -416,6 +526,7 @@ impl<T: Transport> Shared<T> {
         self.rejected.fetch_add(1, Ordering::SeqCst);
         if spooled.is_some() {
             self.set_spool_len(self.spool_len().saturating_sub(1));
+            self.set_spool_bytes(self.spool_bytes().saturating_sub(len));
         }
         Ok(())
     }
@@ -426,6 +537,7 @@ impl<T: Transport> Shared<T> {
         let rows = blocking(&self.spool, |s| s.oldest()).await?;
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             self.set_spool_len(0);
+            self.set_spool_bytes(0);
             return Ok(DrainStep::Empty);
         };
         let (first, last) = (first.seq, last.seq);
@@ -436,6 +548,8 @@ impl<T: Transport> Shared<T> {
                 blocking(&self.spool, move |s| s.delete(first, last)).await?;
                 self.note_success();
                 self.set_spool_len(self.spool_len().saturating_sub(rows.len()));
+                let sent: u64 = rows.iter().map(|r| r.body.len() as u64).sum();
+                self.set_spool_bytes(self.spool_bytes().saturating_sub(sent));
                 self.metrics.written_points.add(points as u64);
                 self.metrics.drained_batches.add(rows.len() as u64);
                 Ok(DrainStep::Progress)
@@ -459,8 +573,10 @@ impl<T: Transport> Shared<T> {
                 for row in rows {
                     match self.transport.send(&row.body).await {
                         Ok(()) => {
+                            let len = row.body.len() as u64;
                             blocking(&self.spool, move |s| s.delete(row.seq, row.seq)).await?;
                             self.set_spool_len(self.spool_len().saturating_sub(1));
+                            self.set_spool_bytes(self.spool_bytes().saturating_sub(len));
                             self.metrics.written_points.add(row.points as u64);
                             self.metrics.drained_batches.inc();
                         }
@@ -601,14 +717,15 @@ impl<T: Transport> SpoolingWriter<T> {
             sqlite,
             backoff,
             clock,
+            spool_max_bytes,
             ..
         } = args;
         let backend = T::BACKEND;
         let (dead_letters, spool, spooled, rejected) = tokio::task::spawn_blocking(move || {
             // The SQLite store first: it creates the file and turns WAL mode on.
-            let dead_letters = SqliteStore::open(&sqlite_path, &sqlite)?;
+            let dead_letters = SqliteStore::open_influx_index(&sqlite_path, &sqlite)?;
             let spool = Spool::open(backend, &sqlite_path, &sqlite, clock)?;
-            let spooled = spool.len()?;
+            let spooled = (spool.len()?, spool.bytes()?);
             let rejected = spool.rejected_len()?;
             Ok::<_, StoreError>((dead_letters, spool, spooled, rejected))
         })
@@ -619,6 +736,10 @@ impl<T: Transport> SpoolingWriter<T> {
             spool: Arc::new(spool),
             send_lock: tokio::sync::Mutex::new(()),
             spooled: AtomicUsize::new(0),
+            spooled_bytes: AtomicU64::new(0),
+            max_bytes: spool_max_bytes,
+            near_cap: AtomicBool::new(false),
+            full: AtomicBool::new(false),
             rejected: AtomicUsize::new(rejected),
             wake: Notify::new(),
             retry: Mutex::new(Retry {
@@ -628,7 +749,10 @@ impl<T: Transport> SpoolingWriter<T> {
             outage: AtomicBool::new(false),
             metrics: Metrics::new(backend),
         });
+        let (spooled, spooled_bytes) = spooled;
+        shared.metrics.spool_max_bytes.set(spool_max_bytes);
         shared.set_spool_len(spooled);
+        shared.set_spool_bytes(spooled_bytes);
         if spooled > 0 {
             info!(
                 backend,
@@ -669,13 +793,13 @@ impl<T: Transport> SpoolingWriter<T> {
     /// Keeps readings that line protocol cannot carry, as JSON lines.
     async fn keep_unencodable(
         &self,
-        batch: &WriteBatch,
+        readings: &[riverwatch_core::Reading],
         unencodable: &[(usize, super::line_protocol::EncodeError)],
     ) -> Result<(), StoreError> {
         let mut body = String::new();
         let mut reasons = Vec::new();
         for (i, why) in unencodable {
-            if let Some(r) = batch.readings.get(*i) {
+            if let Some(r) = readings.get(*i) {
                 body.push_str(
                     &serde_json::to_string(r)
                         .map_err(|e| local(T::BACKEND, format!("cannot keep a reading: {e}")))?,
@@ -706,31 +830,44 @@ impl<T: Transport> StoreWriter for SpoolingWriter<T> {
         if self.closed {
             return Err(StoreError::Shutdown);
         }
-        if !batch.dead_letters.is_empty() {
-            // Dead letters stay local, committed before the readings are sent; a retried
-            // batch stores them once (the SQLite store ignores a redelivered rejection).
-            let dead = WriteBatch {
-                readings: Vec::new(),
-                dead_letters: batch.dead_letters.clone(),
-            };
-            self.dead_letters.write(Arc::new(dead)).await?;
-        }
-        let mut report = WriteReport {
-            inserted: vec![true; batch.readings.len()],
-            duplicates: 0,
-            spooled: false,
-        };
+        // Dead letters and held packets stay local, and the readings go to the local index
+        // of recent readings, in one transaction before anything is sent; a retried batch
+        // stores the dead letters once (the SQLite store ignores a redelivered rejection, and
+        // applying the same held changes again changes nothing). The index
+        // tells new readings, identical resends and conflicting ones apart.
+        let mut report = self.dead_letters.write(Arc::clone(&batch)).await?;
         if batch.readings.is_empty() {
             return Ok(report);
         }
-        let encoded = encode_batch(&self.registry, &batch.readings);
+        // Every reading but the conflicting ones is sent, identical resends too: after a
+        // crash between the index commit and the send, the redelivered batch must still
+        // reach InfluxDB, which stores an identical point once.
+        let send: std::borrow::Cow<'_, [riverwatch_core::Reading]> = if report.conflicts.is_empty()
+        {
+            std::borrow::Cow::Borrowed(&batch.readings)
+        } else {
+            std::borrow::Cow::Owned(
+                batch
+                    .readings
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| report.conflicts.iter().all(|c| c.index != *i))
+                    .map(|(_, r)| r.clone())
+                    .collect(),
+            )
+        };
+        let encoded = encode_batch(&self.registry, &send);
         if !encoded.unencodable.is_empty() {
-            self.keep_unencodable(&batch, &encoded.unencodable).await?;
+            self.keep_unencodable(&send, &encoded.unencodable).await?;
         }
         if encoded.points > 0 {
             report.spooled = self.shared.deliver(encoded.points, encoded.body).await?;
         }
         Ok(report)
+    }
+
+    async fn held_packets(&mut self) -> Result<Vec<HeldPacket>, StoreError> {
+        self.dead_letters.held_packets().await
     }
 
     async fn close(&mut self) -> Result<(), StoreError> {

@@ -111,6 +111,7 @@ pub(crate) fn args<C>(config: C, dir: &Path) -> InfluxStoreArgs<C> {
         sqlite: test_sqlite_config(),
         backoff: fast_backoff(),
         clock: Arc::new(ManualClock::new(clock_time())),
+        spool_max_bytes: crate::config::DEFAULT_SPOOL_MAX_BYTES,
     }
 }
 

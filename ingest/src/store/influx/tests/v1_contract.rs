@@ -14,6 +14,7 @@ fn batch(readings: Vec<riverwatch_core::Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 

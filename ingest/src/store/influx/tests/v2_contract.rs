@@ -17,6 +17,7 @@ fn batch(readings: Vec<riverwatch_core::Reading>) -> Arc<WriteBatch> {
     Arc::new(WriteBatch {
         readings,
         dead_letters: Vec::new(),
+        held: Vec::new(),
     })
 }
 
@@ -78,6 +79,38 @@ async fn sends_the_exact_v2_write_request() {
          reading,parameter=NH3N,period=sample,station=LLH-CJG \
          value=0.38,flag=\"N\",valid=true 1795305600000\n"
     );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_conflicting_resend_is_reported_and_not_sent_an_identical_one_is_sent_again() {
+    let server = StubServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Influx2Store::open(args(v2_config(&server.url()), dir.path()))
+        .await
+        .unwrap();
+    let first = batch(vec![reading("LLH-CJG", "NH3N", 0, 2.5)]);
+    let report = store.write(Arc::clone(&first)).await.unwrap();
+    assert_eq!(report.inserted, vec![true]);
+    assert!(report.conflicts.is_empty());
+
+    let resend = batch(vec![
+        reading("LLH-CJG", "NH3N", 0, 0.1),
+        reading("LLH-CJG", "NH3N", 0, 2.5),
+        reading("LLH-CJG", "pH", 0, 7.5),
+    ]);
+    let report = store.write(Arc::clone(&resend)).await.unwrap();
+    assert_eq!(report.inserted, vec![false, false, true]);
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(report.conflicts.len(), 1);
+    assert_eq!(report.conflicts[0].index, 0);
+    assert_eq!(report.conflicts[0].stored_value, 2.5);
+
+    // InfluxDB never saw 0.1: it would have replaced 2.5. The identical resend went again.
+    let lines = accepted_lines(&server);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains("value=0.1")), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.contains("value=2.5")).count(), 2);
     store.close().await.unwrap();
 }
 
@@ -275,6 +308,7 @@ async fn dead_letters_stay_in_the_local_database() {
     let only_dead = Arc::new(WriteBatch {
         readings: Vec::new(),
         dead_letters: vec![dead_letter(r#"{"pH":15}"#)],
+        held: Vec::new(),
     });
     let report = store.write(only_dead).await.unwrap();
     assert!(report.inserted.is_empty());
@@ -283,6 +317,7 @@ async fn dead_letters_stay_in_the_local_database() {
     let mixed = Arc::new(WriteBatch {
         readings: vec![reading("LLH-CJG", "pH", 0, 7.0)],
         dead_letters: vec![dead_letter(r#"{"DO":-1}"#)],
+        held: Vec::new(),
     });
     store.write(mixed).await.unwrap();
     let requests = server.requests();
@@ -393,4 +428,54 @@ async fn bad_settings_are_configuration_errors() {
             .unwrap_err();
         assert!(matches!(err, InfluxError::Config { .. }), "{url}: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_full_spool_refuses_batches_for_a_retry_and_never_drops_one() {
+    let mut server = StubServer::start().await;
+    server.always(503, r#"{"code":"unavailable","message":"down"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<Arc<WriteBatch>> = (0..4)
+        .map(|i| batch(vec![reading("LLH-CJG", "pH", i, 7.0)]))
+        .collect();
+    let one = encode_batch(&registry(), &batches[0].readings).body.len() as u64;
+    let mut a = args(v2_config(&server.url()), dir.path());
+    // Room for two batches and a half: the third is refused.
+    a.spool_max_bytes = one * 5 / 2;
+    let mut store = Influx2Store::open(a).await.unwrap();
+    assert!(store.write(Arc::clone(&batches[0])).await.unwrap().spooled);
+    assert!(store.write(Arc::clone(&batches[1])).await.unwrap().spooled);
+    let refused = store.write(Arc::clone(&batches[2])).await.unwrap_err();
+    assert!(refused.is_retryable(), "{refused}");
+    assert!(refused.to_string().contains("spool is full"), "{refused}");
+    assert_eq!(
+        count_rows(dir.path(), "influx_spool"),
+        2,
+        "nothing dropped, nothing added"
+    );
+    assert_eq!(
+        riverwatch_core::telemetry::gauge("influx_spool_near_cap", &[("backend", "influxdb2")])
+            .get(),
+        1,
+        "near the cap is reported"
+    );
+    assert!(
+        riverwatch_core::telemetry::counter(
+            "influx_spool_refused_batches_total",
+            &[("backend", "influxdb2")]
+        )
+        .get()
+            >= 1
+    );
+
+    // InfluxDB is back: the spool drains, and the refused batch, written again as the
+    // committer does, goes through; every batch arrives once, in order.
+    server.always(204, "");
+    server.restart().await;
+    wait_until(10, "the spool to drain", || store.spool_len() == 0).await;
+    assert!(!store.write(Arc::clone(&batches[2])).await.unwrap().spooled);
+    assert!(!store.write(Arc::clone(&batches[3])).await.unwrap().spooled);
+    let all: Vec<&Arc<WriteBatch>> = batches.iter().collect();
+    assert_eq!(accepted_lines(&server), lines_of(&all));
+    store.close().await.unwrap();
 }
