@@ -28,13 +28,15 @@
 //! - [`escalation`]: per-province escalation while unacknowledged.
 //! - [`notify`]: templates, email (lettre; `smtp://` relays over TCP_NODELAY sockets of
 //!   its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
-//! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox, audit.
+//! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox (with attachments
+//!   and the report emails queued), audit.
 //! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)
 //!   every notification carries.
 //! - [`reader`]: the public read API.
 //! - [`views`]: typed rows the command line and the console show (an alert with its
 //!   notifications and audit trail, each province's side, a silence's state).
-//! - [`operator`]: what a duty officer changes: acknowledgements and silences.
+//! - [`operator`]: what a duty officer changes: acknowledgements and silences; report emails
+//!   queued once per report, recipient and digest.
 //! - [`source`]: the event subscription (core's acking subscriber) and its counters.
 //! - [`service`]: [`run`], the processor and the wiring.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).

@@ -537,6 +537,8 @@ pub enum NotificationKind {
     Escalation,
     /// Information copy to the other province.
     InfoCopy,
+    /// A river-chief report (河长制报告) with its workbook attached; no alert.
+    Report,
 }
 
 impl NotificationKind {
@@ -549,6 +551,7 @@ impl NotificationKind {
             NotificationKind::Resolved => "resolved",
             NotificationKind::Escalation => "escalation",
             NotificationKind::InfoCopy => "info_copy",
+            NotificationKind::Report => "report",
         }
     }
 
@@ -561,6 +564,7 @@ impl NotificationKind {
             NotificationKind::Resolved => "已恢复",
             NotificationKind::Escalation => "升级告警",
             NotificationKind::InfoCopy => "知会",
+            NotificationKind::Report => "报告",
         }
     }
 
@@ -573,6 +577,7 @@ impl NotificationKind {
             NotificationKind::Resolved => "Resolved",
             NotificationKind::Escalation => "Escalated alert",
             NotificationKind::InfoCopy => "For information",
+            NotificationKind::Report => "Report",
         }
     }
 }
@@ -587,6 +592,7 @@ impl FromStr for NotificationKind {
             "resolved" => Ok(NotificationKind::Resolved),
             "escalation" => Ok(NotificationKind::Escalation),
             "info_copy" => Ok(NotificationKind::InfoCopy),
+            "report" => Ok(NotificationKind::Report),
             other => Err(format!("unknown notification kind `{other}`")),
         }
     }

@@ -4,9 +4,12 @@
 //! `events` (every applied event id, for redelivery), `acks` (one per alert and province),
 //! `silences`, `groups` (grouping state), `notifications` (the outbox and notification log:
 //! one row per recipient and channel with its delivery state, attempts and the last SMTP or
-//! HTTP reply), `audit` (the hash chain, see [`crate::audit`]) and `rejected_messages` (event
-//! messages refused: no valid MAC, not an event, or dated too far from the clock; core's
-//! table).
+//! HTTP reply), `attachments` (a file sent with a notification, e.g. a report's workbook),
+//! `report_mail` (which report, recipient and digest each report notification carries, so one
+//! report is queued once), `audit` (the hash chain, see [`crate::audit`]) and
+//! `rejected_messages` (event messages refused: no valid MAC, not an event, or dated too far
+//! from the clock; core's table). The two side tables are created when a file without them is
+//! opened, so older files keep working at the same schema version.
 //!
 //! **Outbox.** A notification is inserted as `queued` in the same transaction as the state
 //! change that caused it (with the grouping state and the audit rows), and a sender marks it
@@ -115,6 +118,19 @@ CREATE TABLE IF NOT EXISTS notifications (
     message_id      TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications (channel, status, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS attachments (
+    notification_id INTEGER PRIMARY KEY REFERENCES notifications (id),
+    file_name       TEXT    NOT NULL,
+    content_type    TEXT    NOT NULL,
+    bytes           BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS report_mail (
+    report_key      TEXT    NOT NULL,
+    recipient_id    TEXT    NOT NULL,
+    digest          TEXT    NOT NULL,
+    notification_id INTEGER NOT NULL,
+    PRIMARY KEY (report_key, recipient_id, digest)
+);
 ";
 
 /// A store failure.
@@ -351,6 +367,27 @@ pub struct NewNotification {
     pub message_domain: String,
 }
 
+/// A file sent with an email notification.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name shown to the reader, e.g. `riverwatch-month-2026-11-01-lalin.xlsx`.
+    pub file_name: String,
+    /// MIME type, e.g. `application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`.
+    pub content_type: String,
+    /// The file.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
 /// A queued notification with its bodies, as a sender takes it.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -360,6 +397,8 @@ pub struct Outgoing {
     pub body_text: String,
     /// HTML body.
     pub body_html: String,
+    /// A file to attach (email only).
+    pub attachment: Option<Attachment>,
 }
 
 pub(crate) const NOTIFICATION_COLUMNS: &str = "id, created_ms, recipient_id, recipient_name, province, role, \
@@ -657,7 +696,9 @@ impl Store {
             .db
             .conn
             .prepare_cached(&format!(
-                "SELECT {NOTIFICATION_COLUMNS}, body_text, body_html FROM notifications \
+                "SELECT {NOTIFICATION_COLUMNS}, body_text, body_html, \
+                 a.file_name, a.content_type, a.bytes FROM notifications \
+                 LEFT JOIN attachments a ON a.notification_id = notifications.id \
                  WHERE channel = ?1 AND status IN ('queued', 'retrying') AND next_attempt_ms <= ?2 \
                  ORDER BY next_attempt_ms, id LIMIT ?3"
             ))
@@ -667,6 +708,14 @@ impl Store {
                 notification: notification_row(r)?,
                 body_text: r.get(19)?,
                 body_html: r.get(20)?,
+                attachment: match r.get::<_, Option<String>>(21)? {
+                    Some(file_name) => Some(Attachment {
+                        file_name,
+                        content_type: r.get(22)?,
+                        bytes: r.get(23)?,
+                    }),
+                    None => None,
+                },
             })
         })
         .and_then(Iterator::collect)
@@ -1054,6 +1103,68 @@ impl WriteTx<'_> {
             )
             .map_err(|e| self.sql(e))?;
         Ok(id)
+    }
+
+    /// Stores `attachment` with the queued notification `id`.
+    ///
+    /// # Errors
+    /// A database error (e.g. the notification already has an attachment).
+    pub fn attach(&self, id: i64, attachment: &Attachment) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO attachments (notification_id, file_name, content_type, bytes) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    id,
+                    attachment.file_name,
+                    attachment.content_type,
+                    attachment.bytes
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The notification already queued for report `key` to `recipient_id` with `digest`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn report_notification(
+        &self,
+        key: &str,
+        recipient_id: &str,
+        digest: &str,
+    ) -> Result<Option<i64>> {
+        self.tx
+            .query_row(
+                "SELECT notification_id FROM report_mail \
+                 WHERE report_key = ?1 AND recipient_id = ?2 AND digest = ?3",
+                params![key, recipient_id, digest],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records that notification `id` carries report `key` with `digest` to `recipient_id`.
+    ///
+    /// # Errors
+    /// A database error (the same report, recipient and digest already recorded among them).
+    pub fn record_report(
+        &self,
+        key: &str,
+        recipient_id: &str,
+        digest: &str,
+        id: i64,
+    ) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO report_mail (report_key, recipient_id, digest, notification_id) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![key, recipient_id, digest, id],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
     }
 
     /// Records a delivery outcome and its audit row.

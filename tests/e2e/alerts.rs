@@ -1290,3 +1290,81 @@ async fn a_corrupt_store_at_start_is_refused_by_name_and_left_as_it_is() {
         );
     }
 }
+
+/// The base64 body of the attachment named `file_name` in a raw email.
+fn attachment_bytes(raw: &str, file_name: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let raw = raw.replace("\r\n", "\n");
+    let at = raw.find(file_name)?;
+    let rest = &raw[at..];
+    let body = &rest[rest.find("\n\n")? + 2..];
+    let end = body.find("\n--")?;
+    let compact: String = body[..end].split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_report_arrives_once_with_its_workbook_attached() {
+    let p = Pipeline::builder()
+        .with_alerts_process(AlertsFile::new(1))
+        .start()
+        .await;
+    // An evaluation store without evaluations yet: the report lists the sections unjudged.
+    drop(riverwatch_analytics::store::AnalyticsStore::open(&p.analytics_db()).unwrap());
+    let send = |to: &str| {
+        p.cli(&[
+            "report",
+            "--period",
+            "month",
+            "--date",
+            "2026-11-15",
+            "--river",
+            "lalin",
+            "--send",
+            "--to",
+            to,
+        ])
+    };
+    let (code, out, err) = send("lalin-hzb@hlj.example.org");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("已加入发送队列"), "{out}");
+    p.wait_emails(1, Duration::from_secs(30)).await;
+
+    // The same report to the same recipient again: nothing new is queued.
+    let (code, out, err) = send("lalin-hzb@hlj.example.org");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("此前已加入队列"), "{out}");
+    // Another recipient afterwards; once it has arrived, the outbox held nothing else.
+    let (code, out, err) = send("lalin-hzb@jl.example.org");
+    assert_eq!(code, 0, "{out}{err}");
+    p.wait_emails(2, Duration::from_secs(30)).await;
+    let received = p.smtp().received();
+    assert_eq!(
+        addresses(&received).get("lalin-hzb@hlj.example.org"),
+        Some(&1)
+    );
+    assert_eq!(received.len(), 2);
+
+    let mails = to(&received, "lalin-hzb@hlj.example.org");
+    let mail = &mails[0];
+    assert_eq!(mail.subject, "拉林河 2026年11月 月报");
+    assert!(
+        mail.html
+            .contains("拉林河 河长制水质月报（2026-11-01 至 2026-11-30）"),
+        "{}",
+        mail.html
+    );
+    assert!(mail.text.contains("完整报表见附件"), "{}", mail.text);
+    let raw = &received
+        .iter()
+        .find(|r| r.to.iter().any(|t| t.contains("lalin-hzb@hlj")))
+        .unwrap()
+        .data;
+    assert!(raw.contains("multipart/mixed"), "{raw}");
+    let xlsx = attachment_bytes(raw, "riverwatch-month-2026-11-01-lalin.xlsx")
+        .unwrap_or_else(|| panic!("the workbook is attached: {raw}"));
+    assert!(xlsx.starts_with(b"PK\x03\x04"), "a ZIP file");
+    assert!(xlsx.len() > 1000, "{} bytes", xlsx.len());
+}

@@ -3,16 +3,17 @@
 //! `RIVERWATCH_SMTP_USERNAME` / `RIVERWATCH_SMTP_PASSWORD`), or, the embedded default, as
 //! `.eml` files in `<data-dir>/outbox/` (folder 0700, files 0600 whatever the umask; one file
 //! per Message-ID, written whole and renamed into place, so a retry replaces it). Each
-//! message is `multipart/alternative` (plain text
-//! and HTML) with the notification's stable `Message-ID`, so a retried message is
-//! recognisably the same message. `smtp://` relays are reached over sockets with
+//! message is `multipart/alternative` (plain text and HTML) with the notification's stable
+//! `Message-ID`, so a retried message is recognisably the same message; a notification with
+//! an attachment (a report's workbook) is `multipart/mixed` around that alternative and the
+//! file. `smtp://` relays are reached over sockets with
 //! TCP_NODELAY ([`super::relay`]); `smtps://` through lettre's pooled transport.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -152,20 +153,32 @@ impl SmtpNotifier {
                 .map_err(|_| format!("`{addr}` is not a mail address"))?;
             b = b.to(to);
         }
-        b.multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(out.body_text.clone()),
+        let alternative = MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(out.body_text.clone()),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(out.body_html.clone()),
+            );
+        let body = match &out.attachment {
+            None => alternative,
+            Some(a) => {
+                let content_type = ContentType::parse(&a.content_type).map_err(|e| {
+                    format!(
+                        "attachment {}: content type `{}`: {e}",
+                        a.file_name, a.content_type
+                    )
+                })?;
+                MultiPart::mixed().multipart(alternative).singlepart(
+                    Attachment::new(a.file_name.clone()).body(a.bytes.clone(), content_type),
                 )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(out.body_html.clone()),
-                ),
-        )
-        .map_err(|e| e.to_string())
+            }
+        };
+        b.multipart(body).map_err(|e| e.to_string())
     }
 }
 
@@ -301,6 +314,7 @@ mod tests {
             },
             body_text: "监测值：1.62 mg/L".into(),
             body_html: "<p>监测值：1.62 mg/L</p>".into(),
+            attachment: None,
         };
         let Attempt::Delivered(reply) = notifier.deliver(&out).await else {
             panic!("written to the outbox");

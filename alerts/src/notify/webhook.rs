@@ -256,6 +256,7 @@ mod tests {
             },
             body_text: "{}".into(),
             body_html: String::new(),
+            attachment: None,
         };
         let attempt = tokio::time::timeout(Duration::from_secs(60), notifier.deliver(&out))
             .await
