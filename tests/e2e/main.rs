@@ -36,3 +36,6 @@ mod analytics;
 /// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
 mod alerts;
+
+/// HJ 212 over TCP: loggers' connections into ingest, replies after the commit, backfill.
+mod hj212_tcp;

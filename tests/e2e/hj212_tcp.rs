@@ -1,0 +1,441 @@
+//! HJ 212 over TCP: real loggers' connections on loopback into ingest. Frames split across
+//! writes down to one byte, several per write, garbage between them, a slow logger holding
+//! half a frame, a CRC failure, a wrong password, a 9014 withheld while the store is locked,
+//! a logger reconnecting and resending, an MN change, backfill after a gap. Replies are
+//! checked byte for byte against frames built here with a CRC written here.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use riverwatch_core::ReasonCode;
+use riverwatch_core::hj212::stream::{Deframer, Piece};
+use riverwatch_core::store_api::DeadLetterQuery;
+use riverwatch_ingest::config::IngestConfig;
+use riverwatch_ingest::tcp::Hj212TcpConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::fixture::*;
+use crate::util::*;
+
+/// The HJ 212 CRC, written here from the reference sheet's description (0xFFFF start,
+/// `(crc >> 8) ^ byte`, reflected polynomial 0xA001), independently of ingest's.
+fn crc(data: &[u8]) -> u16 {
+    let mut crc: u32 = 0xFFFF;
+    for b in data {
+        crc = (crc >> 8) ^ u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc as u16
+}
+
+#[test]
+fn the_test_crc_matches_the_standards_example() {
+    let segment = b"QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&";
+    assert_eq!(crc(segment), 0x1C80);
+}
+
+/// `##`, length, segment, CRC, CR LF.
+fn wrap(segment: &str) -> Vec<u8> {
+    format!(
+        "##{:04}{segment}{:04X}\r\n",
+        segment.len(),
+        crc(segment.as_bytes())
+    )
+    .into_bytes()
+}
+
+/// A whole minute two hours ago, China Standard Time as HJ 212 writes it.
+fn base_time() -> DateTime<Utc> {
+    let t = Utc::now() - chrono::Duration::hours(2);
+    Utc.timestamp_opt(t.timestamp() / 3600 * 3600, 0).unwrap()
+}
+
+fn cst(t: DateTime<Utc>) -> String {
+    (t + chrono::Duration::hours(8))
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+}
+
+fn mn(station: &str) -> String {
+    registry().station(station).unwrap().mn.clone()
+}
+
+/// A real-time (2011) HJ 212-2017 frame asking for a 9014 (`Flag=5`), one NH3-N value, as
+/// (segment, qn).
+fn rtd(station: &str, pw: &str, t: DateTime<Utc>, value: &str) -> (String, String) {
+    let qn = format!("{}000", cst(t));
+    let segment = format!(
+        "QN={qn};ST=21;CN=2011;PW={pw};MN={};Flag=5;CP=&&DataTime={};w21003-Rtd={value},w21003-Flag=N&&",
+        mn(station),
+        cst(t)
+    );
+    (segment, qn)
+}
+
+/// An hourly (2061) frame asking for a 9014.
+fn hourly(station: &str, t: DateTime<Utc>, value: &str) -> (String, String) {
+    let qn = format!("{}000", cst(t));
+    let segment = format!(
+        "QN={qn};ST=21;CN=2061;PW=123456;MN={};Flag=5;CP=&&DataTime={};w21003-Avg={value},w21003-Flag=N&&",
+        mn(station),
+        cst(t)
+    );
+    (segment, qn)
+}
+
+/// The 9014 the platform owes a 2017 frame, built here.
+fn expected_9014(station: &str, pw: &str, qn: &str) -> Vec<u8> {
+    wrap(&format!(
+        "QN={qn};ST=91;CN=9014;PW={pw};MN={};Flag=4;CP=&&&&",
+        mn(station)
+    ))
+}
+
+/// A logger's connection.
+struct Logger {
+    stream: TcpStream,
+    deframer: Deframer,
+}
+
+impl Logger {
+    async fn connect(addr: &str) -> Logger {
+        let mut stream = None;
+        wait_until(
+            Duration::from_secs(20),
+            "the HJ 212 listener accepts",
+            || {
+                stream = std::net::TcpStream::connect(addr).ok();
+                stream.is_some()
+            },
+        )
+        .await;
+        let stream = stream.unwrap();
+        stream.set_nonblocking(true).unwrap();
+        Logger {
+            stream: TcpStream::from_std(stream).unwrap(),
+            deframer: Deframer::new(4096),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next frame the platform sends within `timeout`, or `None`.
+    async fn reply(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(Piece::Frame(f)) = self.deframer.next_piece() {
+                return Some(f);
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(n)) => self.deframer.push(&buf[..n]),
+            }
+        }
+    }
+
+    /// Whether the platform closed the connection within `timeout`.
+    async fn closed_within(&mut self, timeout: Duration) -> bool {
+        let mut buf = [0u8; 1024];
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A pipeline with ingest listening for loggers on a free port: (pipeline, address).
+async fn start(id: &str, tcp: Hj212TcpConfig, config: IngestConfig) -> (Pipeline, String) {
+    let mut p = Pipeline::builder().start().await;
+    let addr = format!("127.0.0.1:{}", riverwatch_testkit::free_port().unwrap());
+    p.prime(id, &INGEST_FILTERS).await;
+    p.start_ingest(IngestConfig {
+        client_id: id.into(),
+        hj212_tcp: Hj212TcpConfig {
+            listen: Some(addr.clone()),
+            ..tcp
+        },
+        ..config
+    });
+    (p, addr)
+}
+
+fn dead_codes(p: &Pipeline) -> Vec<ReasonCode> {
+    p.readings_reader()
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.reason_code)
+        .collect()
+}
+
+const LONG: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_split_to_single_bytes_several_per_write_and_garbage_between_are_all_answered() {
+    let (p, addr) = start(
+        "it-tcp-split",
+        Hj212TcpConfig::default(),
+        IngestConfig::test_config(),
+    )
+    .await;
+    let mut logger = Logger::connect(&addr).await;
+    let t = base_time();
+    let m = chrono::Duration::minutes(1);
+    let (a, qa) = rtd("LLH-CJG", "123456", t, "0.41");
+    let (b, qb) = rtd("LLH-CJG", "123456", t + m, "0.42");
+    let (c, qc) = rtd("LLH-CJG", "123456", t + m * 2, "0.43");
+    // One byte per write.
+    for byte in wrap(&a) {
+        logger.send(&[byte]).await;
+    }
+    assert_eq!(
+        text(
+            &logger
+                .reply(LONG)
+                .await
+                .expect("a 9014 for the frame sent byte by byte")
+        ),
+        text(&expected_9014("LLH-CJG", "123456", &qa))
+    );
+    // Two frames in one write, modem noise between them.
+    let mut both = wrap(&b);
+    both.extend_from_slice(b"\x00\xffAT+CSQ\r\n+CSQ: 21,0\r\n#");
+    both.extend(wrap(&c));
+    logger.send(&both).await;
+    let mut replies = vec![
+        text(&logger.reply(LONG).await.unwrap()),
+        text(&logger.reply(LONG).await.unwrap()),
+    ];
+    replies.sort();
+    let mut want = vec![
+        text(&expected_9014("LLH-CJG", "123456", &qb)),
+        text(&expected_9014("LLH-CJG", "123456", &qc)),
+    ];
+    want.sort();
+    assert_eq!(replies, want);
+    p.wait_readings(LONG, "three readings", |n| n == 3).await;
+    let values: Vec<f64> = {
+        let mut v: Vec<f64> = p.stored_readings().iter().map(|r| r.value).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    assert_eq!(values, vec![0.41, 0.42, 0.43]);
+    // The noise is one dead letter, with its bytes.
+    wait_until(LONG, "the garbage episode dead-lettered", || {
+        p.dead_letters() == 1
+    })
+    .await;
+    let dead = p
+        .readings_reader()
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    assert_eq!(dead[0].reason_code, ReasonCode::MalformedFrame);
+    assert_eq!(&dead[0].payload[..], b"\x00\xffAT+CSQ\r\n+CSQ: 21,0\r\n#");
+    assert_eq!(dead[0].station.as_deref(), Some("LLH-CJG"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crc_failure_gets_no_reply_and_a_dead_letter_and_a_wrong_password_no_9014() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    std::fs::write(&secrets, "LLH-HK = \"Hk-2026\"\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (p, addr) = start(
+        "it-tcp-crc",
+        Hj212TcpConfig::default(),
+        IngestConfig {
+            station_secrets: Some(secrets),
+            ..IngestConfig::test_config()
+        },
+    )
+    .await;
+    let t = base_time();
+    let m = chrono::Duration::minutes(1);
+    let mut logger = Logger::connect(&addr).await;
+    let (bad, _) = rtd("LLH-CJG", "123456", t, "0.41");
+    let mut corrupted = wrap(&bad);
+    // One digit of the value changed after the CRC was computed.
+    let at = corrupted.windows(4).position(|w| w == b"0.41").unwrap();
+    corrupted[at + 3] = b'7';
+    let (good, qn) = rtd("LLH-CJG", "123456", t + m, "0.42");
+    logger.send(&corrupted).await;
+    logger.send(&wrap(&good)).await;
+    // The only reply is the good frame's.
+    assert_eq!(
+        text(&logger.reply(LONG).await.unwrap()),
+        text(&expected_9014("LLH-CJG", "123456", &qn))
+    );
+    assert_eq!(logger.reply(Duration::from_millis(500)).await, None);
+    wait_until(LONG, "the CRC failure dead-lettered", || {
+        dead_codes(&p) == vec![ReasonCode::CrcMismatch]
+    })
+    .await;
+
+    // LLH-HK requires its password: a wrong one is dead-lettered, not answered; the right
+    // one is stored and answered.
+    let mut hk = Logger::connect(&addr).await;
+    let (wrong, _) = rtd("LLH-HK", "123456", t, "0.30");
+    let (right, qr) = rtd("LLH-HK", "Hk-2026", t + m, "0.31");
+    hk.send(&wrap(&wrong)).await;
+    hk.send(&wrap(&right)).await;
+    assert_eq!(
+        text(&hk.reply(LONG).await.unwrap()),
+        text(&expected_9014("LLH-HK", "Hk-2026", &qr))
+    );
+    assert_eq!(hk.reply(Duration::from_millis(500)).await, None);
+    p.wait_readings(LONG, "the good frames stored", |n| n == 2)
+        .await;
+    wait_until(LONG, "the wrong password dead-lettered", || {
+        dead_codes(&p).contains(&ReasonCode::BadPassword)
+    })
+    .await;
+    let dead = p
+        .readings_reader()
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    assert!(dead.iter().all(|d| !text(&d.payload).contains("Hk-2026")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_logger_holding_half_a_frame_times_out_without_blocking_others() {
+    let tcp = Hj212TcpConfig {
+        frame_timeout_secs: 2,
+        ..Hj212TcpConfig::default()
+    };
+    let (p, addr) = start("it-tcp-slow", tcp, IngestConfig::test_config()).await;
+    let t = base_time();
+    let (half, _) = rtd("LLH-CJG", "123456", t, "0.41");
+    let half = wrap(&half);
+    let mut slow = Logger::connect(&addr).await;
+    slow.send(&half[..half.len() / 2]).await;
+    // Meanwhile another logger is served at once.
+    let mut quick = Logger::connect(&addr).await;
+    let (f, qn) = rtd("LLH-HK", "123456", t, "0.30");
+    let started = tokio::time::Instant::now();
+    quick.send(&wrap(&f)).await;
+    assert_eq!(
+        text(&quick.reply(LONG).await.unwrap()),
+        text(&expected_9014("LLH-HK", "123456", &qn))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served while the slow one waits"
+    );
+    // The slow one is cut off after the frame timeout, its half frame dead-lettered.
+    assert!(
+        slow.closed_within(Duration::from_secs(10)).await,
+        "slow logger disconnected"
+    );
+    wait_until(LONG, "the half frame dead-lettered", || {
+        p.dead_letters() == 1
+    })
+    .await;
+    assert_eq!(p.readings(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_9014_waits_for_the_commit_while_the_store_is_locked() {
+    let (p, addr) = start(
+        "it-tcp-lock",
+        Hj212TcpConfig::default(),
+        IngestConfig::test_config(),
+    )
+    .await;
+    let t = base_time();
+    let mut logger = Logger::connect(&addr).await;
+    let (first, q1) = rtd("LLH-CJG", "123456", t, "0.41");
+    logger.send(&wrap(&first)).await;
+    assert!(logger.reply(LONG).await.is_some());
+    // Another connection holds the SQLite write lock.
+    let lock = rusqlite::Connection::open(p.readings_db()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (second, q2) = rtd(
+        "LLH-CJG",
+        "123456",
+        t + chrono::Duration::minutes(1),
+        "0.42",
+    );
+    logger.send(&wrap(&second)).await;
+    assert_eq!(
+        logger.reply(Duration::from_secs(3)).await,
+        None,
+        "no 9014 before the frame is committed"
+    );
+    assert_eq!(p.readings(), 1);
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    assert_eq!(
+        text(
+            &logger
+                .reply(Duration::from_secs(60))
+                .await
+                .expect("the 9014 after recovery")
+        ),
+        text(&expected_9014("LLH-CJG", "123456", &q2))
+    );
+    assert_eq!(
+        p.readings(),
+        2,
+        "the reading is stored when its 9014 arrives"
+    );
+    assert_ne!(q1, q2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_logger_resending_is_stored_once_and_an_mn_change_is_refused() {
+    let (p, addr) = start(
+        "it-tcp-resend",
+        Hj212TcpConfig::default(),
+        IngestConfig::test_config(),
+    )
+    .await;
+    let t = base_time();
+    let (f, qn) = rtd("LLH-CJG", "123456", t, "0.41");
+    for _ in 0..2 {
+        // The logger sends, the connection drops before it reads the reply; it resends.
+        let mut logger = Logger::connect(&addr).await;
+        logger.send(&wrap(&f)).await;
+        drop(logger);
+    }
+    let mut logger = Logger::connect(&addr).await;
+    logger.send(&wrap(&f)).await;
+    assert_eq!(
+        text(&logger.reply(LONG).await.unwrap()),
+        text(&expected_9014("LLH-CJG", "123456", &qn))
+    );
+    p.wait_readings(LONG, "the reading", |n| n == 1).await;
+    // Another MN on the same connection: refused, connection closed, nothing stored.
+    let (other, _) = rtd("LLH-HK", "123456", t, "0.30");
+    logger.send(&wrap(&other)).await;
+    assert!(
+        logger.closed_within(LONG).await,
+        "connection closed on an MN change"
+    );
+    wait_until(LONG, "the MN change dead-lettered", || {
+        dead_codes(&p) == vec![ReasonCode::UnknownStation]
+    })
+    .await;
+    assert_eq!(p.readings(), 1);
+}
