@@ -439,3 +439,87 @@ async fn a_reconnecting_logger_resending_is_stored_once_and_an_mn_change_is_refu
     .await;
     assert_eq!(p.readings(), 1);
 }
+
+/// The value of `key=` in a frame's text.
+fn field<'a>(frame: &'a str, key: &str) -> &'a str {
+    let at = frame.find(&format!("{key}=")).unwrap() + key.len() + 1;
+    let rest = &frame[at..];
+    &rest[..rest.find([';', '&']).unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_hourly_data_is_requested_and_the_history_stored_once_and_published() {
+    let (p, addr) = start(
+        "it-tcp-backfill",
+        Hj212TcpConfig::default(),
+        IngestConfig::test_config(),
+    )
+    .await;
+    // Analytics re-opens closed windows for late readings that reach it on
+    // rw/v1/readings (analytics engine test late_data_revises_a_closed_day_…): the history
+    // must come out there.
+    let out = Collector::start(&p.mqtt(), "it-tcp-backfill-watch", "rw/v1/readings/+").await;
+    let h = chrono::Duration::hours(1);
+    let t0 = base_time() - h * 4;
+    let mut logger = Logger::connect(&addr).await;
+    let (f0, q0) = hourly("LLH-CJG", t0, "0.40");
+    logger.send(&wrap(&f0)).await;
+    assert_eq!(
+        text(&logger.reply(LONG).await.unwrap()),
+        text(&expected_9014("LLH-CJG", "123456", &q0))
+    );
+    // Hours 1 and 2 are lost in an outage; hour 3 arrives.
+    let (f3, q3) = hourly("LLH-CJG", t0 + h * 3, "0.43");
+    logger.send(&wrap(&f3)).await;
+    let mut got = vec![
+        text(&logger.reply(LONG).await.unwrap()),
+        text(&logger.reply(LONG).await.unwrap()),
+    ];
+    got.sort_by_key(|f| f.contains("CN=9014"));
+    let request = &got[0];
+    assert_eq!(got[1], text(&expected_9014("LLH-CJG", "123456", &q3)));
+    // The request for the missing hours, built here with the QN it carries.
+    let rq = field(request, "QN").to_string();
+    let want = wrap(&format!(
+        "QN={rq};ST=21;CN=2061;PW=123456;MN={};Flag=5;CP=&&BeginTime={};EndTime={}&&",
+        mn("LLH-CJG"),
+        cst(t0 + h),
+        cst(t0 + h * 2)
+    ));
+    assert_eq!(request, &text(&want));
+    // The logger accepts, sends the two hours (one twice), and reports done.
+    logger
+        .send(&wrap(&format!(
+            "QN={rq};ST=91;CN=9011;PW=123456;MN={};Flag=4;CP=&&QnRtn=1&&",
+            mn("LLH-CJG")
+        )))
+        .await;
+    let (f1, q1) = hourly("LLH-CJG", t0 + h, "0.41");
+    let (f2, q2) = hourly("LLH-CJG", t0 + h * 2, "0.42");
+    for (f, q) in [(&f1, &q1), (&f2, &q2), (&f2, &q2)] {
+        logger.send(&wrap(f)).await;
+        assert_eq!(
+            text(&logger.reply(LONG).await.unwrap()),
+            text(&expected_9014("LLH-CJG", "123456", q))
+        );
+    }
+    logger
+        .send(&wrap(&format!(
+            "QN={rq};ST=91;CN=9012;PW=123456;MN={};Flag=4;CP=&&ExeRtn=1&&",
+            mn("LLH-CJG")
+        )))
+        .await;
+    // Responses are never answered.
+    assert_eq!(logger.reply(Duration::from_millis(500)).await, None);
+    p.wait_readings(LONG, "four hours, each once", |n| n == 4)
+        .await;
+    let mut hours: Vec<_> = p.stored_readings().iter().map(|r| r.observed_at).collect();
+    hours.sort();
+    assert_eq!(hours, vec![t0, t0 + h, t0 + h * 2, t0 + h * 3]);
+    wait_until(LONG, "the history published on rw/v1/readings", || {
+        out.any(|_, body| text(body).contains("0.41"))
+            && out.any(|_, body| text(body).contains("0.42"))
+    })
+    .await;
+    assert_eq!(p.dead_letters(), 0);
+}
