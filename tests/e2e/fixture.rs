@@ -324,13 +324,22 @@ impl Pipeline {
 
     /// Starts ingest in this process on `readings.db` (without priming its session).
     pub fn start_ingest(&mut self, config: IngestConfig) {
+        self.start_ingest_with(config, registry());
+    }
+
+    /// [`Pipeline::start_ingest`] with another station registry.
+    pub fn start_ingest_with(
+        &mut self,
+        config: IngestConfig,
+        registry: Arc<riverwatch_core::registry::Registry>,
+    ) {
         assert!(self.ingest.is_none(), "ingest already runs");
         let store = SqliteStore::open(&self.readings_db(), &test_sqlite_config()).unwrap();
         let args = riverwatch_ingest::IngestArgs {
             config,
             mqtt: self.mqtt(),
             store,
-            registry: registry(),
+            registry,
             clock: Arc::new(SystemClock),
         };
         let token = CancellationToken::new();

@@ -523,3 +523,153 @@ async fn a_gap_in_hourly_data_is_requested_and_the_history_stored_once_and_publi
     .await;
     assert_eq!(p.dead_letters(), 0);
 }
+
+/// Raises this process's soft limit of open files to at least `want` (up to the hard
+/// limit) with `prlimit`: two sockets per logger live in this process.
+fn raise_fd_limit(want: u64) {
+    let soft = || -> u64 {
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        line.split_whitespace()
+            .nth(3)
+            .unwrap()
+            .parse()
+            .unwrap_or(u64::MAX)
+    };
+    if soft() >= want {
+        return;
+    }
+    let status = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={want}:"))
+        .status()
+        .expect("prlimit (util-linux) raises the open-file limit");
+    assert!(
+        status.success() && soft() >= want,
+        "the open-file limit is {} and cannot be raised to {want} (hard limit too low)",
+        soft()
+    );
+}
+
+/// The built-in network plus `n` air stations `T-0000`… with MNs `9900000000` + 4 digits.
+fn many_stations(n: usize) -> std::sync::Arc<riverwatch_core::registry::Registry> {
+    let mut toml = riverwatch_core::registry::DEFAULT_NETWORK_TOML.to_string();
+    for i in 0..n {
+        toml.push_str(&format!(
+            "\n[[station]]\nid = \"T-{i:04}\"\nname_zh = \"测试{i}\"\nname_pinyin = \"Ceshi {i}\"\n\
+             kind = \"air\"\nprovince = \"HLJ\"\ncity_zh = \"哈尔滨市\"\nmn = \"9900000000{i:04}\"\n\
+             lat = 45.7\nlon = 126.6\nverified = false\nparameters = [\"PM25\"]\n\
+             report_interval_secs = 60\n"
+        ));
+    }
+    std::sync::Arc::new(
+        riverwatch_core::registry::Registry::from_toml(&toml, "test network").unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_simulated_loggers_at_once_get_every_9014_and_every_reading_stored_once() {
+    const LOGGERS: usize = 1000;
+    const FRAMES: usize = 3;
+    raise_fd_limit(4 * LOGGERS as u64 + 1024);
+    let registry = many_stations(LOGGERS);
+    let mut p = Pipeline::builder().start().await;
+    let addr = format!("127.0.0.1:{}", riverwatch_testkit::free_port().unwrap());
+    p.prime("it-tcp-1000", &INGEST_FILTERS).await;
+    p.start_ingest_with(
+        IngestConfig {
+            client_id: "it-tcp-1000".into(),
+            publish_readings: false,
+            hj212_tcp: Hj212TcpConfig {
+                listen: Some(addr.clone()),
+                ..Hj212TcpConfig::default()
+            },
+            ..IngestConfig::test_config()
+        },
+        registry,
+    );
+    drop(Logger::connect(&addr).await);
+    let mut loggers = riverwatch_simulators::hj212_tcp::Loggers::new(&addr);
+    let t = base_time();
+    for k in 0..FRAMES {
+        let at = t + chrono::Duration::minutes(k as i64);
+        for i in 0..LOGGERS {
+            // Flag=4: the simulated logger sets the acknowledgement bit itself.
+            let segment = format!(
+                "QN={}{i:03};ST=22;CN=2011;PW=123456;MN=9900000000{i:04};Flag=4;CP=&&DataTime={};a34004-Rtd={}.5,a34004-Flag=N&&",
+                cst(at),
+                cst(at),
+                10 + k
+            );
+            loggers.send(&wrap(&segment));
+        }
+    }
+    let counts = loggers.counts();
+    let (acked, unacked) = loggers
+        .finish(
+            &tokio_util::sync::CancellationToken::new(),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        (acked, unacked),
+        ((LOGGERS * FRAMES) as u64, 0),
+        "every 9014 received"
+    );
+    assert_eq!(
+        counts
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        LOGGERS as u64,
+        "one connection per logger, none lost"
+    );
+    // A 9014 comes only after its commit: everything is stored already, each once.
+    assert_eq!(p.readings(), (LOGGERS * FRAMES) as u64);
+    assert_eq!(p.dead_letters(), 0);
+    let stored = p.stored_readings();
+    let distinct: std::collections::BTreeSet<_> = stored
+        .iter()
+        .map(|r| (r.station.to_string(), r.observed_at))
+        .collect();
+    assert_eq!(distinct.len(), LOGGERS * FRAMES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_loggers_deliver_what_they_kept_during_an_outage_once_the_platform_is_back() {
+    let mut p = Pipeline::builder().start().await;
+    let addr = format!("127.0.0.1:{}", riverwatch_testkit::free_port().unwrap());
+    // The platform is down: the loggers keep their frames and retry with backoff.
+    let mut loggers = riverwatch_simulators::hj212_tcp::Loggers::new(&addr);
+    let t = base_time();
+    for k in 0..5 {
+        let (f, _) = rtd("LLH-CJG", "123456", t + chrono::Duration::minutes(k), "0.4");
+        loggers.send(&wrap(&f));
+    }
+    let counts = loggers.counts();
+    wait_until(LONG, "the loggers failed to connect twice", || {
+        counts
+            .connect_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    })
+    .await;
+    assert_eq!(counts.sent.load(std::sync::atomic::Ordering::Relaxed), 5);
+    p.prime("it-tcp-outage", &INGEST_FILTERS).await;
+    p.start_ingest(IngestConfig {
+        client_id: "it-tcp-outage".into(),
+        hj212_tcp: Hj212TcpConfig {
+            listen: Some(addr.clone()),
+            ..Hj212TcpConfig::default()
+        },
+        ..IngestConfig::test_config()
+    });
+    let (acked, unacked) = loggers
+        .finish(&tokio_util::sync::CancellationToken::new(), LONG)
+        .await;
+    assert_eq!((acked, unacked), (5, 0));
+    assert_eq!(p.readings(), 5);
+}
