@@ -40,6 +40,9 @@ pub struct RiverwatchConfig {
     /// Alert service: recipients of both provinces, grouping, escalation, email.
     #[serde(default)]
     pub alerts: riverwatch_alerts::AlertsConfig,
+    /// Console: HTTP API and live feed.
+    #[serde(default)]
+    pub console: riverwatch_console::ConsoleConfig,
     /// Parameters (built-in list when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameter: Vec<Spanned<Parameter>>,
@@ -165,6 +168,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         .alerts
         .validate()
         .map_err(|e| invalid(format!("[alerts] {e}")))?;
+    config
+        .console
+        .validate()
+        .map_err(|e| invalid(format!("[console] {e}")))?;
     let def = NetworkDef {
         parameter: std::mem::take(&mut config.parameter),
         river: std::mem::take(&mut config.river),
@@ -242,6 +249,10 @@ mod tests {
         assert_eq!(
             loaded.config.alerts,
             riverwatch_alerts::AlertsConfig::default()
+        );
+        assert_eq!(
+            loaded.config.console,
+            riverwatch_console::ConsoleConfig::default()
         );
     }
 

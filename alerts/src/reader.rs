@@ -29,7 +29,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::audit::{self, Anchor, Verification};
 use crate::model::{
-    Acknowledgement, Alert, AlertView, AuditRow, Notification, ProvinceState, Silence,
+    Acknowledgement, Alert, AlertStatus, AlertView, AuditRow, Notification, ProvinceState, Silence,
 };
 use crate::routing::acting_provinces;
 use crate::store::{
@@ -141,6 +141,41 @@ impl AlertReader {
             out.push(self.view(alert, &silences, now)?);
             if q.limit.is_some_and(|l| out.len() >= l) {
                 break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many alerts are in each state (firing, resolved, notice), every state listed;
+    /// the console's `alerts{state=…}` gauges.
+    ///
+    /// # Errors
+    /// A database or decoding error.
+    pub fn status_counts(&self) -> Result<Vec<(AlertStatus, u64)>> {
+        let mut stmt = self
+            .db
+            .conn
+            .prepare_cached("SELECT status, COUNT(*) FROM alerts GROUP BY status")
+            .map_err(|e| self.db.sql(e))?;
+        let rows: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.db.sql(e))?;
+        let mut out: Vec<(AlertStatus, u64)> = [
+            AlertStatus::Firing,
+            AlertStatus::Resolved,
+            AlertStatus::Notice,
+        ]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
+        for (status, n) in rows {
+            let status: AlertStatus = status.parse().map_err(|detail| StoreError::Corrupt {
+                path: self.db.path.clone(),
+                detail,
+            })?;
+            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = u64::try_from(n).unwrap_or(0);
             }
         }
         Ok(out)

@@ -1219,6 +1219,19 @@ mod tests {
             Err(StoreError::AlreadyAcknowledged { .. })
         ));
         assert_eq!(store.acks_after(0).unwrap().len(), 1);
+        let reader = crate::reader::AlertReader::open(
+            &path,
+            std::sync::Arc::new(riverwatch_core::time::SystemClock),
+        )
+        .unwrap();
+        assert_eq!(
+            reader.status_counts().unwrap(),
+            vec![
+                (AlertStatus::Firing, 1),
+                (AlertStatus::Resolved, 0),
+                (AlertStatus::Notice, 0)
+            ]
+        );
         assert_eq!(store.resolve_alert_id(&a.id[..6]).unwrap(), a.id);
         assert!(store.resolve_alert_id("ffff0000").is_err());
     }

@@ -47,11 +47,17 @@ pub enum ReasonCode {
     /// A split HJ 212 message whose packets did not all arrive within the reassembly
     /// timeout.
     ReassemblyTimeout,
+    /// One message gives a parameter more than one value (a JSON key repeated, or two HJ 212
+    /// codes of one parameter); none of them is stored.
+    DuplicateKey,
+    /// A resend of a stored (station, parameter, time, period) with a different value or
+    /// flag; the stored reading is kept, and the reason names both.
+    ConflictingValue,
 }
 
 impl ReasonCode {
     /// Every code.
-    pub const ALL: [ReasonCode; 15] = [
+    pub const ALL: [ReasonCode; 17] = [
         ReasonCode::MalformedJson,
         ReasonCode::MalformedFrame,
         ReasonCode::CrcMismatch,
@@ -67,6 +73,8 @@ impl ReasonCode {
         ReasonCode::PacketConflict,
         ReasonCode::ReassemblyOverflow,
         ReasonCode::ReassemblyTimeout,
+        ReasonCode::DuplicateKey,
+        ReasonCode::ConflictingValue,
     ];
 
     /// The stable snake_case code.
@@ -87,6 +95,8 @@ impl ReasonCode {
             ReasonCode::PacketConflict => "packet_conflict",
             ReasonCode::ReassemblyOverflow => "reassembly_overflow",
             ReasonCode::ReassemblyTimeout => "reassembly_timeout",
+            ReasonCode::DuplicateKey => "duplicate_key",
+            ReasonCode::ConflictingValue => "conflicting_value",
         }
     }
 
@@ -108,6 +118,31 @@ impl ReasonCode {
             ReasonCode::PacketConflict => "分包报文冲突",
             ReasonCode::ReassemblyOverflow => "未完成的分包报文过多",
             ReasonCode::ReassemblyTimeout => "分包报文重组超时",
+            ReasonCode::DuplicateKey => "同一参数重复给值",
+            ReasonCode::ConflictingValue => "重发数值与已存不一致",
+        }
+    }
+
+    /// A short English description for operators.
+    pub const fn label_en(self) -> &'static str {
+        match self {
+            ReasonCode::MalformedJson => "malformed JSON",
+            ReasonCode::MalformedFrame => "malformed HJ 212 frame",
+            ReasonCode::CrcMismatch => "CRC mismatch",
+            ReasonCode::LengthMismatch => "wrong frame length",
+            ReasonCode::UnsupportedVersion => "unsupported protocol version",
+            ReasonCode::UnknownStation => "unknown station",
+            ReasonCode::UnknownParameter => "unknown parameter",
+            ReasonCode::InvalidValue => "invalid value",
+            ReasonCode::OutOfRange => "outside the physical range",
+            ReasonCode::TimestampOutOfRange => "time out of range",
+            ReasonCode::PayloadTooLarge => "payload too large",
+            ReasonCode::BadPassword => "wrong access password",
+            ReasonCode::DuplicateKey => "parameter given twice",
+            ReasonCode::ConflictingValue => "resend differs from the stored value",
+            ReasonCode::PacketConflict => "split-message packet conflicts with the held packets",
+            ReasonCode::ReassemblyOverflow => "too many open split messages",
+            ReasonCode::ReassemblyTimeout => "split message not completed in time",
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! `StoreWriter::write` returns only when the batch is durable (committed, or spooled to
 //! disk for a remote store) and is idempotent on (station, parameter, time, period): a
-//! redelivered reading is reported as a duplicate and stored once.
+//! redelivered reading is reported as a duplicate and stored once; one that differs from
+//! the stored reading is reported as a conflict and not stored.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::deadletter::{DeadLetter, ReasonCode};
-use crate::reading::{Period, Reading};
+use crate::reading::{DataFlag, Period, Reading};
 
 /// What one durable write carries: accepted readings, the dead letters of the same
 /// messages, and the changes to the held packets of split HJ 212 messages, committed
@@ -84,15 +85,31 @@ pub enum HeldChange {
 }
 
 /// The outcome of a durable write.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteReport {
     /// For each reading of the batch, in order: whether it was new (false: a duplicate of a
     /// stored reading, or of an earlier one in the same batch).
     pub inserted: Vec<bool>,
-    /// Number of duplicates.
+    /// Number of duplicates (identical resends; conflicts are not counted here).
     pub duplicates: usize,
+    /// Readings of the batch whose (station, parameter, time, period) was already stored,
+    /// or given earlier in the same batch, with another value or flag: the stored reading is
+    /// kept, the new one is not stored (its `inserted` is false) and the caller dead-letters
+    /// it as `conflicting_value`.
+    pub conflicts: Vec<Conflict>,
     /// Whether the batch went to the local spool because the remote store was unavailable.
     pub spooled: bool,
+}
+
+/// A reading that contradicts a stored one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conflict {
+    /// Index of the refused reading in the batch.
+    pub index: usize,
+    /// The value kept.
+    pub stored_value: f64,
+    /// The flag kept.
+    pub stored_flag: DataFlag,
 }
 
 /// A store failure.

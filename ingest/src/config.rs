@@ -359,6 +359,19 @@ pub struct SqliteConfig {
     /// Page cache, MiB. Default 64.
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u32,
+    /// With an InfluxDB backend: how long, in hours, the readings sent to InfluxDB are
+    /// remembered locally (table `influx_index`, by observation time) to tell an identical
+    /// resend from one with another value (`conflicting_value`). Default 72.
+    #[serde(default = "default_influx_index_hours")]
+    pub influx_index_hours: u32,
+    /// Dead letters kept at most, MiB (their raw messages and reasons); the oldest go first,
+    /// logged and counted. Default 256.
+    #[serde(default = "default_dead_letter_max_mib")]
+    pub dead_letter_max_mib: u32,
+    /// Dead letters are kept at most this many days after reception; older ones are
+    /// dropped, logged and counted. Default 90.
+    #[serde(default = "default_dead_letter_max_age_days")]
+    pub dead_letter_max_age_days: u32,
 }
 
 fn default_sqlite_file() -> String {
@@ -367,6 +380,15 @@ fn default_sqlite_file() -> String {
 const fn default_cache_mib() -> u32 {
     64
 }
+const fn default_influx_index_hours() -> u32 {
+    72
+}
+const fn default_dead_letter_max_mib() -> u32 {
+    256
+}
+const fn default_dead_letter_max_age_days() -> u32 {
+    90
+}
 
 impl Default for SqliteConfig {
     fn default() -> Self {
@@ -374,6 +396,9 @@ impl Default for SqliteConfig {
             file: default_sqlite_file(),
             synchronous: Synchronous::default(),
             cache_mib: default_cache_mib(),
+            influx_index_hours: default_influx_index_hours(),
+            dead_letter_max_mib: default_dead_letter_max_mib(),
+            dead_letter_max_age_days: default_dead_letter_max_age_days(),
         }
     }
 }

@@ -21,12 +21,15 @@
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
 //! - [`publish`]: readings out and the broker drop watch on core's output connection
 //!   ([`riverwatch_core::mqtt::publisher`]).
+//! - [`replay`]: re-decoding dead letters from their stored raw bytes
+//!   (`riverwatch dead-letters replay`).
 //! - [`telemetry`]: the service counters.
 
 pub mod config;
 pub mod decode;
 pub mod pipeline;
 pub mod publish;
+pub mod replay;
 pub mod secrets;
 pub mod source;
 pub mod store;
@@ -219,7 +222,10 @@ where
 }
 
 /// The station ids of `hj212_mg_m3_stations` (given as ids or MNs).
-fn mg_m3_stations(
+///
+/// # Errors
+/// A name that is neither a station id nor an MN of the registry.
+pub fn mg_m3_stations(
     config: &IngestConfig,
     registry: &Registry,
 ) -> Result<std::collections::HashSet<String>, ConfigError> {

@@ -17,7 +17,9 @@ use riverwatch_core::backoff::Backoff;
 use riverwatch_core::mqtt::{BrokerMessage, PacketAck};
 use riverwatch_core::reading::{Reading, ReadingRef, ReadingsJson};
 use riverwatch_core::registry::Registry;
-use riverwatch_core::store_api::{HeldChange, HeldPacket, StoreWriter, WriteBatch};
+use riverwatch_core::store_api::{
+    Conflict, HeldChange, HeldPacket, StoreWriter, WriteBatch, WriteReport,
+};
 use riverwatch_core::time::Clock;
 use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
@@ -27,7 +29,7 @@ use tracing::{Instrument, error, info, info_span, trace, warn};
 
 use crate::decode::password::StationPasswords;
 use crate::decode::reassembly::{self, Limits, Offer, Reassembler};
-use crate::decode::{Decoded, Message, Outcome, Validator, hj212};
+use crate::decode::{Decoded, Message, Outcome, Validator, conflict_dead_letter, hj212};
 use crate::publish::ReadingsPublisher;
 use crate::tcp::{Reply, StreamFrame, StreamInput};
 use crate::telemetry::Metrics;
@@ -43,6 +45,22 @@ pub struct Commit {
     pub replies: Vec<Reply>,
     /// Stream inputs taken that produced nothing to write (counted for the batch size).
     pub stream_inputs: usize,
+    /// The message each reading came from, for the dead letter of a reading the store
+    /// refuses as a conflict: message `i` gave the readings before `origins[i].end`.
+    pub origins: Vec<Origin>,
+}
+
+/// A message that gave readings to a batch.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The batch's reading count after this message's readings.
+    pub end: usize,
+    /// Its topic.
+    pub topic: String,
+    /// Its raw payload (the joined packets of a split HJ 212 message).
+    pub payload: bytes::Bytes,
+    /// When it was received.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Commit {
@@ -58,10 +76,50 @@ impl Commit {
         self.acks.len() + self.stream_inputs
     }
 
-    fn add(&mut self, outcome: Outcome) {
+    fn add(&mut self, msg: &Message<'_>, outcome: Outcome) {
+        if !outcome.readings.is_empty() {
+            self.origins.push(Origin {
+                end: self.write.readings.len() + outcome.readings.len(),
+                topic: msg.topic.to_string(),
+                payload: msg.payload.clone(),
+                received_at: msg.received_at,
+            });
+        }
         self.write.readings.extend(outcome.readings);
         self.write.dead_letters.extend(outcome.dead_letters);
     }
+}
+
+/// The `conflicting_value` dead letters of the readings a store refused (`conflicts`),
+/// each with the message it came from.
+pub fn conflict_dead_letters(
+    write: &WriteBatch,
+    origins: &[Origin],
+    conflicts: &[Conflict],
+) -> Vec<DeadLetter> {
+    let none = bytes::Bytes::new();
+    conflicts
+        .iter()
+        .filter_map(|c| {
+            let reading = write.readings.get(c.index)?;
+            let origin = origins[origins.partition_point(|o| o.end <= c.index)..].first();
+            // Without its message (a caller that kept none) the conflict is still kept,
+            // with an empty payload: never dropped.
+            let msg = match origin {
+                Some(o) => Message {
+                    topic: &o.topic,
+                    payload: &o.payload,
+                    received_at: o.received_at,
+                },
+                None => Message {
+                    topic: "",
+                    payload: &none,
+                    received_at: reading.received_at,
+                },
+            };
+            Some(conflict_dead_letter(&msg, reading, c))
+        })
+        .collect()
 }
 
 /// The committer's request for the next batch. It hands back the emptied vectors of the
@@ -84,6 +142,7 @@ impl Commit {
         self.acks.clear();
         self.replies.clear();
         self.stream_inputs = 0;
+        self.origins.clear();
     }
 }
 
@@ -287,7 +346,7 @@ fn decode_stream(
                     .dead_letters
                     .iter()
                     .any(|d| d.reason_code == ReasonCode::BadPassword);
-            pending.add(outcome);
+            pending.add(&msg, outcome);
             if let Some(r) = reply.filter(|_| !refused) {
                 pending.replies.push(r);
             }
@@ -335,7 +394,7 @@ fn decode_one(
     match validator.decode(&msg, kind, station) {
         Decoded::Done(outcome) => {
             trace!(topic = %publish.topic, readings = outcome.readings.len(), rejected = outcome.dead_letters.len(), "Decoded.");
-            pending.add(outcome);
+            pending.add(&msg, outcome);
             pending.acks.push(delivery.into());
         }
         Decoded::Partial(packet) => {
@@ -389,7 +448,7 @@ fn add_offer(validator: &Validator<'_>, pending: &mut Commit, offered: Offer) {
                 },
             };
             validator.redact(&mut outcome.dead_letters);
-            pending.add(outcome);
+            pending.add(&joined, outcome);
         }
     }
 }
@@ -423,6 +482,7 @@ pub async fn committer<S: StoreWriter>(
             write,
             acks: mut to_ack,
             mut replies,
+            mut origins,
             ..
         } = batch;
         let write = Arc::new(write);
@@ -433,30 +493,36 @@ pub async fn committer<S: StoreWriter>(
             messages = to_ack.len(),
             replies = replies.len()
         );
-        let report = loop {
-            match store.write(write.clone()).instrument(span.clone()).await {
-                Ok(report) => {
-                    backoff.reset();
-                    break report;
-                }
-                Err(error) => {
-                    metrics.store_errors.inc();
-                    let delay = backoff.next_delay();
-                    if backoff.attempts() > 3 {
-                        error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write keeps failing; messages stay unacknowledged.");
-                    } else {
-                        warn!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying.");
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = token.cancelled() => {
-                            warn!(messages = to_ack.len(), "Stopping with an uncommitted batch; the broker will redeliver it.");
-                            break 'batches;
-                        }
-                    }
-                }
-            }
+        let durable = write_durably(&mut store, &write, &mut backoff, &metrics, &token, &span);
+        let Some(report) = durable.await else {
+            warn!(
+                messages = to_ack.len(),
+                "Stopping with an uncommitted batch; the broker will redeliver it."
+            );
+            break 'batches;
         };
+        if !report.conflicts.is_empty() {
+            // Readings that contradict stored ones: their dead letters are committed before
+            // the messages are acknowledged (a crash in between redelivers the messages, and
+            // the store finds the same conflicts again).
+            let dead = WriteBatch {
+                readings: Vec::new(),
+                dead_letters: conflict_dead_letters(&write, &origins, &report.conflicts),
+                held: Vec::new(),
+            };
+            for d in &dead.dead_letters {
+                metrics.dead_letter(d.reason_code);
+            }
+            let dead = Arc::new(dead);
+            let durable = write_durably(&mut store, &dead, &mut backoff, &metrics, &token, &span);
+            if durable.await.is_none() {
+                warn!(
+                    messages = to_ack.len(),
+                    "Stopping before the conflicts of a batch were kept; the broker will redeliver it."
+                );
+                break 'batches;
+            }
+        }
         let new: usize = report.inserted.iter().filter(|&&b| b).count();
         metrics.commits.inc();
         metrics.stored.add(new as u64);
@@ -480,15 +546,50 @@ pub async fn committer<S: StoreWriter>(
         }
         // The store keeps no copy once the write returned; if it did, a new batch is grown.
         if let Ok(write) = Arc::try_unwrap(write) {
+            origins.clear();
             spare = Some(Commit {
                 write,
                 acks: to_ack,
                 replies,
                 stream_inputs: 0,
+                origins,
             });
         }
     }
     store_close(&mut store).await;
+}
+
+/// Writes `write` until the store reports it durable, retrying with backoff; `None` when
+/// `token` fires first.
+async fn write_durably<S: StoreWriter>(
+    store: &mut S,
+    write: &Arc<WriteBatch>,
+    backoff: &mut Backoff,
+    metrics: &Metrics,
+    token: &CancellationToken,
+    span: &tracing::Span,
+) -> Option<WriteReport> {
+    loop {
+        match store.write(write.clone()).instrument(span.clone()).await {
+            Ok(report) => {
+                backoff.reset();
+                return Some(report);
+            }
+            Err(error) => {
+                metrics.store_errors.inc();
+                let delay = backoff.next_delay();
+                if backoff.attempts() > 3 {
+                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write keeps failing; messages stay unacknowledged.");
+                } else {
+                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying.");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = token.cancelled() => return None,
+                }
+            }
+        }
+    }
 }
 
 async fn store_close<S: StoreWriter>(store: &mut S) {

@@ -366,6 +366,22 @@ async fn influxdb_1_6_round_trip_and_outage() {
     let all = reader.query(&ReadingQuery::default()).await.unwrap();
     assert_eq!(all, sorted(&first));
 
+    // ---- A resend: identical values are duplicates, another value is a conflict that
+    // never reaches InfluxDB (which would replace the stored point with it).
+    let mut changed = first[0].clone();
+    changed.value = 7.9;
+    let report = store
+        .write(batch(vec![changed, first[1].clone()]))
+        .await
+        .unwrap();
+    assert_eq!(report.inserted, vec![false, false]);
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(report.conflicts.len(), 1);
+    assert_eq!(report.conflicts[0].index, 0);
+    assert_eq!(report.conflicts[0].stored_value, 7.0);
+    let all = reader.query(&ReadingQuery::default()).await.unwrap();
+    assert_eq!(all, sorted(&first), "InfluxDB keeps the first value");
+
     let window = ReadingQuery {
         station: Some("TEST-ESC".to_string()),
         parameters: vec!["pH".to_string()],

@@ -7,6 +7,7 @@
 //! - [`ingest`]: the ingest service, `query`, `dead-letters`.
 //! - [`analytics`]: the analytics service, `evaluate`, `evaluations …`.
 //! - [`alerts`]: the alert service, `alerts list|show|ack|silence`, `audit verify`.
+//! - [`console`]: the console (HTTP API and live feed), `tokens create|list|revoke`.
 //! - [`simulators`]: `simulate`, `record`, `replay`.
 //! - [`stations`], [`config`]: the network and the configuration file.
 //! - `bench` (feature `bench`): the benchmarks.
@@ -17,6 +18,7 @@ pub mod args;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod ingest;
 pub mod render;
 pub mod simulators;
@@ -85,6 +87,11 @@ pub enum Command {
     Evaluations(analytics::evaluations::EvaluationsCommand),
     /// Run the alert service, or list, show, acknowledge and silence alerts.
     Alerts(alerts::AlertsCmdArgs),
+    /// Run the console: the HTTP API and live feed for duty officers.
+    Console(console::ConsoleCmdArgs),
+    /// Create, list or revoke console and API tokens.
+    #[command(subcommand)]
+    Tokens(console::tokens::TokensCommand),
     /// Check the alert audit trail.
     #[command(subcommand)]
     Audit(alerts::audit::AuditCommand),
@@ -235,6 +242,8 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Evaluations(cmd) => analytics::evaluations::run(&cmd, &ctx).await,
         Command::Alerts(args) => alerts::run(&args, &ctx).await,
         Command::Audit(cmd) => alerts::audit::run(&cmd, &ctx),
+        Command::Console(args) => console::run(&args, &ctx).await,
+        Command::Tokens(cmd) => console::tokens::run(&cmd, &ctx),
         Command::Stations(args) => stations::run(&args, &ctx),
         Command::Config(ConfigCommand::Default) => Ok(()),
         Command::Config(ConfigCommand::Check) => {

@@ -5,7 +5,8 @@
 //! reaches its first event a few seconds after start-up and meets the wall clock at its end
 //! (`riverwatch_simulators::redate`); the first screen says what it is and when its events
 //! come. Ctrl-C stops the simulator first, then the services in order, and waits for them
-//! to drain.
+//! to drain. The console (HTTP API and live feed) listens on `--http-port` (default
+//! `[console] listen`, 127.0.0.1:8080); its URL is on the first screen.
 
 use clap::Args;
 use riverwatch_core::shutdown::{Shutdown, wait_for_signal};
@@ -16,6 +17,7 @@ use tracing::{error, info};
 use super::alerts::{alerts_args, email_destination};
 use super::analytics::analytics_args;
 use super::args::broker;
+use super::console::{console_args, console_error};
 use super::ingest::ingest_args;
 use super::simulators::{describe_live, live_plan, sim_error};
 use super::{Context, user_error};
@@ -52,6 +54,10 @@ pub struct UpArgs {
     /// `[ingest.hj212_tcp] listen` does.
     #[arg(long)]
     pub hj212_port: Option<u16>,
+    /// Port of the console (HTTP API and live feed); overrides the port of
+    /// `[console] listen` (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub http_port: Option<u16>,
 }
 
 /// Runs `riverwatch up` until Ctrl-C.
@@ -113,6 +119,10 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
     let analytics = analytics_args(ctx, mqtt.clone())?;
     let alerts = alerts_args(ctx, mqtt.clone(), args.smtp.as_deref())?;
     let outbox = email_destination(ctx, alerts.config.transport());
+    let console = riverwatch_console::bind(console_args(ctx, mqtt.clone(), None, args.http_port)?)
+        .await
+        .map_err(|e| console_error(&e))?;
+    let console_url = console.url();
     let token = shutdown.token();
     shutdown.spawn("ingest", async move {
         if let Err(e) = riverwatch_ingest::run(ingest, token).await {
@@ -131,6 +141,12 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             error!(error = %e, "Alert service failed.");
         }
     });
+    let token = shutdown.token();
+    shutdown.spawn("console", async move {
+        if let Err(e) = console.run(token).await {
+            error!(error = %e, "Console failed.");
+        }
+    });
     // The simulator stops on its own token first, so ingest can drain what it sent.
     let simulator_token = shutdown.token().child_token();
     let plan = live.as_ref().map(|(_, plan)| plan.clone());
@@ -143,7 +159,7 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         })
     });
     let db = riverwatch_ingest::store::sqlite_path(&ctx.loaded.config.store, &ctx.data_dir);
-    info!(broker = %url, store = %db.display(), email = %outbox, "riverwatch is up; press Ctrl-C to stop.");
+    info!(broker = %url, store = %db.display(), email = %outbox, console = %console_url, "riverwatch is up; press Ctrl-C to stop.");
     let sim_zh = if args.no_simulator {
         "模拟站网未启动".to_string()
     } else {
@@ -158,11 +174,11 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
         "{}",
         ctx.lang.pick(
             &format!(
-                "riverwatch 已启动：MQTT 代理 {url}，读数存储 {}，{sim_zh}，分析与告警服务运行中，告警邮件 → {outbox}。查看数据：riverwatch query --station LLH-CJG --format table；告警：riverwatch alerts list。按 Ctrl-C 停止。",
+                "riverwatch 已启动：控制台 {console_url}，MQTT 代理 {url}，读数存储 {}，{sim_zh}，分析与告警服务运行中，告警邮件 → {outbox}。控制台令牌：riverwatch tokens create --province HLJ --role duty --name 姓名。查看数据：riverwatch query --station LLH-CJG --format table；告警：riverwatch alerts list。按 Ctrl-C 停止。",
                 db.display()
             ),
             &format!(
-                "riverwatch is up: MQTT broker {url}, readings in {}, {sim_en}, analytics and alerts running, alert email -> {outbox}. See data: riverwatch query --station LLH-CJG --format table; alerts: riverwatch alerts list. Press Ctrl-C to stop.",
+                "riverwatch is up: console {console_url}, MQTT broker {url}, readings in {}, {sim_en}, analytics and alerts running, alert email -> {outbox}. Console tokens: riverwatch tokens create --province HLJ --role duty --name NAME. See data: riverwatch query --station LLH-CJG --format table; alerts: riverwatch alerts list. Press Ctrl-C to stop.",
                 db.display()
             ),
         )

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use riverwatch_core::DeadLetter;
 use riverwatch_core::reading::Reading;
 use riverwatch_core::store_api::{
-    HeldChange, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch,
-    WriteReport,
+    Conflict, HeldChange, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter,
+    WriteBatch, WriteReport,
 };
 
 /// An in-memory store for tests: the reference model of the contract (idempotent on
@@ -59,20 +59,29 @@ impl StoreWriter for MemoryStore {
     async fn write(&mut self, batch: Arc<WriteBatch>) -> Result<WriteReport, StoreError> {
         let mut inner = self.inner.lock().map_err(|_| StoreError::Shutdown)?;
         let mut report = WriteReport::default();
-        for r in &batch.readings {
+        for (index, r) in batch.readings.iter().enumerate() {
             let key = (
                 r.station.to_string(),
                 r.parameter.to_string(),
                 r.observed_at.timestamp_millis(),
                 r.period.code(),
             );
-            let new = !inner.readings.contains_key(&key);
-            if new {
-                inner.readings.insert(key, r.clone());
-            } else {
-                report.duplicates += 1;
+            match inner.readings.get(&key) {
+                None => {
+                    inner.readings.insert(key, r.clone());
+                    report.inserted.push(true);
+                    continue;
+                }
+                Some(s) if s.value == r.value && s.flag == r.flag => {
+                    report.duplicates += 1;
+                }
+                Some(s) => report.conflicts.push(Conflict {
+                    index,
+                    stored_value: s.value,
+                    stored_flag: s.flag,
+                }),
             }
-            report.inserted.push(new);
+            report.inserted.push(false);
         }
         inner.dead.extend(batch.dead_letters.iter().cloned());
         for change in &batch.held {

@@ -324,14 +324,25 @@ impl Pipeline {
 
     /// Starts ingest in this process on `readings.db` (without priming its session).
     pub fn start_ingest(&mut self, config: IngestConfig) {
-        self.start_ingest_with(config, registry());
+        self.start_ingest_with(config, registry(), Arc::new(SystemClock));
     }
 
-    /// [`Pipeline::start_ingest`] with another station registry.
+    /// Starts ingest in this process on `readings.db` with its reception times from `clock`
+    /// (without priming its session).
+    pub fn start_ingest_on(
+        &mut self,
+        config: IngestConfig,
+        clock: Arc<dyn riverwatch_core::time::Clock>,
+    ) {
+        self.start_ingest_with(config, registry(), clock);
+    }
+
+    /// [`Pipeline::start_ingest_on`] with another station registry.
     pub fn start_ingest_with(
         &mut self,
         config: IngestConfig,
         registry: Arc<riverwatch_core::registry::Registry>,
+        clock: Arc<dyn riverwatch_core::time::Clock>,
     ) {
         assert!(self.ingest.is_none(), "ingest already runs");
         let store = SqliteStore::open(&self.readings_db(), &test_sqlite_config()).unwrap();
@@ -340,7 +351,7 @@ impl Pipeline {
             mqtt: self.mqtt(),
             store,
             registry,
-            clock: Arc::new(SystemClock),
+            clock,
         };
         let token = CancellationToken::new();
         let run = riverwatch_ingest::run(args, token.clone());

@@ -591,6 +591,7 @@ async fn a_thousand_simulated_loggers_at_once_get_every_9014_and_every_reading_s
             ..IngestConfig::test_config()
         },
         registry,
+        std::sync::Arc::new(riverwatch_core::time::SystemClock),
     );
     drop(Logger::connect(&addr).await);
     let mut loggers = riverwatch_simulators::hj212_tcp::Loggers::new(&addr);

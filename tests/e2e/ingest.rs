@@ -152,6 +152,11 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
             format!(r#"{{"ts":"{ts}","values":{{"pH":7}}}}"#).into_bytes(),
         ),
         obs(&format!(r#"{{"ts":"{ts}","values":{{"XYZ":1,"pH":7.1}}}}"#)),
+        // A resend of the stored pH with another value, and a parameter given twice.
+        obs(&format!(r#"{{"ts":"{ts}","values":{{"pH":7.3}}}}"#)),
+        obs(&format!(
+            r#"{{"ts":"{ts}","values":{{"NH3N":2.5,"NH3N":0.1}}}}"#
+        )),
         obs(&format!(
             r#"{{"ts":"{ts}","values":{{"DO":"high","TN":1.0}}}}"#
         )),
@@ -168,8 +173,8 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
 
     wait_until(
         Duration::from_secs(20),
-        Later(|| format!("11 dead letters (dead {})", p.dead_letters())),
-        || p.dead_letters() == 11,
+        Later(|| format!("13 dead letters (dead {})", p.dead_letters())),
+        || p.dead_letters() == 13,
     )
     .await;
     // The good values of the partly bad messages are kept.
@@ -204,6 +209,24 @@ async fn every_kind_of_bad_input_is_dead_lettered_with_its_reason() {
         .find(|d| d.reason_code == ReasonCode::CrcMismatch)
         .unwrap();
     assert!(crc.reason.to_lowercase().contains("crc"), "{}", crc.reason);
+    let conflict = dead
+        .iter()
+        .find(|d| d.reason_code == ReasonCode::ConflictingValue)
+        .unwrap();
+    assert!(
+        conflict.reason.contains("7.1") && conflict.reason.contains("7.3"),
+        "{}",
+        conflict.reason
+    );
+    assert_eq!(conflict.parameter.as_deref(), Some("pH"));
+    assert!(String::from_utf8_lossy(&conflict.payload).contains("7.3"));
+    let ph: Vec<f64> = p
+        .stored_readings()
+        .iter()
+        .filter(|r| r.parameter == "pH")
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(ph, vec![7.1], "the first value is kept");
     let stored: BTreeSet<String> = p
         .stored_readings()
         .iter()
@@ -556,4 +579,158 @@ async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_r
     p.stop_ingest().await;
     assert_eq!(p.readings(), 2);
     driver.abort();
+}
+
+/// A host clock an hour slow: every reception time is an hour early.
+#[derive(Debug)]
+struct HourSlow;
+
+impl riverwatch_core::time::Clock for HourSlow {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() - chrono::Duration::hours(1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_of_a_wrong_host_clock_are_replayed_once_by_the_cli() {
+    let mut p = Pipeline::builder().start().await;
+    p.prime("it-replay", &INGEST_FILTERS).await;
+    p.start_ingest_on(
+        IngestConfig {
+            client_id: "it-replay".into(),
+            ..IngestConfig::test_config()
+        },
+        std::sync::Arc::new(HourSlow),
+    );
+    let now = Utc::now();
+    let obs = |s: String| ("rw/v1/obs/LLH-CJG".to_string(), s.into_bytes());
+    let ts = |t: chrono::DateTime<Utc>| t.to_rfc3339();
+    p.publish(
+        "it-replay-pub",
+        vec![
+            // Right times, which the slow host takes for an hour in the future.
+            obs(format!(
+                r#"{{"ts":"{}","values":{{"pH":7.2,"DO":8.1}}}}"#,
+                ts(now)
+            )),
+            obs(format!(
+                r#"{{"ts":"{}","values":{{"pH":7.3,"XYZ":1}}}}"#,
+                ts(now + chrono::Duration::minutes(1))
+            )),
+            // Old enough even for the slow host.
+            obs(format!(
+                r#"{{"ts":"{}","values":{{"pH":7.0}}}}"#,
+                ts(now - chrono::Duration::hours(2))
+            )),
+        ],
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(20),
+        Later(|| format!("2 dead letters (dead {})", p.dead_letters())),
+        || p.dead_letters() == 2,
+    )
+    .await;
+    p.wait_readings(Duration::from_secs(5), "1 reading stored", |n| n == 1)
+        .await;
+    p.stop_ingest().await;
+
+    // The clock is right again: replay.
+    let args = [
+        "dead-letters",
+        "replay",
+        "--reason",
+        "timestamp_out_of_range",
+        "--json",
+    ];
+    let (code, out, err) = p.cli(&args);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["dead_letters"], 2, "{out}");
+    assert_eq!(summary["messages"], 2, "{out}");
+    assert_eq!(summary["stored"], 3, "{out}");
+    assert_eq!(summary["replayed"], 2, "{out}");
+    assert_eq!(summary["still_rejected"], 0, "{out}");
+    let stored: BTreeSet<(String, String)> = p
+        .stored_readings()
+        .iter()
+        .map(|r| (r.parameter.to_string(), r.value.to_string()))
+        .collect();
+    let want: BTreeSet<(String, String)> =
+        [("DO", "8.1"), ("pH", "7"), ("pH", "7.2"), ("pH", "7.3")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    assert_eq!(stored, want);
+    // The unknown parameter of the second message is now a dead letter of its own; the
+    // replayed ones are marked, not deleted.
+    let reader = p.readings_reader();
+    let dead = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    let codes: Vec<ReasonCode> = dead.iter().map(|d| d.reason_code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            ReasonCode::TimestampOutOfRange,
+            ReasonCode::TimestampOutOfRange,
+            ReasonCode::UnknownParameter
+        ]
+    );
+    let (code, out, err) = p.cli(&[
+        "dead-letters",
+        "--reason",
+        "timestamp_out_of_range",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().all(|l| l.contains("\"replayed_at\"")), "{out}");
+
+    // A second replay finds nothing to do and stores nothing.
+    let (code, out, err) = p.cli(&args);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["dead_letters"], 0, "{out}");
+    assert_eq!(summary["stored"], 0, "{out}");
+    assert_eq!(p.readings(), 4);
+    assert_eq!(p.dead_letters(), 3);
+
+    // A dead letter whose stored frame has its password masked cannot be decoded again:
+    // it is skipped and the operator is told why.
+    let store = riverwatch_ingest::store::SqliteStore::open(
+        &p.readings_db(),
+        &riverwatch_ingest::store::sqlite::test_sqlite_config(),
+    )
+    .unwrap();
+    store
+        .write_blocking(&riverwatch_core::store_api::WriteBatch {
+            readings: vec![],
+            dead_letters: vec![riverwatch_core::DeadLetter {
+                received_at: Utc::now(),
+                topic: "rw/v1/hj212/LLH-CJG".into(),
+                payload: bytes::Bytes::from_static(
+                    b"##0050QN=1;ST=21;CN=2011;PW=******;MN=X;CP=&&&&0000\r\n",
+                ),
+                reason_code: ReasonCode::BadPassword,
+                reason: "wrong PW; the PW value is replaced by ****** in the stored payload".into(),
+                station: Some("LLH-CJG".into()),
+                parameter: None,
+            }],
+            held: vec![],
+        })
+        .unwrap();
+    drop(store);
+    let (code, out, err) = p.cli(&[
+        "--lang",
+        "en",
+        "dead-letters",
+        "replay",
+        "--reason",
+        "bad_password",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("skipped 1") && out.contains("masked"), "{out}");
+    assert_eq!(p.dead_letters(), 4);
 }

@@ -37,5 +37,9 @@ mod analytics;
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
 mod alerts;
 
+/// The console: the HTTP API over real HTTP (access control, acknowledgements, readings,
+/// metrics) and the live feed's resumption.
+mod console;
+
 /// HJ 212 over TCP: loggers' connections into ingest, replies after the commit, backfill.
 mod hj212_tcp;

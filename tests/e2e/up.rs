@@ -137,6 +137,8 @@ async fn up_with_a_scenario_shows_its_first_boundary_alert_within_seconds() {
             "lalin-boundary-ammonia",
             "--speed",
             RECOMMENDED_SPEED,
+            "--http-port",
+            "0",
         ],
     );
     let alerts_db = data.join("alerts.db");
@@ -159,6 +161,20 @@ async fn up_with_a_scenario_shows_its_first_boundary_alert_within_seconds() {
     let release = screen_time(&screen, "first event: ");
     let front = screen_time(&screen, "first section: ");
     assert!(screen.contains("(LLH-NTS)"), "{screen}");
+    // The console's address, and it answers there.
+    let console = screen
+        .split("console http://")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no console URL on the first screen: {screen}"));
+    let health = reqwest::get(format!("http://{console}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let api = reqwest::get(format!("http://{console}/api/v1/alerts"))
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401, "the API needs a token");
     assert!(release < front && front < started_at, "{release} {front}");
 
     // The alert: the boundary section, both provinces, observed where the plume's travel

@@ -158,6 +158,8 @@ pub trait SubscriberHooks: Send + Sync + 'static {
     fn stale_ack(&self) {}
     /// The connection failed or could not be opened; it is tried again after a pause.
     fn reconnect(&self) {}
+    /// A connection is open and subscribed (the broker's CONNACK came).
+    fn connected(&self) {}
     /// Acknowledgements committed but not yet written to the broker, after each write.
     fn ack_backlog(&self, _acks: usize) {}
 }
@@ -250,6 +252,7 @@ impl<H: SubscriberHooks> Subscriber<H> {
                 Ok((session, session_present)) => {
                     epoch += 1;
                     backoff.reset();
+                    self.hooks.connected();
                     info!(session_present, epoch, filters = ?self.filters, "Connected to the broker.");
                     session
                 }

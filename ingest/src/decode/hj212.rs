@@ -5,6 +5,8 @@
 //! station and must belong to the station of the topic; a station with an access password
 //! configured must send it as `PW` (each packet of a split message too).
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::hj212::{CpData, Frame, FrameError, Version};
@@ -180,12 +182,56 @@ pub fn values(
         return out;
     }
     let legacy = matches!(frame.flag.version(), Ok(Version::Hj212_2005));
-    for item in &cp.items {
-        // Old loggers on the 2005 edition often already send 2017 codes: try both tables.
-        let param = v
-            .registry
-            .parameter_by_hj212(&item.code, legacy)
-            .or_else(|| v.registry.parameter_by_hj212(&item.code, !legacy));
+    // Old loggers on the 2005 edition often already send 2017 codes: try both tables.
+    let params: Vec<_> = cp
+        .items
+        .iter()
+        .map(|item| {
+            v.registry
+                .parameter_by_hj212(&item.code, legacy)
+                .or_else(|| v.registry.parameter_by_hj212(&item.code, !legacy))
+        })
+        .collect();
+    let mut by_param: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (j, p) in params.iter().enumerate() {
+        if let Some(p) = p {
+            by_param.entry(p.code.as_str()).or_default().push(j);
+        }
+    }
+    for (i, (item, param)) in cp.items.iter().zip(&params).enumerate() {
+        // Two codes of one parameter (`060` and `w21003`): which value is meant cannot be
+        // known, so neither is stored.
+        if let Some(param) = param {
+            let same = by_param
+                .get(param.code.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            if same.len() > 1 {
+                if same[0] == i {
+                    let given: Vec<String> = same
+                        .iter()
+                        .map(|&j| {
+                            let it = &cp.items[j];
+                            let value = it.value_for_cn(&frame.cn).map_or("", |(_, t)| t);
+                            format!("{}={}", excerpt(&it.code), excerpt(value))
+                        })
+                        .collect();
+                    let mut dead = v.reject(
+                        msg,
+                        ReasonCode::DuplicateKey,
+                        format!(
+                            "the frame gives {} {} times, under codes {}; none is stored",
+                            param.code,
+                            same.len(),
+                            given.join(", ")
+                        ),
+                        sid,
+                    );
+                    dead.parameter = Some(param.code.to_string());
+                    out.dead_letters.push(dead);
+                }
+                continue;
+            }
+        }
         let Some(param) = param else {
             out.dead_letters.push(DeadLetter {
                 received_at: msg.received_at,

@@ -3,16 +3,57 @@
 //! "flags":{"TP":"M"}}`. `ts` is RFC 3339 with an offset, or epoch milliseconds; `station`
 //! may be left out (the topic names it) but must match the topic when present; `period`
 //! (`sample`, `minute`, `hour`, `day`) is optional and defaults to `sample`.
+//!
+//! A key repeated inside `values` or `flags` (`{"NH3N":2.5,"NH3N":0.1}`) is not resolved by
+//! keeping one of the values, as a plain JSON map would: the parameter gets a `duplicate_key`
+//! dead letter naming every value given, and no reading.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::{Period, ReasonCode};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue as JsonRaw;
 
 use super::{Message, Outcome, RawValue, Validator, excerpt};
+
+/// The members of a JSON object in the order sent, repeated keys included (a map type would
+/// silently keep only one of them).
+#[derive(Default)]
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a JsonRaw)>);
+
+impl<'a> Entries<'a> {
+    /// The values given for `key`.
+    fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'a JsonRaw> + 's {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k.as_ref() == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some((k, v)) = map.next_entry::<Cow<'de, str>, &'de JsonRaw>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(EntriesVisitor)
+    }
+}
 
 #[derive(Deserialize)]
 struct Observation<'a> {
@@ -21,9 +62,9 @@ struct Observation<'a> {
     #[serde(borrow)]
     ts: Option<&'a JsonRaw>,
     #[serde(default, borrow)]
-    values: Option<BTreeMap<Cow<'a, str>, &'a JsonRaw>>,
+    values: Option<Entries<'a>>,
     #[serde(default, borrow)]
-    flags: BTreeMap<Cow<'a, str>, &'a JsonRaw>,
+    flags: Entries<'a>,
     #[serde(default)]
     period: Option<Period>,
 }
@@ -119,7 +160,7 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Outc
         }
     };
     let values = match obs.values {
-        Some(values) if !values.is_empty() => values,
+        Some(values) if !values.0.is_empty() => values,
         Some(_) => {
             out.dead_letters
                 .push(malformed("`values` is empty".to_string()));
@@ -136,8 +177,29 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Outc
         return out;
     }
     let period = obs.period.unwrap_or_default();
-    for (code, raw) in &values {
-        let flag = obs.flags.get(code).map(|f| flag_text(f));
+    // How often each key is given: a repeated one is reported once, at its first occurrence.
+    let mut seen: HashMap<&str, (usize, usize)> = HashMap::with_capacity(values.0.len());
+    for (k, _) in &values.0 {
+        seen.entry(k.as_ref()).or_default().0 += 1;
+    }
+    for (k, _) in &obs.flags.0 {
+        seen.entry(k.as_ref()).or_default().1 += 1;
+    }
+    let flag_of: HashMap<&str, &JsonRaw> =
+        obs.flags.0.iter().map(|(k, f)| (k.as_ref(), *f)).collect();
+    let mut reported: HashSet<&str> = HashSet::new();
+    for (code, raw) in &values.0 {
+        let (n_values, n_flags) = seen.get(code.as_ref()).copied().unwrap_or((1, 0));
+        if n_values > 1 || n_flags > 1 {
+            if reported.insert(code.as_ref()) {
+                let given: Vec<&JsonRaw> = values.all(code).collect();
+                let flags: Vec<&JsonRaw> = obs.flags.all(code).collect();
+                out.dead_letters
+                    .push(duplicate(v, msg, station, code, &given, &flags));
+            }
+            continue;
+        }
+        let flag = flag_of.get(code.as_ref()).map(|f| flag_text(f));
         v.value(
             msg,
             station,
@@ -150,4 +212,45 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Outc
         );
     }
     out
+}
+
+/// The `duplicate_key` dead letter of a parameter given more than once.
+fn duplicate(
+    v: &Validator<'_>,
+    msg: &Message<'_>,
+    station: &riverwatch_core::Station,
+    code: &str,
+    values: &[&JsonRaw],
+    flags: &[&JsonRaw],
+) -> riverwatch_core::DeadLetter {
+    let list = |raws: &[&JsonRaw]| {
+        raws.iter()
+            .map(|r| excerpt(r.get().trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let reason = if values.len() > 1 {
+        format!(
+            "`values` gives `{}` {} times ({}); none is stored",
+            excerpt(code),
+            values.len(),
+            list(values)
+        )
+    } else {
+        format!(
+            "`flags` gives `{}` {} times ({}); its value {} is not stored",
+            excerpt(code),
+            flags.len(),
+            list(flags),
+            list(values)
+        )
+    };
+    let mut dead = v.reject(
+        msg,
+        ReasonCode::DuplicateKey,
+        reason,
+        Some(station.id.as_str()),
+    );
+    dead.parameter = Some(code.to_string());
+    dead
 }

@@ -14,6 +14,7 @@ pub mod reassembly;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use riverwatch_core::registry::Registry;
+use riverwatch_core::store_api::Conflict;
 use riverwatch_core::topics::TopicKind;
 use riverwatch_core::{DataFlag, DeadLetter, Period, Reading, ReasonCode, Station};
 
@@ -56,7 +57,7 @@ pub struct Validator<'r> {
 }
 
 /// Added to the reason of a dead letter whose stored payload had its password masked.
-const MASKED_NOTE: &str = "; the PW value is replaced by ****** in the stored payload";
+pub const MASKED_NOTE: &str = "; the PW value is replaced by ****** in the stored payload";
 
 /// Earliest time accepted: older values are clock errors, not history.
 fn earliest() -> DateTime<Utc> {
@@ -387,6 +388,31 @@ impl<'r> Validator<'r> {
             flag,
             period,
         });
+    }
+}
+
+/// The `conflicting_value` dead letter of `reading` (from the message `msg`), refused by
+/// the store because its (station, parameter, time, period) is stored with another value
+/// or flag.
+pub fn conflict_dead_letter(msg: &Message<'_>, reading: &Reading, c: &Conflict) -> DeadLetter {
+    DeadLetter {
+        received_at: msg.received_at,
+        topic: msg.topic.to_string(),
+        payload: msg.payload.clone(),
+        reason_code: ReasonCode::ConflictingValue,
+        reason: format!(
+            "{} at {} ({}) is stored as {} (flag {}); this message gives {} (flag {}); \
+             the stored value is kept",
+            reading.parameter,
+            reading.observed_at.to_rfc3339(),
+            reading.period.as_str(),
+            c.stored_value,
+            c.stored_flag,
+            reading.value,
+            reading.flag
+        ),
+        station: Some(reading.station.to_string()),
+        parameter: Some(reading.parameter.to_string()),
     }
 }
 

@@ -598,6 +598,71 @@ fn an_incomplete_message_expires_into_one_dead_letter() {
     assert_eq!(expired[0].dead_letter.payload, payload);
 }
 
+#[test]
+fn a_parameter_given_twice_in_json_is_dead_lettered_not_resolved() {
+    let o = run(
+        TopicKind::Obs,
+        "LLH-CJG",
+        br#"{"ts":"2026-11-22T08:00:00+08:00","values":{"NH3N":2.5,"pH":7.6,"NH3N":0.1}}"#,
+    );
+    // pH is stored; NH3N is neither 2.5 nor 0.1 but one duplicate_key dead letter.
+    assert_eq!(o.readings.len(), 1, "{:?}", o.readings);
+    assert_eq!(o.readings[0].parameter, "pH");
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::DuplicateKey, Some("NH3N".to_string()))]
+    );
+    let reason = &o.dead_letters[0].reason;
+    assert!(reason.contains("2.5") && reason.contains("0.1"), "{reason}");
+
+    // A flag given twice for one parameter is as ambiguous.
+    let o = run(
+        TopicKind::Obs,
+        "LLH-CJG",
+        br#"{"ts":"2026-11-22T08:00:00+08:00","values":{"TP":0.07},"flags":{"TP":"N","TP":"M"}}"#,
+    );
+    assert!(o.readings.is_empty());
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::DuplicateKey, Some("TP".to_string()))]
+    );
+}
+
+#[test]
+fn two_hj212_codes_of_one_parameter_are_dead_lettered_not_resolved() {
+    let mn = registry().station("LLH-CJG").unwrap().mn.clone();
+    let item = |code: &str, rtd: &str| {
+        let mut i = CpItem::new(code);
+        i.rtd = Some(rtd.into());
+        i
+    };
+    let cp = CpData {
+        data_time: chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(8, 0, 30),
+        // 060 (HJ/T 212-2005) and w21003 (2017) are both ammonia nitrogen.
+        items: vec![
+            item("060", "0.51"),
+            item("w01001", "7.6"),
+            item("w21003", "0.12"),
+        ],
+        extra: vec![],
+    };
+    let f = frame(Version::Hj212_2005, "2011", &mn, &cp);
+    let o = run(TopicKind::Hj212, "LLH-CJG", f.encode().as_bytes());
+    assert_eq!(o.readings.len(), 1, "{:?}", o.readings);
+    assert_eq!(o.readings[0].parameter, "pH");
+    assert_eq!(
+        codes(&o),
+        vec![(ReasonCode::DuplicateKey, Some("NH3N".to_string()))]
+    );
+    let reason = &o.dead_letters[0].reason;
+    assert!(
+        reason.contains("060=0.51") && reason.contains("w21003=0.12"),
+        "{reason}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
@@ -646,6 +711,164 @@ proptest! {
         let payload = Bytes::from(f);
         let msg = Message { topic: "rw/v1/hj212/LLH-CJG", payload: &payload, received_at: now() };
         let _ = v.decode(&msg, TopicKind::Hj212, "LLH-CJG");
+    }
+}
+
+/// One generated message: its topic, payload, observation time and, per key it gives (JSON
+/// key or HJ 212 code, in order, repeats included), the parameter that key names (as a dead
+/// letter of that value would name it) and the value text.
+#[derive(Debug, Clone)]
+struct Generated {
+    topic: String,
+    payload: Bytes,
+    at: DateTime<Utc>,
+    values: Vec<(String, String)>,
+}
+
+fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap()
+}
+
+fn arb_json() -> impl Strategy<Value = Generated> {
+    let key = prop::sample::select(vec!["pH", "DO", "NH3N", "TP", "XYZ"]);
+    let value = prop::sample::select(vec!["7.1", "7.2", "0.5", "99999", "\"x\"", "-1"]);
+    (0i64..3, prop::collection::vec((key, value), 1..6)).prop_map(|(minute, kv)| {
+        let at = base() + chrono::Duration::minutes(minute);
+        let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        Generated {
+            topic: "rw/v1/obs/LLH-CJG".into(),
+            payload: Bytes::from(format!(
+                r#"{{"ts":"{}","values":{{{}}}}}"#,
+                at.to_rfc3339(),
+                body.join(",")
+            )),
+            at,
+            values: kv
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    })
+}
+
+fn arb_hj212() -> impl Strategy<Value = Generated> {
+    // 060 (2005) and w21003 (2017) are both ammonia nitrogen.
+    let codes = prop::sample::subsequence(vec!["w01001", "w21003", "060", "w99999"], 1..=4);
+    let value = prop::sample::select(vec!["7.1", "7.2", "0.5", "99999", "x"]);
+    (0i64..3, codes, prop::collection::vec(value, 4)).prop_map(|(minute, codes, values)| {
+        let at = base() + chrono::Duration::minutes(minute);
+        let mn = registry().station("LLH-CJG").unwrap().mn.clone();
+        let items: Vec<CpItem> = codes
+            .iter()
+            .zip(&values)
+            .map(|(code, v)| {
+                let mut i = CpItem::new(*code);
+                i.rtd = Some((*v).into());
+                i
+            })
+            .collect();
+        let cp = CpData {
+            data_time: Some((at + chrono::Duration::hours(8)).naive_utc()),
+            items,
+            extra: vec![],
+        };
+        let f = frame(Version::Hj212_2017, "2011", &mn, &cp);
+        let param = |code: &'static str| match code {
+            "w01001" => "pH",
+            "w21003" | "060" => "NH3N",
+            other => other,
+        };
+        Generated {
+            topic: "rw/v1/hj212/LLH-CJG".into(),
+            payload: Bytes::from(f.encode()),
+            at,
+            values: codes
+                .iter()
+                .zip(&values)
+                .map(|(code, v)| (param(code).to_string(), (*v).to_string()))
+                .collect(),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Messages go through decoding, the real SQLite store and the committer's conflict
+    /// rule in two batches; afterwards every value of every message is accounted for: it is
+    /// the stored value of its (station, parameter, time), or a dead letter of that message
+    /// names its parameter or the whole message. Nothing is lost or silently replaced.
+    #[test]
+    fn stored_readings_and_dead_letters_account_for_every_value(
+        messages in prop::collection::vec(prop_oneof![arb_json(), arb_hj212()], 1..12),
+        split in 0usize..12,
+    ) {
+        use riverwatch_core::store_api::{DeadLetterQuery, ReadingQuery, WriteBatch};
+        use crate::pipeline::{Origin, conflict_dead_letters};
+        use crate::store::sqlite::test_sqlite_config;
+        use crate::store::{SqliteReader, SqliteStore};
+
+        let v = validator(registry());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+        let split = split.min(messages.len());
+        for part in [&messages[..split], &messages[split..]] {
+            let mut write = WriteBatch::default();
+            let mut origins = Vec::new();
+            for m in part {
+                let msg = Message { topic: &m.topic, payload: &m.payload, received_at: now() };
+                let kind = if m.topic.contains("hj212") { TopicKind::Hj212 } else { TopicKind::Obs };
+                let Decoded::Done(o) = v.decode(&msg, kind, "LLH-CJG") else {
+                    panic!("a single frame is never partial")
+                };
+                if !o.readings.is_empty() {
+                    origins.push(Origin {
+                        end: write.readings.len() + o.readings.len(),
+                        topic: m.topic.clone(),
+                        payload: m.payload.clone(),
+                        received_at: now(),
+                    });
+                }
+                write.readings.extend(o.readings);
+                write.dead_letters.extend(o.dead_letters);
+            }
+            let report = store.write_blocking(&write).unwrap();
+            let conflicts = conflict_dead_letters(&write, &origins, &report.conflicts);
+            prop_assert_eq!(conflicts.len(), report.conflicts.len());
+            store
+                .write_blocking(&WriteBatch { readings: vec![], dead_letters: conflicts, held: Vec::new() })
+                .unwrap();
+        }
+        let reader = SqliteReader::open(&path).unwrap();
+        let stored = reader.query_blocking(&ReadingQuery::default()).unwrap();
+        let dead = reader.dead_letters_blocking(&DeadLetterQuery::default()).unwrap();
+        for m in &messages {
+            let whole = dead.iter().any(|d| d.payload == m.payload && d.parameter.is_none());
+            for (param, text) in &m.values {
+                let named = dead
+                    .iter()
+                    .any(|d| d.payload == m.payload && d.parameter.as_deref() == Some(param));
+                let value = RawValue::parse(text);
+                let kept = stored.iter().any(|r| {
+                    r.parameter == param.as_str()
+                        && r.observed_at == m.at
+                        && RawValue::Number(r.value) == value
+                });
+                prop_assert!(
+                    whole || named || kept,
+                    "{} = {} of {:?} is neither stored nor dead-lettered",
+                    param,
+                    text,
+                    String::from_utf8_lossy(&m.payload)
+                );
+            }
+        }
+        // And nothing is stored that no message gave.
+        for r in &stored {
+            prop_assert!(messages.iter().any(|m| m.at == r.observed_at
+                && m.values.iter().any(|(p, t)| r.parameter == p.as_str()
+                    && RawValue::parse(t) == RawValue::Number(r.value))));
+        }
     }
 }
 

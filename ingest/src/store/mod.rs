@@ -5,7 +5,7 @@ pub mod influx;
 pub mod sqlite;
 
 pub use influx::{Influx1Reader, Influx1Store, Influx2Reader, Influx2Store, InfluxError};
-pub use sqlite::{SqliteReader, SqliteStore};
+pub use sqlite::{SqliteReader, SqliteStore, StoredDeadLetter};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -8,7 +8,9 @@
 //! arriving in time order append at the right edge of the B-tree, where SQLite splits pages
 //! cheaply. A redelivered observation is ignored, a later one for the same key adds only the
 //! parameters not stored yet, so redelivery is idempotent per (station, parameter, time,
-//! period). WAL mode lets readers run beside the writer; each batch is one transaction,
+//! period); a stored parameter resent with another value or flag is reported as a conflict.
+//! Dead letters keep each message's raw bytes once (`sqlite/dead_letters.rs`). WAL mode lets
+//! readers run beside the writer; each batch is one transaction,
 //! synced per `synchronous` before `write` returns.
 //!
 //! The packets of split HJ 212 messages still waiting for the rest of their message live in
@@ -23,16 +25,19 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::store_api::{
-    DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery, StoreError,
+    Conflict, DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery, StoreError,
     StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
-use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, ReasonCode, StationId};
+use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, StationId};
 use rusqlite::{Connection, Transaction, params};
 use tracing::info;
 
 use crate::config::{SqliteConfig, Synchronous};
 
+mod dead_letters;
 mod layout;
+
+pub use dead_letters::StoredDeadLetter;
 
 use layout::{Entry, Group, Grouped, ObsKey, Row};
 
@@ -54,19 +59,32 @@ CREATE TABLE IF NOT EXISTS observations (
     vals       BLOB    NOT NULL,
     PRIMARY KEY (ts_ms, station_id, period)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS influx_index (
+    ts_ms      INTEGER NOT NULL,
+    station_id INTEGER NOT NULL,
+    period     INTEGER NOT NULL,
+    vals       BLOB    NOT NULL,
+    PRIMARY KEY (ts_ms, station_id, period)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS raw_messages (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash    INTEGER NOT NULL,
+    topic   TEXT    NOT NULL,
+    payload BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_messages_hash ON raw_messages (hash);
 CREATE TABLE IF NOT EXISTS dead_letters (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_ms  INTEGER NOT NULL,
-    topic        TEXT    NOT NULL,
-    reason_code  TEXT    NOT NULL,
-    reason       TEXT    NOT NULL,
-    station      TEXT,
-    parameter    TEXT,
-    payload_hash INTEGER NOT NULL,
-    payload      BLOB    NOT NULL
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_ms INTEGER NOT NULL,
+    message_id  INTEGER NOT NULL,
+    reason_code TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    station     TEXT,
+    parameter   TEXT,
+    replayed_ms INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_once
-    ON dead_letters (payload_hash, topic, reason_code, ifnull(parameter, ''));
+    ON dead_letters (message_id, reason_code, ifnull(parameter, ''));
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_ms);
 CREATE TABLE IF NOT EXISTS held_packets (
     mn          TEXT    NOT NULL,
@@ -86,13 +104,14 @@ CREATE TABLE IF NOT EXISTS held_packets (
 ";
 
 /// The local database file: version 1 had one row per reading in `readings`, version 2 has
-/// one row per observation in `observations`.
+/// one row per observation in `observations`, version 3 keeps a rejected message's raw
+/// bytes once in `raw_messages` instead of in each of its dead letters.
 pub(crate) const SCHEMA: Schema = Schema {
     store: "readings store",
     owner: "`riverwatch ingest` or `riverwatch up`",
-    version: 2,
-    upgradable: &[1],
-    migrate: Some(migrate_from_v1),
+    version: 3,
+    upgradable: &[1, 2],
+    migrate: Some(migrate),
     tables: TABLES,
 };
 
@@ -101,16 +120,6 @@ fn local(detail: impl std::fmt::Display) -> StoreError {
         backend: BACKEND,
         detail: detail.to_string(),
     }
-}
-
-/// FNV-1a, 64 bit: a stable hash (unlike std's) to recognise a redelivered bad payload.
-fn payload_hash(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
 }
 
 /// Opens (creating if needed) the database at `path` with the writer's settings.
@@ -124,10 +133,14 @@ fn open_rw(path: &Path, cfg: &SqliteConfig) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Moves the readings of a schema-1 file (one row per reading) into observations, inside the
-/// opener's transaction: a crash leaves the file as it was.
-fn migrate_from_v1(tx: &Transaction<'_>, path: &Path, _from: i64) -> Result<(), String> {
-    move_readings(tx, path).map_err(|e| e.to_string())
+/// Upgrades an older file inside the opener's transaction (a crash leaves it as it was):
+/// from schema 1 the readings move into observations; from schemas 1 and 2 the dead letters'
+/// payloads move into `raw_messages`.
+fn migrate(tx: &Transaction<'_>, path: &Path, from: i64) -> Result<(), String> {
+    if from < 2 {
+        move_readings(tx, path).map_err(|e| e.to_string())?;
+    }
+    dead_letters::migrate_from_v2(tx).map_err(|e| e.to_string())
 }
 
 fn move_readings(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
@@ -140,7 +153,7 @@ fn move_readings(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
                  FROM readings ORDER BY ts_ms, station_id, period, param_id",
             )
             .map_err(local)?;
-        let mut insert = tx.prepare(&insert_sql(1)).map_err(local)?;
+        let mut insert = tx.prepare(&insert_sql(OBSERVATIONS, 1)).map_err(local)?;
         let mut write = |key: ObsKey, blob: &[u8]| -> Result<(), StoreError> {
             insert
                 .execute(params![key.0, key.1, key.2, blob])
@@ -209,15 +222,28 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// The table of the readings store.
+const OBSERVATIONS: &str = "observations";
+/// The table of the readings an InfluxDB store sent recently (same layout), to tell a
+/// conflicting resend from an identical one.
+const INFLUX_INDEX: &str = "influx_index";
+
 #[derive(Debug)]
 struct Writer {
     conn: Connection,
+    /// Where readings go: [`OBSERVATIONS`] or [`INFLUX_INDEX`].
+    table: &'static str,
+    /// For [`INFLUX_INDEX`]: observations older than this before the newest reception time
+    /// of a batch are dropped from the table.
+    keep_ms: Option<i64>,
     station_ids: HashMap<StationId, i64>,
     param_ids: HashMap<ParamCode, i64>,
     /// The rows of the batch being written and their grouping into observations, kept
     /// between batches for their capacity.
     rows: Vec<Row>,
     grouped: Grouped,
+    /// The dead letters' size and retention limits.
+    retention: dead_letters::Retention,
     closed: bool,
 }
 
@@ -249,10 +275,13 @@ impl Writer {
         };
         let Writer {
             conn,
+            table,
+            keep_ms,
             station_ids,
             param_ids,
             rows,
             grouped,
+            retention,
             ..
         } = self;
         rows.clear();
@@ -309,10 +338,33 @@ impl Writer {
         }
         grouped.build(rows);
         report.inserted.resize(rows.len(), false);
-        insert_observations(&tx, rows, grouped, &mut report.inserted)?;
-        report.duplicates = report.inserted.iter().filter(|&&new| !new).count();
+        insert_observations(&tx, table, rows, grouped, &mut report)?;
+        // A repeat inside the batch is judged against the reading its key keeps.
+        for &(i, first) in &grouped.repeats {
+            let kept = report
+                .conflicts
+                .iter()
+                .find(|c| c.index == first)
+                .map(|c| (c.stored_value, c.stored_flag.letter() as u8))
+                .unwrap_or((rows[first].entry.value, rows[first].entry.flag));
+            if let Some(c) = conflict(i, &rows[i].entry, kept)? {
+                report.conflicts.push(c);
+            }
+        }
+        report.conflicts.sort_by_key(|c| c.index);
+        report.duplicates =
+            report.inserted.iter().filter(|&&new| !new).count() - report.conflicts.len();
         if !batch.dead_letters.is_empty() {
-            insert_dead_letters(&tx, &batch.dead_letters)?;
+            retention.insert(&tx, &batch.dead_letters)?;
+        }
+        if let Some(keep_ms) = *keep_ms
+            && let Some(newest) = batch.readings.iter().map(|r| r.received_at).max()
+        {
+            // The left edge of the key: a range delete, not a scan.
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE ts_ms < ?1"))
+                .map_err(local)?
+                .execute([newest.timestamp_millis().saturating_sub(keep_ms)])
+                .map_err(local)?;
         }
         if !batch.held.is_empty() {
             apply_held(&tx, &batch.held)?;
@@ -328,9 +380,9 @@ impl Writer {
 /// cuts the virtual-machine overhead that dominated row-by-row inserts.
 const CHUNK: usize = 64;
 
-fn insert_sql(rows: usize) -> String {
+fn insert_sql(table: &str, rows: usize) -> String {
     let values = vec!["(?,?,?,?)"; rows].join(",");
-    format!("INSERT OR IGNORE INTO observations (ts_ms, station_id, period, vals) VALUES {values}")
+    format!("INSERT OR IGNORE INTO {table} (ts_ms, station_id, period, vals) VALUES {values}")
 }
 
 fn bind_groups(
@@ -356,15 +408,24 @@ fn bind_groups(
 /// stored every row (the usual case: no observation was there before), the chunk is done.
 /// When it stored fewer, the chunk is rolled back to the savepoint and written observation
 /// by observation; one whose key is already stored is merged: parameters it did not have
-/// are added, parameters it had are duplicates and keep their stored value.
+/// are added, parameters it had keep their stored value (a duplicate when the new reading
+/// is identical, a conflict when its value or flag differs).
 fn insert_observations(
     tx: &rusqlite::Transaction<'_>,
+    table: &str,
     rows: &[Row],
     grouped: &Grouped,
-    inserted: &mut [bool],
+    report: &mut WriteReport,
 ) -> Result<(), StoreError> {
-    let mut full = tx.prepare_cached(&insert_sql(CHUNK)).map_err(local)?;
-    let mut single = tx.prepare_cached(&insert_sql(1)).map_err(local)?;
+    let WriteReport {
+        inserted,
+        conflicts,
+        ..
+    } = report;
+    let mut full = tx
+        .prepare_cached(&insert_sql(table, CHUNK))
+        .map_err(local)?;
+    let mut single = tx.prepare_cached(&insert_sql(table, 1)).map_err(local)?;
     let mut savepoint = tx.prepare_cached("SAVEPOINT chunk").map_err(local)?;
     let mut release = tx.prepare_cached("RELEASE chunk").map_err(local)?;
     let mut rollback = tx.prepare_cached("ROLLBACK TO chunk").map_err(local)?;
@@ -393,45 +454,65 @@ fn insert_observations(
                     inserted[i] = true;
                 }
             } else {
-                merge(tx, g.key, members(g), rows, inserted)?;
+                merge(tx, table, g.key, members(g), rows, inserted, conflicts)?;
             }
         }
     }
     Ok(())
 }
 
-/// Adds to a stored observation the parameters it does not have yet.
+/// The conflict of reading `index` (`entry`) with the (value, flag letter) its key keeps,
+/// if they differ.
+fn conflict(index: usize, entry: &Entry, kept: (f64, u8)) -> Result<Option<Conflict>, StoreError> {
+    if entry.value == kept.0 && entry.flag == kept.1 {
+        return Ok(None);
+    }
+    let stored_flag = DataFlag::from_byte(kept.1)
+        .ok_or_else(|| local(format!("stored flag {} is not a data flag", kept.1)))?;
+    Ok(Some(Conflict {
+        index,
+        stored_value: kept.0,
+        stored_flag,
+    }))
+}
+
+/// Adds to a stored observation the parameters it does not have yet; a parameter it has
+/// with another value or flag is a conflict (the stored one is kept).
 fn merge(
     tx: &rusqlite::Transaction<'_>,
+    table: &str,
     key: ObsKey,
     members: &[usize],
     rows: &[Row],
     inserted: &mut [bool],
+    conflicts: &mut Vec<Conflict>,
 ) -> Result<(), StoreError> {
     let (ts, sid, period) = key;
     let mut stored: Vec<u8> = tx
-        .prepare_cached(
-            "SELECT vals FROM observations WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
-        )
+        .prepare_cached(&format!(
+            "SELECT vals FROM {table} WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3"
+        ))
         .map_err(local)?
         .query_row(params![ts, sid, period], |r| r.get(0))
         .map_err(local)?;
-    let present: Vec<u32> = layout::decode(&stored)
+    let present: Vec<Entry> = layout::decode(&stored)
         .map_err(|e| local(format!("observation at {ts} of station id {sid}: {e}")))?
-        .map(|e| e.param_id)
         .collect();
     let before = stored.len();
     for &i in members {
         let entry = rows[i].entry;
-        if !present.contains(&entry.param_id) {
-            entry.write(&mut stored);
-            inserted[i] = true;
+        match present.iter().find(|p| p.param_id == entry.param_id) {
+            None => {
+                entry.write(&mut stored);
+                inserted[i] = true;
+            }
+            Some(p) => conflicts.extend(conflict(i, &entry, (p.value, p.flag))?),
         }
     }
     if stored.len() > before {
-        tx.prepare_cached(
-            "UPDATE observations SET vals = ?4 WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
-        )
+        tx.prepare_cached(&format!(
+            "UPDATE {table} SET vals = ?4 WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3"
+        ))
         .map_err(local)?
         .execute(params![ts, sid, period, stored])
         .map_err(local)?;
@@ -529,34 +610,6 @@ fn load_held(conn: &Connection) -> Result<Vec<HeldPacket>, StoreError> {
     Ok(out)
 }
 
-/// Inserts dead letters in an open transaction; a redelivered rejection is kept once.
-pub(crate) fn insert_dead_letters(
-    tx: &rusqlite::Transaction<'_>,
-    dead: &[DeadLetter],
-) -> Result<(), StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO dead_letters \
-             (received_ms, topic, reason_code, reason, station, parameter, payload_hash, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .map_err(local)?;
-    for d in dead {
-        stmt.execute(params![
-            d.received_at.timestamp_millis(),
-            d.topic,
-            d.reason_code.as_str(),
-            d.reason,
-            d.station,
-            d.parameter,
-            payload_hash(&d.payload),
-            d.payload.as_ref(),
-        ])
-        .map_err(local)?;
-    }
-    Ok(())
-}
-
 impl SqliteStore {
     /// Opens or creates the store at `path`.
     ///
@@ -564,6 +617,27 @@ impl SqliteStore {
     /// When the file cannot be opened, WAL mode is unavailable, or the schema is of
     /// another version.
     pub fn open(path: &Path, cfg: &SqliteConfig) -> Result<Self, StoreError> {
+        Self::open_table(path, cfg, OBSERVATIONS, None)
+    }
+
+    /// Opens the local database of an InfluxDB store: dead letters as [`SqliteStore::open`],
+    /// and readings into the `influx_index` table, which keeps those observed within
+    /// `influx_index_hours` of the newest reception time, so that the InfluxDB store can tell
+    /// an identical resend from a conflicting one without asking InfluxDB.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_influx_index(path: &Path, cfg: &SqliteConfig) -> Result<Self, StoreError> {
+        let keep_ms = i64::from(cfg.influx_index_hours) * 3_600_000;
+        Self::open_table(path, cfg, INFLUX_INDEX, Some(keep_ms))
+    }
+
+    fn open_table(
+        path: &Path,
+        cfg: &SqliteConfig,
+        table: &'static str,
+        keep_ms: Option<i64>,
+    ) -> Result<Self, StoreError> {
         let conn = open_rw(path, cfg)?;
         let station_ids = id_table(&conn, "station_ids", "station")?
             .into_iter()
@@ -573,9 +647,13 @@ impl SqliteStore {
             .into_iter()
             .map(|(id, code)| (ParamCode::new(&code), id))
             .collect();
+        let retention = dead_letters::Retention::open(&conn, cfg)?;
         Ok(Self {
             inner: Arc::new(Mutex::new(Writer {
                 conn,
+                table,
+                keep_ms,
+                retention,
                 station_ids,
                 param_ids,
                 rows: Vec::new(),
@@ -584,6 +662,23 @@ impl SqliteStore {
             })),
             path: path.to_path_buf(),
         })
+    }
+
+    /// Marks dead letters as replayed at `at` (by `riverwatch dead-letters replay`); returns
+    /// how many were not marked before.
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure.
+    pub fn mark_replayed_blocking(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut w = self
+            .inner
+            .lock()
+            .map_err(|_| local("writer lock poisoned"))?;
+        dead_letters::mark_replayed(&mut w.conn, ids, at)
     }
 
     /// The database file.
@@ -677,7 +772,15 @@ impl SqliteReader {
     /// # Errors
     /// [`StoreError::Local`] on any SQLite failure.
     pub fn query_blocking(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
+        Ok(self.query_counted(q)?.0)
+    }
+
+    /// Runs a reading query, also returning how many observation rows SQLite handed over.
+    fn query_counted(&self, q: &ReadingQuery) -> Result<(Vec<Reading>, u64), StoreError> {
         let conn = self.connect()?;
+        if let Some(limit) = q.limit {
+            return limited(&conn, q, limit);
+        }
         // Parameter ids to codes, and the ids the query asks for.
         let params: HashMap<u32, ParamCode> = id_table(&conn, "param_ids", "code")?
             .into_iter()
@@ -771,10 +874,8 @@ impl SqliteReader {
                     b.period,
                 ))
         });
-        if let Some(limit) = q.limit {
-            out.truncate(limit);
-        }
-        Ok(out)
+        let fetched = out.len() as u64;
+        Ok((out, fetched))
     }
 
     /// Reads dead letters on the calling thread, oldest first.
@@ -785,56 +886,32 @@ impl SqliteReader {
         &self,
         q: &DeadLetterQuery,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let conn = self.connect()?;
-        let mut sql = String::from(
-            "SELECT id, received_ms, topic, reason_code, reason, station, parameter, payload \
-             FROM dead_letters WHERE 1=1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(since) = q.since {
-            sql.push_str(" AND received_ms >= ?");
-            args.push(since.timestamp_millis().into());
-        }
-        if let Some(reason) = q.reason {
-            sql.push_str(" AND reason_code = ?");
-            args.push(reason.as_str().to_string().into());
-        }
-        match q.limit {
-            // The newest `limit`, still returned oldest first.
-            Some(limit) => {
-                sql = format!("SELECT * FROM ({sql} ORDER BY id DESC LIMIT {limit}) ORDER BY id");
-            }
-            None => sql.push_str(" ORDER BY id"),
-        }
-        let mut stmt = conn.prepare(&sql).map_err(local)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |row| {
-                Ok((
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                    row.get::<_, Vec<u8>>(7)?,
-                ))
-            })
-            .map_err(local)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (received, topic, code, reason, station, parameter, payload) =
-                row.map_err(local)?;
-            out.push(DeadLetter {
-                received_at: millis(received)?,
-                topic,
-                payload: Bytes::from(payload),
-                reason_code: code.parse::<ReasonCode>().map_err(local)?,
-                reason,
-                station,
-                parameter,
-            });
-        }
-        Ok(out)
+        Ok(self
+            .stored_dead_letters_blocking(q, true)?
+            .into_iter()
+            .map(|d| d.letter)
+            .collect())
+    }
+
+    /// Reads dead letters with their ids and replay marks, oldest first; replayed ones only
+    /// with `include_replayed`.
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure.
+    pub fn stored_dead_letters_blocking(
+        &self,
+        q: &DeadLetterQuery,
+        include_replayed: bool,
+    ) -> Result<Vec<StoredDeadLetter>, StoreError> {
+        dead_letters::read(&self.connect()?, q, include_replayed)
+    }
+
+    /// Bytes of raw payload kept for dead letters (each message once).
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure.
+    pub fn dead_letter_payload_bytes(&self) -> Result<u64, StoreError> {
+        dead_letters::raw_bytes(&self.connect()?)
     }
 
     /// Number of stored readings (all stations).
@@ -855,6 +932,91 @@ impl SqliteReader {
             .map_err(local)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// The SQL of a limited query: one station's observations in time order, straight from
+/// the primary key (ts_ms, station_id, period), the station fixed by equality so SQLite
+/// needs no sort.
+fn limited_sql(q: &ReadingQuery) -> String {
+    let mut sql = String::from(
+        // `+station_id`: a plain filter, so that SQLite walks the key in order; as an index
+        // term it makes the planner add a sort (`USE TEMP B-TREE FOR RIGHT PART OF ORDER BY`).
+        "SELECT ts_ms, period, vals FROM observations WHERE +station_id = ?1",
+    );
+    if !q.periods.is_empty() {
+        let codes: Vec<String> = q.periods.iter().map(|p| p.code().to_string()).collect();
+        sql.push_str(&format!(" AND period IN ({})", codes.join(",")));
+    }
+    if let Some(from) = q.from {
+        sql.push_str(&format!(" AND ts_ms >= {}", from.timestamp_millis()));
+    }
+    if let Some(to) = q.to {
+        sql.push_str(&format!(" AND ts_ms < {}", to.timestamp_millis()));
+    }
+    // station_id is fixed: this is the key order (time, then period).
+    sql.push_str(" ORDER BY ts_ms, station_id, period");
+    sql
+}
+
+/// A query with a limit, in the contract's order (station, parameter, time, period)
+/// without loading what lies past the limit: station after station and parameter after
+/// parameter (both in name order), each read in time order from the primary key, stopping
+/// as soon as `limit` readings are found. Returns the readings and the observation rows
+/// read.
+fn limited(
+    conn: &Connection,
+    q: &ReadingQuery,
+    limit: usize,
+) -> Result<(Vec<Reading>, u64), StoreError> {
+    let mut stations = id_table(conn, "station_ids", "station")?;
+    stations.retain(|(_, name)| q.station.as_deref().is_none_or(|s| s == name));
+    stations.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut params: Vec<(u32, ParamCode)> = id_table(conn, "param_ids", "code")?
+        .into_iter()
+        .filter(|(_, code)| q.parameters.is_empty() || q.parameters.iter().any(|p| p == code))
+        .filter_map(|(id, code)| Some((u32::try_from(id).ok()?, ParamCode::new(&code))))
+        .collect();
+    params.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+    let mut stmt = conn.prepare(&limited_sql(q)).map_err(local)?;
+    let mut out = Vec::with_capacity(limit.min(4096));
+    let mut fetched: u64 = 0;
+    'all: for (sid, name) in &stations {
+        let station = StationId::new(name);
+        for (pid, code) in &params {
+            if out.len() >= limit {
+                break 'all;
+            }
+            let mut rows = stmt.query([sid]).map_err(local)?;
+            while let Some(row) = rows.next().map_err(local)? {
+                fetched += 1;
+                let ts: i64 = row.get(0).map_err(local)?;
+                let period: i64 = row.get(1).map_err(local)?;
+                let blob = row.get_ref(2).map_err(local)?.as_blob().map_err(local)?;
+                let entry = layout::decode(blob)
+                    .map_err(|e| local(format!("observation of {name} at {ts}: {e}")))?
+                    .find(|e| e.param_id == *pid);
+                let Some(e) = entry else { continue };
+                out.push(Reading {
+                    station: station.clone(),
+                    parameter: code.clone(),
+                    observed_at: millis(ts)?,
+                    received_at: millis(e.received_ms)?,
+                    value: e.value,
+                    flag: DataFlag::from_byte(e.flag).ok_or_else(|| {
+                        local(format!("stored flag {} is not a data flag", e.flag))
+                    })?,
+                    period: u8::try_from(period)
+                        .ok()
+                        .and_then(Period::from_code)
+                        .ok_or_else(|| local(format!("stored period {period} is unknown")))?,
+                });
+                if out.len() >= limit {
+                    break 'all;
+                }
+            }
+        }
+    }
+    Ok((out, fetched))
 }
 
 fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {

@@ -34,10 +34,18 @@
 //! Dead letters never go to InfluxDB: they are committed to the local SQLite database, as
 //! are the held packets of split HJ 212 messages.
 //!
-//! InfluxDB cannot tell a new point from a rewrite of the same point, so
-//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted) is `true`
-//! for every reading and `duplicates` is always 0; a redelivered reading is written again
-//! as an identical point, which InfluxDB stores once.
+//! InfluxDB cannot tell a new point from a rewrite of the same point, and a rewrite with
+//! another value silently replaces the stored one. So the store keeps, in the same
+//! transaction as the dead letters, a local index of the readings it wrote (table
+//! `influx_index`, the SQLite store's layout) for `influx_index_hours` of observation time:
+//! [`WriteReport::inserted`](riverwatch_core::store_api::WriteReport::inserted),
+//! `duplicates` and `conflicts` come from it. A conflicting reading is not sent (the caller
+//! dead-letters it); every other one is, identical resends included, so a batch
+//! redelivered after a crash between the index commit and the send still reaches InfluxDB,
+//! which stores an identical point once. The limit: a resend of a reading observed longer
+//! ago than the index keeps, or of a point written to InfluxDB by another writer (another
+//! ingest instance with its own local file, a manual import), cannot be checked and
+//! replaces the stored value.
 //!
 //! # Reading
 //! The readers return readings in the contract's order (station, parameter, time,

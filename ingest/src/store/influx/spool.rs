@@ -723,7 +723,7 @@ impl<T: Transport> SpoolingWriter<T> {
         let backend = T::BACKEND;
         let (dead_letters, spool, spooled, rejected) = tokio::task::spawn_blocking(move || {
             // The SQLite store first: it creates the file and turns WAL mode on.
-            let dead_letters = SqliteStore::open(&sqlite_path, &sqlite)?;
+            let dead_letters = SqliteStore::open_influx_index(&sqlite_path, &sqlite)?;
             let spool = Spool::open(backend, &sqlite_path, &sqlite, clock)?;
             let spooled = (spool.len()?, spool.bytes()?);
             let rejected = spool.rejected_len()?;
@@ -793,13 +793,13 @@ impl<T: Transport> SpoolingWriter<T> {
     /// Keeps readings that line protocol cannot carry, as JSON lines.
     async fn keep_unencodable(
         &self,
-        batch: &WriteBatch,
+        readings: &[riverwatch_core::Reading],
         unencodable: &[(usize, super::line_protocol::EncodeError)],
     ) -> Result<(), StoreError> {
         let mut body = String::new();
         let mut reasons = Vec::new();
         for (i, why) in unencodable {
-            if let Some(r) = batch.readings.get(*i) {
+            if let Some(r) = readings.get(*i) {
                 body.push_str(
                     &serde_json::to_string(r)
                         .map_err(|e| local(T::BACKEND, format!("cannot keep a reading: {e}")))?,
@@ -830,28 +830,35 @@ impl<T: Transport> StoreWriter for SpoolingWriter<T> {
         if self.closed {
             return Err(StoreError::Shutdown);
         }
-        if !batch.dead_letters.is_empty() || !batch.held.is_empty() {
-            // Dead letters and held packets stay local, committed before the readings are
-            // sent; a retried batch stores them once (the SQLite store ignores a redelivered
-            // rejection, and applying the same held changes again changes nothing).
-            let local = WriteBatch {
-                readings: Vec::new(),
-                dead_letters: batch.dead_letters.clone(),
-                held: batch.held.clone(),
-            };
-            self.dead_letters.write(Arc::new(local)).await?;
-        }
-        let mut report = WriteReport {
-            inserted: vec![true; batch.readings.len()],
-            duplicates: 0,
-            spooled: false,
-        };
+        // Dead letters and held packets stay local, and the readings go to the local index
+        // of recent readings, in one transaction before anything is sent; a retried batch
+        // stores the dead letters once (the SQLite store ignores a redelivered rejection, and
+        // applying the same held changes again changes nothing). The index
+        // tells new readings, identical resends and conflicting ones apart.
+        let mut report = self.dead_letters.write(Arc::clone(&batch)).await?;
         if batch.readings.is_empty() {
             return Ok(report);
         }
-        let encoded = encode_batch(&self.registry, &batch.readings);
+        // Every reading but the conflicting ones is sent, identical resends too: after a
+        // crash between the index commit and the send, the redelivered batch must still
+        // reach InfluxDB, which stores an identical point once.
+        let send: std::borrow::Cow<'_, [riverwatch_core::Reading]> = if report.conflicts.is_empty()
+        {
+            std::borrow::Cow::Borrowed(&batch.readings)
+        } else {
+            std::borrow::Cow::Owned(
+                batch
+                    .readings
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| report.conflicts.iter().all(|c| c.index != *i))
+                    .map(|(_, r)| r.clone())
+                    .collect(),
+            )
+        };
+        let encoded = encode_batch(&self.registry, &send);
         if !encoded.unencodable.is_empty() {
-            self.keep_unencodable(&batch, &encoded.unencodable).await?;
+            self.keep_unencodable(&send, &encoded.unencodable).await?;
         }
         if encoded.points > 0 {
             report.spooled = self.shared.deliver(encoded.points, encoded.body).await?;

@@ -86,6 +86,9 @@ pub(super) struct Grouped {
     pub members: Vec<usize>,
     /// The blobs, group after group (each starting with the format byte).
     pub blobs: Vec<u8>,
+    /// Readings left out as repeats: (batch index of the repeat, batch index of the
+    /// reading of the same (key, parameter) that is in a group).
+    pub repeats: Vec<(usize, usize)>,
     order: Vec<(usize, usize)>,
     index: HashMap<ObsKey, usize>,
 }
@@ -98,6 +101,7 @@ impl Grouped {
         self.groups.clear();
         self.members.clear();
         self.blobs.clear();
+        self.repeats.clear();
         self.order.clear();
         self.index.clear();
         // Readings of one message are contiguous, so most rows join the previous group
@@ -133,10 +137,13 @@ impl Grouped {
                 let entry = rows[i].entry;
                 let seen = self.members[first_member..]
                     .iter()
-                    .any(|&m| rows[m].entry.param_id == entry.param_id);
-                if !seen {
-                    entry.write(&mut self.blobs);
-                    self.members.push(i);
+                    .find(|&&m| rows[m].entry.param_id == entry.param_id);
+                match seen {
+                    Some(&first) => self.repeats.push((i, first)),
+                    None => {
+                        entry.write(&mut self.blobs);
+                        self.members.push(i);
+                    }
                 }
             }
             self.groups.push(Group {
@@ -218,6 +225,7 @@ mod tests {
         // The repeat (batch index 4) is in no group; every other reading is.
         assert_eq!(g.members.len(), 4);
         assert!(!g.members.contains(&4));
+        assert_eq!(g.repeats, vec![(4, 0)]);
         let first: Vec<f64> = decode(&g.blobs[g.groups[0].blob.clone()])
             .unwrap()
             .map(|e| e.value)

@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use riverwatch_core::store_api::{
@@ -213,6 +215,395 @@ fn dead_letters_keep_raw_bytes_and_a_redelivered_one_is_kept_once() {
 }
 
 #[test]
+fn a_resend_with_another_value_is_a_conflict_and_an_identical_one_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    let first = WriteBatch {
+        readings: vec![
+            reading("LLH-CJG", "NH3N", 0, 2.5),
+            reading("LLH-CJG", "pH", 0, 7.5),
+        ],
+        dead_letters: vec![],
+        held: Vec::new(),
+    };
+    store.write_blocking(&first).unwrap();
+    let mut flagged = reading("LLH-CJG", "pH", 0, 7.5);
+    flagged.flag = DataFlag::M;
+    let resend = WriteBatch {
+        readings: vec![
+            // Another value for a stored key, an identical resend, another flag, a new
+            // parameter, and, within the batch, two values for one new key.
+            reading("LLH-CJG", "NH3N", 0, 0.1),
+            reading("LLH-CJG", "NH3N", 0, 2.5),
+            flagged,
+            reading("LLH-CJG", "DO", 0, 8.0),
+            reading("LLH-CJG", "TP", 0, 0.07),
+            reading("LLH-CJG", "TP", 0, 0.09),
+        ],
+        dead_letters: vec![],
+        held: Vec::new(),
+    };
+    let report = store.write_blocking(&resend).unwrap();
+    assert_eq!(
+        report.inserted,
+        vec![false, false, false, true, true, false]
+    );
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(
+        report.conflicts,
+        vec![
+            Conflict {
+                index: 0,
+                stored_value: 2.5,
+                stored_flag: DataFlag::N
+            },
+            Conflict {
+                index: 2,
+                stored_value: 7.5,
+                stored_flag: DataFlag::N
+            },
+            Conflict {
+                index: 5,
+                stored_value: 0.07,
+                stored_flag: DataFlag::N
+            },
+        ]
+    );
+    // The stored values are the first ones.
+    let reader = SqliteReader::open(&path).unwrap();
+    let got: Vec<(String, f64, DataFlag)> = reader
+        .query_blocking(&ReadingQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.parameter.to_string(), r.value, r.flag))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("DO".into(), 8.0, DataFlag::N),
+            ("NH3N".into(), 2.5, DataFlag::N),
+            ("TP".into(), 0.07, DataFlag::N),
+            ("pH".into(), 7.5, DataFlag::N),
+        ]
+    );
+}
+
+/// A JSON observation with `n` parameters no registry knows, decoded as ingest does.
+fn unknown_parameters(n: usize, received_at: DateTime<Utc>) -> Vec<DeadLetter> {
+    use crate::decode::password::StationPasswords;
+    use crate::decode::{Message, Validator};
+    let registry = riverwatch_core::registry::Registry::builtin().unwrap();
+    let passwords = StationPasswords::new();
+    let v = Validator {
+        registry: &registry,
+        future_tolerance: chrono::Duration::minutes(10),
+        max_payload_bytes: 256 * 1024,
+        passwords: &passwords,
+        mg_m3_stations: &std::collections::HashSet::new(),
+    };
+    let values: Vec<String> = (0..n).map(|i| format!("\"X{i:05}\":1.5")).collect();
+    let payload = Bytes::from(format!(
+        r#"{{"ts":"{}","values":{{{}}}}}"#,
+        received_at.to_rfc3339(),
+        values.join(",")
+    ));
+    let msg = Message {
+        topic: "rw/v1/obs/LLH-CJG",
+        payload: &payload,
+        received_at,
+    };
+    crate::decode::json::decode(&v, &msg, "LLH-CJG").dead_letters
+}
+
+#[test]
+fn a_message_with_3000_unknown_parameters_keeps_its_payload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    let dead = unknown_parameters(3000, at);
+    assert_eq!(dead.len(), 3000);
+    let payload_len = dead[0].payload.len() as u64;
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: dead.clone(),
+            held: Vec::new(),
+        })
+        .unwrap();
+    // Redelivered: nothing more.
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: dead,
+            held: Vec::new(),
+        })
+        .unwrap();
+    let reader = SqliteReader::open(&path).unwrap();
+    assert_eq!(reader.dead_letter_payload_bytes().unwrap(), payload_len);
+    let back = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    assert_eq!(back.len(), 3000, "every rejected parameter is listed");
+    let params: std::collections::BTreeSet<String> =
+        back.iter().filter_map(|d| d.parameter.clone()).collect();
+    assert_eq!(params.len(), 3000);
+    assert!(params.contains("X00000") && params.contains("X02999"));
+    assert!(back.iter().all(|d| d.payload.len() as u64 == payload_len));
+    // The payload is kept once; each rejected parameter adds a row of about 170 bytes with
+    // its index entries, so the dead letters stay a small multiple of the message, where one
+    // copy of the payload per dead letter was 3000 times it.
+    let conn = Connection::open(&path).unwrap();
+    let used: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN \
+             ('raw_messages', 'dead_letters', 'dead_letters_once', 'dead_letters_received')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        (used as u64) < 16 * payload_len,
+        "dead letters take {used} bytes for a {payload_len}-byte message"
+    );
+}
+
+fn small_retention(max_mib: u32, max_age_days: u32) -> SqliteConfig {
+    SqliteConfig {
+        dead_letter_max_mib: max_mib,
+        dead_letter_max_age_days: max_age_days,
+        ..test_sqlite_config()
+    }
+}
+
+fn big_dead(i: usize, received_at: DateTime<Utc>) -> DeadLetter {
+    DeadLetter {
+        received_at,
+        topic: "rw/v1/obs/LLH-CJG".into(),
+        payload: Bytes::from(format!("{i:08}").repeat(64 * 1024 / 8)),
+        reason_code: ReasonCode::PayloadTooLarge,
+        reason: format!("message {i} is too large"),
+        station: Some("LLH-CJG".into()),
+        parameter: None,
+    }
+}
+
+#[test]
+fn the_size_retention_drops_the_oldest_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &small_retention(1, 90)).unwrap();
+    let dropped = riverwatch_core::telemetry::counter(
+        "ingest_dead_letters_dropped_total",
+        &[("cause", "size")],
+    );
+    let before = dropped.get();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    // 40 messages of 64 KiB: 2.5 MiB against a 1 MiB limit.
+    for i in 0..40 {
+        store
+            .write_blocking(&WriteBatch {
+                readings: vec![],
+                dead_letters: vec![big_dead(i, t0 + chrono::Duration::seconds(i as i64))],
+                held: Vec::new(),
+            })
+            .unwrap();
+    }
+    let reader = SqliteReader::open(&path).unwrap();
+    let kept = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    let kept_bytes = reader.dead_letter_payload_bytes().unwrap();
+    assert!(kept_bytes <= 1024 * 1024, "{kept_bytes} bytes kept");
+    assert!(kept.len() >= 12, "{} kept", kept.len());
+    // The newest are kept, the oldest dropped.
+    assert!(kept.last().unwrap().reason.contains("message 39"));
+    assert!(!kept.iter().any(|d| d.reason.contains("message 0 ")));
+    let gone = (40 - kept.len()) as u64;
+    assert!(
+        dropped.get() - before >= gone,
+        "the metric counts the drops"
+    );
+}
+
+#[test]
+fn the_age_retention_drops_dead_letters_older_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &small_retention(256, 30)).unwrap();
+    let dropped = riverwatch_core::telemetry::counter(
+        "ingest_dead_letters_dropped_total",
+        &[("cause", "age")],
+    );
+    let before = dropped.get();
+    let t0 = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap();
+    let mut old = dead("{\"pH\":15}", Some("pH"));
+    old.received_at = t0;
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: vec![old],
+            held: Vec::new(),
+        })
+        .unwrap();
+    let mut recent = dead("{\"pH\":16}", Some("pH"));
+    recent.received_at = t0 + chrono::Duration::days(31);
+    store
+        .write_blocking(&WriteBatch {
+            readings: vec![],
+            dead_letters: vec![recent.clone()],
+            held: Vec::new(),
+        })
+        .unwrap();
+    let reader = SqliteReader::open(&path).unwrap();
+    let kept = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    assert_eq!(kept, vec![recent]);
+    assert_eq!(reader.dead_letter_payload_bytes().unwrap(), 9);
+    assert!(dropped.get() > before);
+}
+
+#[test]
+fn a_schema_2_file_keeps_its_dead_letters_with_each_payload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readings.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '2');
+             CREATE TABLE dead_letters (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, received_ms INTEGER NOT NULL,
+                 topic TEXT NOT NULL, reason_code TEXT NOT NULL, reason TEXT NOT NULL,
+                 station TEXT, parameter TEXT, payload_hash INTEGER NOT NULL,
+                 payload BLOB NOT NULL);
+             CREATE UNIQUE INDEX dead_letters_once
+                 ON dead_letters (payload_hash, topic, reason_code, ifnull(parameter, ''));
+             CREATE INDEX dead_letters_received ON dead_letters (received_ms);
+             INSERT INTO dead_letters VALUES
+                 (1, 1795305600000, 'rw/v1/obs/LLH-CJG', 'unknown_parameter', 'a', 'LLH-CJG',
+                  'X1', 7, X'7B7D'),
+                 (2, 1795305600000, 'rw/v1/obs/LLH-CJG', 'unknown_parameter', 'b', 'LLH-CJG',
+                  'X2', 7, X'7B7D'),
+                 (3, 1795305601000, 'rw/v1/hj212/LLH-CJG', 'crc_mismatch', 'c', 'LLH-CJG',
+                  NULL, 9, X'2323');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    drop(store);
+    let reader = SqliteReader::open(&path).unwrap();
+    let back = reader
+        .dead_letters_blocking(&DeadLetterQuery::default())
+        .unwrap();
+    let got: Vec<(&str, &str, &[u8], Option<&str>)> = back
+        .iter()
+        .map(|d| {
+            (
+                d.topic.as_str(),
+                d.reason.as_str(),
+                d.payload.as_ref(),
+                d.parameter.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("rw/v1/obs/LLH-CJG", "a", &b"{}"[..], Some("X1")),
+            ("rw/v1/obs/LLH-CJG", "b", &b"{}"[..], Some("X2")),
+            ("rw/v1/hj212/LLH-CJG", "c", &b"##"[..], None),
+        ]
+    );
+    assert_eq!(reader.dead_letter_payload_bytes().unwrap(), 4);
+}
+
+#[test]
+fn a_limited_query_reads_only_what_it_returns_in_the_contract_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, &test_sqlite_config()).unwrap();
+    // 20 000 observations of three parameters at two stations: 60 000 readings.
+    for chunk in 0..10 {
+        let mut readings = Vec::new();
+        for m in chunk * 1000..(chunk + 1) * 1000 {
+            for station in ["S-B", "S-A"] {
+                for param in ["pH", "DO", "TP"] {
+                    readings.push(reading(station, param, m, 7.0));
+                }
+            }
+        }
+        store
+            .write_blocking(&WriteBatch {
+                readings,
+                dead_letters: vec![],
+                held: Vec::new(),
+            })
+            .unwrap();
+    }
+    let reader = SqliteReader::open(&path).unwrap();
+    let all = reader.query_blocking(&ReadingQuery::default()).unwrap();
+    assert_eq!(all.len(), 60_000);
+
+    let q = ReadingQuery {
+        limit: Some(5),
+        ..ReadingQuery::default()
+    };
+    let (got, fetched) = reader.query_counted(&q).unwrap();
+    assert_eq!(got, all[..5].to_vec());
+    assert_eq!(
+        (got[0].station.as_str(), got[0].parameter.as_str()),
+        ("S-A", "DO")
+    );
+    assert_eq!(fetched, 5, "five observation rows read, not 20 000");
+
+    // Across parameter and station boundaries, with filters: the same as cutting the full
+    // answer.
+    for (station, params, limit) in [
+        (None, vec![], 10_500),
+        (
+            Some("S-B"),
+            vec!["pH".to_string(), "TP".to_string()],
+            10_001,
+        ),
+        (Some("S-A"), vec!["TP".to_string()], 3),
+    ] {
+        let full = ReadingQuery {
+            station: station.map(str::to_string),
+            parameters: params.clone(),
+            from: Some(all[0].observed_at + chrono::Duration::minutes(7)),
+            ..ReadingQuery::default()
+        };
+        let expected = reader.query_blocking(&full).unwrap();
+        let (got, fetched) = reader
+            .query_counted(&ReadingQuery {
+                limit: Some(limit),
+                ..full
+            })
+            .unwrap();
+        assert_eq!(got, expected[..limit].to_vec());
+        assert!(fetched <= limit as u64 + 20_000, "{fetched} rows read");
+    }
+
+    // SQLite reads the key in order: no sort of the whole table first.
+    let conn = Connection::open(&path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", limited_sql(&q)))
+        .unwrap()
+        .query_map([1], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().all(|step| !step.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+}
+
+#[test]
 fn reopening_keeps_ids_and_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.db");
@@ -366,7 +757,7 @@ fn a_schema_1_file_is_moved_to_observations_with_every_reading_and_its_dedup_key
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(version, "2");
+        assert_eq!(version, "3");
         let old_table: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'readings'",

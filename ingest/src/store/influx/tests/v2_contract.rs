@@ -83,6 +83,38 @@ async fn sends_the_exact_v2_write_request() {
 }
 
 #[tokio::test]
+async fn a_conflicting_resend_is_reported_and_not_sent_an_identical_one_is_sent_again() {
+    let server = StubServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Influx2Store::open(args(v2_config(&server.url()), dir.path()))
+        .await
+        .unwrap();
+    let first = batch(vec![reading("LLH-CJG", "NH3N", 0, 2.5)]);
+    let report = store.write(Arc::clone(&first)).await.unwrap();
+    assert_eq!(report.inserted, vec![true]);
+    assert!(report.conflicts.is_empty());
+
+    let resend = batch(vec![
+        reading("LLH-CJG", "NH3N", 0, 0.1),
+        reading("LLH-CJG", "NH3N", 0, 2.5),
+        reading("LLH-CJG", "pH", 0, 7.5),
+    ]);
+    let report = store.write(Arc::clone(&resend)).await.unwrap();
+    assert_eq!(report.inserted, vec![false, false, true]);
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(report.conflicts.len(), 1);
+    assert_eq!(report.conflicts[0].index, 0);
+    assert_eq!(report.conflicts[0].stored_value, 2.5);
+
+    // InfluxDB never saw 0.1: it would have replaced 2.5. The identical resend went again.
+    let lines = accepted_lines(&server);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains("value=0.1")), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.contains("value=2.5")).count(), 2);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_outage_spools_batches_and_the_drain_delivers_each_once_in_order() {
     let mut server = StubServer::start().await;
     server.always(

@@ -1,0 +1,138 @@
+//! The live feed's input: one subscription (core's acking subscriber, a persistent session)
+//! to `{prefix}/readings/+`, `{prefix}/events/+` and `{prefix}/alerts/+`. Each message is
+//! checked, put in the form the API serves, pushed into the [`Feed`], then acknowledged:
+//! the broker keeps what the console has not taken while its connection is down, so a
+//! reconnect of the console loses no alert change. Retained alert states the broker hands
+//! out on subscribing are old news (the API serves the current ones) and are left out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use riverwatch_alerts::model::AlertView;
+use riverwatch_core::events::Event;
+use riverwatch_core::mqtt::subscriber::{
+    BrokerMessage, PacketAck, Subscriber, SubscriberHooks, runs_for,
+};
+use riverwatch_core::mqtt::{MqttConfig, MqttConfigError, session::SessionOptions};
+use riverwatch_core::reading::ReadingsMessage;
+use riverwatch_core::time::Clock;
+use riverwatch_core::topics::{TopicKind, Topics};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::feed::{Feed, Kind};
+use crate::api::alerts::AlertJson;
+use crate::metrics::Metrics;
+
+/// Whether the feed's broker connection is up, for `/readyz` and the metrics.
+#[derive(Debug, Clone)]
+pub struct BrokerState {
+    up: Arc<AtomicBool>,
+    metrics: Metrics,
+}
+
+impl BrokerState {
+    /// Down until the first connection.
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            up: Arc::new(AtomicBool::new(false)),
+            metrics,
+        }
+    }
+
+    /// Whether the connection is up.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+impl SubscriberHooks for BrokerState {
+    fn connected(&self) {
+        self.up.store(true, Ordering::Relaxed);
+        self.metrics.broker_connected.set(1);
+    }
+
+    fn reconnect(&self) {
+        self.up.store(false, Ordering::Relaxed);
+        self.metrics.broker_connected.set(0);
+    }
+}
+
+/// The message as the feed serves it, or why it is left out.
+fn convert(topics: &Topics, m: &BrokerMessage) -> Result<Option<(Kind, String)>, String> {
+    let p = &m.publish;
+    let Some((kind, _)) = topics.parse(&p.topic) else {
+        return Ok(None);
+    };
+    let json = |e: serde_json::Error| e.to_string();
+    Ok(match kind {
+        TopicKind::Readings => {
+            let msg: ReadingsMessage = serde_json::from_slice(&p.payload).map_err(json)?;
+            Some((Kind::Reading, serde_json::to_string(&msg).map_err(json)?))
+        }
+        TopicKind::Events => {
+            let e: Event = serde_json::from_slice(&p.payload).map_err(json)?;
+            Some((Kind::Evaluation, serde_json::to_string(&e).map_err(json)?))
+        }
+        TopicKind::Alerts if !p.retain => {
+            let v: AlertView = serde_json::from_slice(&p.payload).map_err(json)?;
+            Some((
+                Kind::Alert,
+                serde_json::to_string(&AlertJson::from_view(&v)).map_err(json)?,
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// Runs the subscription until `token` is cancelled.
+///
+/// # Errors
+/// Bad broker settings.
+pub async fn run(
+    mqtt: &MqttConfig,
+    client_id: &str,
+    feed: Arc<Feed>,
+    state: BrokerState,
+    clock: Arc<dyn Clock>,
+    token: CancellationToken,
+) -> Result<(), MqttConfigError> {
+    let topics = mqtt.topics();
+    let filters = vec![
+        topics.filter(TopicKind::Readings),
+        topics.filter(TopicKind::Events),
+        topics.filter(TopicKind::Alerts),
+    ];
+    let options = SessionOptions::new(mqtt, client_id)?;
+    let metrics = state.metrics.clone();
+    let (tx, mut rx) = mpsc::channel::<Vec<BrokerMessage>>(runs_for(1024));
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Vec<PacketAck>>();
+    let subscriber = Subscriber::new(options, filters, clock, state).run(tx, ack_rx, token);
+    let handle = async move {
+        // Ends when the subscriber drops its sender (after shutdown); dropping `ack_tx`
+        // then tells it every taken message is acknowledged.
+        while let Some(run) = rx.recv().await {
+            let mut acks = Vec::with_capacity(run.len());
+            for m in &run {
+                match convert(&topics, m) {
+                    Ok(Some((kind, data))) => {
+                        feed.push(kind, Arc::from(data));
+                        metrics.fed(kind);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        metrics.bad_messages.inc();
+                        warn!(topic = %m.publish.topic, %error, "Message left out of the live feed.");
+                    }
+                }
+                acks.push(PacketAck::from(m));
+            }
+            if ack_tx.send(acks).is_err() {
+                break;
+            }
+        }
+    };
+    tokio::join!(subscriber, handle);
+    Ok(())
+}
