@@ -10,6 +10,7 @@
 //!
 //! # Layout
 //! - [`config`]: `[ingest]` and `[store]` settings.
+//! - [`check`]: `riverwatch hj212 check` — what ingest would make of a stream of frames.
 //! - [`source`]: the subscription filters and the subscriber's counters (the subscriber itself
 //!   is [`riverwatch_core::mqtt::subscriber`]).
 //! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly;
@@ -25,6 +26,7 @@
 //!   (`riverwatch dead-letters replay`).
 //! - [`telemetry`]: the service counters.
 
+pub mod check;
 pub mod config;
 pub mod decode;
 pub mod pipeline;

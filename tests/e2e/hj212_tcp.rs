@@ -674,3 +674,67 @@ async fn simulated_loggers_deliver_what_they_kept_during_an_outage_once_the_plat
     assert_eq!((acked, unacked), (5, 0));
     assert_eq!(p.readings(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hj212_check_prints_each_frame_with_its_readings_or_its_reason_code() {
+    let p = Pipeline::builder().start().await;
+    let t = base_time();
+    let (good, qn) = hourly("LLH-CJG", t, "0.41");
+    let mut corrupted = wrap(&good);
+    let at = corrupted.windows(4).position(|w| w == b"0.41").unwrap();
+    corrupted[at + 3] = b'7';
+    let mut input = wrap(&good);
+    input.extend(corrupted);
+    let file = p.dir().join("frames.txt");
+    std::fs::write(&file, &input).unwrap();
+    let (code, out, err) = p.cli(&["hj212", "check", file.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["ok"], true);
+    assert_eq!(lines[0]["reason_code"], serde_json::Value::Null);
+    assert_eq!(lines[0]["mn"], mn("LLH-CJG"));
+    assert_eq!(lines[0]["cn"], "2061");
+    assert_eq!(lines[0]["qn"], qn);
+    assert_eq!(lines[0]["version"], "HJ 212-2017");
+    assert_eq!(lines[0]["readings"][0]["parameter"], "NH3N");
+    assert_eq!(lines[0]["readings"][0]["value"], 0.41);
+    assert_eq!(lines[0]["readings"][0]["period"], "hour");
+    assert_eq!(lines[1]["ok"], false);
+    assert_eq!(lines[1]["reason_code"], "crc_mismatch");
+    assert_eq!(lines[1]["readings"], serde_json::json!([]));
+    // The readable report, from stdin.
+    let (code, out, _) = cli_stdin(&p, &["--lang", "en", "hj212", "check"], &input);
+    assert_eq!(code, 0);
+    assert!(out.contains("#1 ok MN="), "{out}");
+    assert!(out.contains("NH3N = 0.41 mg/L"), "{out}");
+    assert!(out.contains("#2 rejected crc_mismatch"), "{out}");
+    // Nothing was stored by checking.
+    assert!(!p.readings_db().exists() || p.readings() == 0);
+}
+
+/// Runs `riverwatch` on the pipeline's configuration with `input` on stdin.
+fn cli_stdin(p: &Pipeline, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(riverwatch_bin())
+        .arg("--config")
+        .arg(p.config_file())
+        .arg("--data-dir")
+        .arg(p.data_dir())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
