@@ -225,7 +225,8 @@ pub fn default_file() -> Result<String, toml::ser::Error> {
          # RIVERWATCH_INFLUX_USERNAME / RIVERWATCH_INFLUX_PASSWORD,\n\
          # RIVERWATCH_SMTP_USERNAME / RIVERWATCH_SMTP_PASSWORD. Stations' HJ 212 access\n\
          # passwords: a file named by [ingest] station_secrets (chmod 600) or\n\
-         # RIVERWATCH_HJ212_PW_<MN or station id>.\n\n{services}\n{DEFAULT_NETWORK_TOML}"
+         # RIVERWATCH_HJ212_PW_<MN or station id>. The internal message key:\n\
+         # RIVERWATCH_INTERNAL_KEY or <data-dir>/internal.key (riverwatch keys init).\n\n{services}\n{DEFAULT_NETWORK_TOML}"
     ))
 }
 

@@ -117,6 +117,11 @@ pub struct AlertsConfig {
     /// Timeout of one SMTP conversation, seconds. Default 30.
     #[serde(default = "default_smtp_timeout_secs")]
     pub smtp_timeout_secs: u64,
+    /// Reach an `smtp://` relay over a socket with TCP_NODELAY (Nagle off; otherwise each
+    /// email waits about 40 ms for the relay's delayed ACK). `false` uses lettre's own
+    /// pooled transport, with Nagle on. `smtps://` relays always use lettre's. Default true.
+    #[serde(default = "default_smtp_nodelay")]
+    pub smtp_nodelay: bool,
     /// Timeout of one webhook request, seconds. Default 10.
     #[serde(default = "default_webhook_timeout_secs")]
     pub webhook_timeout_secs: u64,
@@ -431,6 +436,9 @@ const fn default_tick_ms() -> u64 {
 const fn default_smtp_timeout_secs() -> u64 {
     30
 }
+const fn default_smtp_nodelay() -> bool {
+    true
+}
 const fn default_webhook_timeout_secs() -> u64 {
     10
 }
@@ -464,6 +472,7 @@ impl Default for AlertsConfig {
             expire_after_secs: default_expire_after_secs(),
             tick_ms: default_tick_ms(),
             smtp_timeout_secs: default_smtp_timeout_secs(),
+            smtp_nodelay: default_smtp_nodelay(),
             webhook_timeout_secs: default_webhook_timeout_secs(),
             routing: Routing::default(),
             smtp_credentials: None,

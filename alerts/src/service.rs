@@ -11,6 +11,11 @@
 //! is queued in the outbox in the same transaction as the grouping and escalation state that
 //! decided it. The senders deliver from the outbox.
 //!
+//! An event message is applied only when it carries analytics' MAC (core's
+//! [`riverwatch_core::mqtt::auth`]) and its time lies in the window around the clock
+//! (`[mqtt] internal_max_ahead_secs`, `internal_max_age_days`); any other is kept in the
+//! store's `rejected_messages` with its reason, counted, and acknowledged.
+//!
 //! Lifecycle decisions use event time; group waits, repeats, escalation and retries use the
 //! injected [`Clock`], so tests drive them with a manual clock.
 
@@ -22,6 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
 use riverwatch_core::events::Event;
+use riverwatch_core::mqtt::auth::{Refusal, RefusalCode, Rejected, Verifier};
 use riverwatch_core::mqtt::subscriber::runs_for;
 use riverwatch_core::mqtt::{MqttConfig, SessionOptions};
 use riverwatch_core::time::Clock;
@@ -30,7 +36,7 @@ use riverwatch_core::{Lang, Province, Registry};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, info_span, trace, warn};
+use tracing::{debug, error, info, info_span, trace, warn};
 
 use crate::Error;
 use crate::audit::{Entry, SERVICE};
@@ -124,6 +130,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     .map_err(|e| Error::Webhook(e.to_string()))?;
     let topics = mqtt.topics();
     let filter = topics.filter(TopicKind::Events);
+    let verifier = mqtt.verifier("alerts")?;
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let metrics = Metrics::new();
     let tick = Duration::from_millis(config.tick_ms);
@@ -167,6 +174,7 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
         wake_webhook: wake_webhook.clone(),
         wake_mqtt: wake_mqtt.clone(),
         metrics: metrics.clone(),
+        verifier,
     })?;
 
     let (event_tx, event_rx) = mpsc::channel(runs_for(CHANNEL_MESSAGES));
@@ -208,7 +216,9 @@ pub async fn run(args: AlertsArgs, shutdown: CancellationToken) -> Result<(), Er
     let state_task = tokio::spawn(state_notifier.run(senders_stop.clone()));
     let driver_task = tokio::spawn(driver.run(publisher_stop.clone()));
 
-    processor.run(event_rx, ack_tx, tick).await;
+    processor
+        .run(event_rx, ack_tx, tick, shutdown.clone())
+        .await;
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {
@@ -244,6 +254,7 @@ struct ProcessorArgs {
     wake_mqtt: Arc<Notify>,
     metrics: Metrics,
     message_domain: String,
+    verifier: Verifier,
 }
 
 /// An audit entry waiting for the batch's transaction.
@@ -316,6 +327,8 @@ struct Processor {
     wake_mqtt: Arc<Notify>,
     metrics: Metrics,
     message_domain: String,
+    /// Checks the MAC and the time of every event message.
+    verifier: Verifier,
 }
 
 impl Processor {
@@ -345,6 +358,7 @@ impl Processor {
             wake_mqtt: a.wake_mqtt,
             metrics: a.metrics,
             message_domain: a.message_domain,
+            verifier: a.verifier,
         };
         p.reload()?;
         // The inhibit rules may have changed since the state was stored.
@@ -391,9 +405,10 @@ impl Processor {
         mut events: mpsc::Receiver<Vec<BrokerMessage>>,
         acks: mpsc::UnboundedSender<Vec<PacketAck>>,
         tick: Duration,
+        shutdown: CancellationToken,
     ) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10), 0x5eed);
-        loop {
+        'run: loop {
             let wait = self.next_wait(tick);
             tokio::select! {
                 run = events.recv() => {
@@ -404,14 +419,30 @@ impl Processor {
                         loop {
                             match self.handle_event(&message) {
                                 Ok(()) => {
+                                    if backoff.attempts() > 0 {
+                                        info!(attempts = backoff.attempts(), "Alert state commits again.");
+                                    }
                                     backoff.reset();
                                     let _ = acks.send(vec![PacketAck::from(&message)]);
                                     break;
                                 }
                                 Err(error) => {
                                     let delay = backoff.next_delay();
-                                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying.");
-                                    tokio::time::sleep(delay).await;
+                                    if backoff.attempts() == 1 {
+                                        self.metrics.store_failed();
+                                        error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying until it succeeds.");
+                                    } else {
+                                        debug!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state yet.");
+                                    }
+                                    // Ctrl-C ends the retries: the event stays unacknowledged
+                                    // and the broker hands it over again after the restart.
+                                    tokio::select! {
+                                        () = tokio::time::sleep(delay) => {}
+                                        () = shutdown.cancelled() => {
+                                            info!("Shutting down while the alert store fails; the event in hand stays with the broker.");
+                                            break 'run;
+                                        }
+                                    }
                                     if let Err(error) = self.reload() {
                                         error!(%error, "Cannot reload alert state.");
                                     }
@@ -508,15 +539,39 @@ impl Processor {
             .collect()
     }
 
+    /// An event message refused (no valid MAC, not an event, dated too far from the clock):
+    /// kept with its reason, counted, never applied; acknowledged once kept.
+    fn refuse(&mut self, message: &BrokerMessage, refusal: Refusal) -> Result<(), StoreError> {
+        self.metrics.bad_events.inc();
+        self.verifier.count(refusal.code);
+        warn!(topic = %message.publish.topic, reason = %refusal, "Event refused; kept in rejected_messages, not applied.");
+        let tx = self.store.write()?;
+        tx.keep_rejected(&[Rejected {
+            received_at: message.received_at,
+            topic: message.publish.topic.clone(),
+            refusal,
+            payload: message.publish.payload.to_vec(),
+        }])?;
+        tx.commit()
+    }
+
     fn handle_event(&mut self, message: &BrokerMessage) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let event: Event = match serde_json::from_slice(&message.publish.payload) {
+        let topic = &message.publish.topic;
+        let opened = self
+            .verifier
+            .open(topic, &message.publish.payload)
+            .and_then(|signed| {
+                let event: Event = serde_json::from_slice(&signed)
+                    .map_err(|e| Refusal::new(RefusalCode::Malformed, e.to_string()))?;
+                self.verifier
+                    .window
+                    .check("event time", event.observed_at, now)?;
+                Ok(event)
+            });
+        let event = match opened {
             Ok(e) => e,
-            Err(error) => {
-                self.metrics.bad_events.inc();
-                warn!(topic = %message.publish.topic, %error, "Not an evaluation event; acknowledged and dropped.");
-                return Ok(());
-            }
+            Err(refusal) => return self.refuse(message, refusal),
         };
         let _span =
             info_span!("event", id = %event.id, fingerprint = %event.fingerprint()).entered();

@@ -4,7 +4,9 @@
 //! `events` (every applied event id, for redelivery), `acks` (one per alert and province),
 //! `silences`, `groups` (grouping state), `notifications` (the outbox and notification log:
 //! one row per recipient and channel with its delivery state, attempts and the last SMTP or
-//! HTTP reply) and `audit` (the hash chain, see [`crate::audit`]).
+//! HTTP reply), `audit` (the hash chain, see [`crate::audit`]) and `rejected_messages` (event
+//! messages refused: no valid MAC, not an event, or dated too far from the clock; core's
+//! table).
 //!
 //! **Outbox.** A notification is inserted as `queued` in the same transaction as the state
 //! change that caused it (with the grouping state and the audit rows), and a sender marks it
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::Province;
+use riverwatch_core::mqtt::auth::{self, Rejected};
 use riverwatch_core::sqlite::{self, OpenError, Schema, Synchronous};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde::de::DeserializeOwned;
@@ -467,6 +470,7 @@ impl Store {
         let conn = sqlite::open_writer(path, &SCHEMA, Synchronous::Full)?;
         conn.execute_batch("PRAGMA foreign_keys=ON;")
             .and_then(|()| conn.execute_batch(audit::SCHEMA))
+            .and_then(|()| conn.execute_batch(auth::REJECTED_TABLE))
             .map_err(|e| sql_error(path, e))?;
         Ok(Self {
             db: Db {
@@ -887,6 +891,16 @@ pub struct WriteTx<'a> {
 impl WriteTx<'_> {
     fn sql(&self, source: rusqlite::Error) -> StoreError {
         sql_error(&self.path, source)
+    }
+
+    /// Keeps refused event messages with their reasons (`rejected_messages`).
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn keep_rejected(&self, rows: &[Rejected]) -> Result<()> {
+        auth::keep_rejected(&self.tx, rows)
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
     }
 
     fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {

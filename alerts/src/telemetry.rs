@@ -1,5 +1,5 @@
 //! The alert service's counters: events received and applied, notifications sent, retried,
-//! failed and expired per channel.
+//! failed and expired per channel, and store failure episodes.
 
 use riverwatch_core::telemetry::{Counter, counter};
 
@@ -8,7 +8,8 @@ use riverwatch_core::telemetry::{Counter, counter};
 pub struct Metrics {
     /// Event messages received.
     pub events: Counter,
-    /// Events that were not valid JSON events (logged, acknowledged, counted).
+    /// Event messages refused: no valid MAC, not an event, or dated too far from the clock
+    /// (kept in `rejected_messages`, acknowledged, counted).
     pub bad_events: Counter,
     /// Redelivered events recognised by id.
     pub duplicate_events: Counter,
@@ -20,6 +21,9 @@ pub struct Metrics {
     pub reconnects: Counter,
     /// Acks dropped because their connection had ended.
     pub stale_acks: Counter,
+    /// Episodes of the alert store refusing commits (busy, disk full, I/O error): counted
+    /// once when an episode starts, not per retry.
+    pub store_failures: Counter,
 }
 
 impl Metrics {
@@ -33,7 +37,13 @@ impl Metrics {
             resolved: counter("alerts_resolved_total", &[]),
             reconnects: counter("alerts_reconnects_total", &[]),
             stale_acks: counter("alerts_stale_acks_total", &[]),
+            store_failures: counter("alerts_store_failures_total", &[]),
         }
+    }
+
+    /// Counts the start of an episode of store failures.
+    pub fn store_failed(&self) {
+        self.store_failures.inc();
     }
 
     /// Counts a delivered notification.

@@ -88,6 +88,10 @@ struct RegionState {
 }
 
 const REGION_KEY: &str = "region";
+/// The last commit of the readings store's commit log that was judged.
+const CURSOR_KEY: &str = "readings_cursor";
+/// Commits of the readings store read and judged in one step.
+pub const CATCH_UP_COMMITS: usize = 256;
 const STATION_PREFIX: &str = "station:";
 
 /// Windows one station must (re)evaluate in a step.
@@ -138,6 +142,8 @@ pub struct Engine<R> {
     stations: HashMap<String, StationState>,
     last_arrival: HashMap<String, DateTime<Utc>>,
     region: RegionState,
+    /// The last commit of the readings store judged (its commit log), once known.
+    cursor: Option<u64>,
     token: CancellationToken,
 }
 
@@ -176,9 +182,12 @@ where
         let now = clock.now();
         let mut last_arrival = HashMap::new();
         let mut latest_obs: Option<DateTime<Utc>> = None;
+        let mut cursor = None;
         for (key, body) in saved {
             if key == REGION_KEY {
                 region = serde_json::from_str(&body)?;
+            } else if key == CURSOR_KEY {
+                cursor = Some(serde_json::from_str(&body)?);
             } else if let Some(id) = key.strip_prefix(STATION_PREFIX) {
                 let mut st: StationState = serde_json::from_str(&body)?;
                 if let Some(l) = st.live.take() {
@@ -208,6 +217,7 @@ where
             stations,
             last_arrival,
             region,
+            cursor,
             token,
         })
     }
@@ -223,17 +233,73 @@ where
     /// # Errors
     /// A store failure ([`Error::is_retryable`] says whether to try again), or shutdown.
     pub async fn handle(&mut self, messages: Vec<ReadingsMessage>) -> Result<Vec<Event>, Error> {
+        let batches = messages.into_iter().map(|m| m.into_readings()).collect();
+        self.evaluate(batches, None).await
+    }
+
+    /// Judges the next commits of the readings store after the engine's cursor (up to
+    /// [`CATCH_UP_COMMITS`]) and commits the results together with the new cursor, so every
+    /// stored reading is judged once, whether or not it was announced on `readings/`.
+    /// Returns the events and whether more commits wait; `None` when the readings store
+    /// keeps no commit log (InfluxDB: the announced messages are judged instead).
+    ///
+    /// # Errors
+    /// As [`Engine::handle`].
+    pub async fn catch_up(&mut self) -> Result<Option<(Vec<Event>, bool)>, Error> {
+        let after = self.cursor.unwrap_or(0);
+        let Some(commits) = self.reader.commits_after(after, CATCH_UP_COMMITS).await? else {
+            return Ok(None);
+        };
+        let Some(last) = commits.last().map(|c| c.seq) else {
+            return Ok(Some((Vec::new(), false)));
+        };
+        let more = commits.len() == CATCH_UP_COMMITS;
+        self.metrics.commits_read.add(commits.len() as u64);
+        let batches = commits.into_iter().map(|c| c.readings).collect();
+        let events = self.evaluate(batches, Some(last)).await?;
+        Ok(Some((events, more)))
+    }
+
+    /// The last commit of the readings store judged.
+    pub fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+
+    async fn evaluate(
+        &mut self,
+        batches: Vec<Vec<Reading>>,
+        cursor: Option<u64>,
+    ) -> Result<Vec<Event>, Error> {
         let now = self.clock.now();
         let mut commit = Commit::default();
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        for msg in messages {
+        for readings in batches {
             self.metrics.messages.inc();
-            let readings = msg.into_readings();
-            self.live_step(&readings, now, &mut commit, &mut jobs, &mut touched)
-                .await;
+            // One station at a time, as a readings message carries them: the live step
+            // reports one current status per call. A commit holds many stations.
+            let mut by_station: BTreeMap<String, Vec<Reading>> = BTreeMap::new();
+            for r in readings {
+                by_station
+                    .entry(r.station.as_str().to_string())
+                    .or_default()
+                    .push(r);
+            }
+            for readings in by_station.into_values() {
+                self.live_step(&readings, now, &mut commit, &mut jobs, &mut touched)
+                    .await;
+            }
         }
-        self.finish(commit, jobs, touched, now).await
+        if let Some(c) = cursor {
+            commit
+                .states
+                .push((CURSOR_KEY.to_string(), serde_json::to_string(&c)?));
+        }
+        let events = self.finish(commit, jobs, touched, now).await?;
+        if cursor.is_some() {
+            self.cursor = cursor;
+        }
+        Ok(events)
     }
 
     /// Closes the open day of every station silent for `idle_close_secs` of wall-clock

@@ -8,6 +8,17 @@
 //! ([`crate::publish`]). A periodic tick closes the open day of stations that went silent;
 //! a [`Control`] channel lets the caller say that observation time has passed.
 //!
+//! Every readings message must carry ingest's MAC (core's [`riverwatch_core::mqtt::auth`]);
+//! one without a valid MAC, that does not parse, or with a reading from beyond the clock's
+//! window is not evaluated: it is kept in the evaluation store's `rejected_messages` with its
+//! reason, counted, and acknowledged.
+//!
+//! With the SQLite readings store, what is judged is the store's commit log after the
+//! engine's cursor (kept in the evaluation store in the same transaction as the results):
+//! at start, on every readings message and on every tick. So a reading committed but never
+//! announced (ingest died in between) is judged, and none is judged twice. The InfluxDB
+//! stores keep no commit log; there the messages' readings are judged.
+//!
 //! A step that fails on a temporary store problem is retried with backoff on an engine
 //! reloaded from the store (the failed step left nothing behind), so nothing is skipped.
 //! Shutdown: the source stops taking messages, the batch in hand is finished and
@@ -20,6 +31,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use riverwatch_core::backoff::Backoff;
+use riverwatch_core::mqtt::auth::{Refusal, RefusalCode, Rejected, Verifier};
 use riverwatch_core::mqtt::subscriber::runs_for;
 use riverwatch_core::mqtt::{MqttConfig, SessionOptions};
 use riverwatch_core::reading::ReadingsMessage;
@@ -130,6 +142,7 @@ where
     };
     let mut engine = Engine::load(engine_args(), shutdown.clone()).await?;
 
+    let verifier = mqtt.verifier("analytics")?;
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let out_id = format!("{}-out", config.client_id);
     let (events_out, driver) = publisher(
@@ -150,6 +163,22 @@ where
             .run(publisher_done.clone())
             .instrument(info_span!("analytics_publisher")),
     );
+    // Judge what the readings store holds beyond the cursor (readings committed while
+    // analytics was down, or never announced) before taking new messages.
+    let log = match catch_up(&mut engine, &events_out).await {
+        Ok(log) => log,
+        Err(error) => {
+            warn!(%error, "Catching up with the readings store failed; trying again on the next tick.");
+            engine = Engine::load(engine_args(), shutdown.clone()).await?;
+            true
+        }
+    };
+    if log {
+        info!(
+            cursor = engine.cursor().unwrap_or(0),
+            "Judging the readings store's commits in order; readings messages only signal new ones."
+        );
+    }
     let source = Subscriber::new(session, vec![filter], clock.clone(), ());
     let source_task = tokio::spawn(
         source
@@ -177,6 +206,18 @@ where
                 next_batch(&mut held, &mut in_rx, config.max_batch_messages)
             }
             _ = tick.tick() => {
+                // A commit that was never announced is judged by the next tick at the latest.
+                if log && let Err(error) = catch_up(&mut engine, &events_out).await {
+                    warn!(%error, "Catching up with the readings store failed; trying again on the next tick.");
+                    match Engine::load(engine_args(), shutdown.clone()).await {
+                        Ok(fresh) => engine = fresh,
+                        Err(e) => {
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 let events = engine.tick().await;
                 publish_or_log(&events_out, events).await;
                 continue;
@@ -197,20 +238,26 @@ where
                 continue;
             }
         };
-        let messages: Vec<ReadingsMessage> = batch
-            .iter()
-            .filter_map(|m| match serde_json::from_slice::<ReadingsMessage>(&m.publish.payload) {
-                Ok(msg) => Some(msg),
-                Err(error) => {
-                    metrics.bad_messages.inc();
-                    warn!(%error, topic = %m.publish.topic, "Readings message does not parse; skipped.");
-                    None
-                }
-            })
-            .collect();
+        let (messages, refused) = open_batch(&verifier, &batch, clock.now());
+        if !refused.is_empty() {
+            metrics.bad_messages.add(refused.len() as u64);
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.keep_rejected(&refused)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(error = %e, "Cannot keep refused readings messages."),
+                Err(e) => error!(error = %e, "Cannot keep refused readings messages."),
+            }
+        }
         let mut backoff = Backoff::network();
         let committed = loop {
-            match engine.handle(messages.clone()).await {
+            // With a commit log the store, not the message, says what to judge: the
+            // message's readings are among the commits after the cursor.
+            let step = if log {
+                catch_up(&mut engine, &events_out).await.map(|_| Vec::new())
+            } else {
+                engine.handle(messages.clone()).await
+            };
+            match step {
                 Ok(events) => break Some(events),
                 Err(e) if shutdown.is_cancelled() => {
                     info!(error = %e, "Shutting down in the middle of a step; the broker keeps those readings.");
@@ -264,6 +311,64 @@ where
     match failure {
         Some(f) => Err(Error::Task(f)),
         None => Ok(()),
+    }
+}
+
+/// The readings messages of a batch that carry a valid MAC, parse, and hold no reading
+/// from beyond the clock's window; the others, refused with their reasons (logged and
+/// counted in `internal_messages_refused_total{service="analytics"}`).
+fn open_batch(
+    verifier: &Verifier,
+    batch: &[BrokerMessage],
+    now: DateTime<Utc>,
+) -> (Vec<ReadingsMessage>, Vec<Rejected>) {
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut refused = Vec::new();
+    for m in batch {
+        let topic = &m.publish.topic;
+        let opened = verifier.open(topic, &m.publish.payload).and_then(|signed| {
+            let msg = serde_json::from_slice::<ReadingsMessage>(&signed)
+                .map_err(|e| Refusal::new(RefusalCode::Malformed, e.to_string()))?;
+            for r in &msg.readings {
+                verifier
+                    .window
+                    .check_ahead("reading time", r.observed_at, now)?;
+            }
+            Ok(msg)
+        });
+        match opened {
+            Ok(msg) => messages.push(msg),
+            Err(refusal) => {
+                verifier.count(refusal.code);
+                warn!(%topic, reason = %refusal, "Readings message refused; kept in rejected_messages, not evaluated.");
+                refused.push(Rejected {
+                    received_at: m.received_at,
+                    topic: topic.clone(),
+                    refusal,
+                    payload: m.publish.payload.to_vec(),
+                });
+            }
+        }
+    }
+    (messages, refused)
+}
+
+/// Judges the readings store's commits after the engine's cursor until none wait,
+/// publishing each step's events; `false` when the store keeps no commit log.
+async fn catch_up<R>(engine: &mut Engine<R>, out: &EventPublisher) -> Result<bool, Error>
+where
+    R: StoreReader + Clone + 'static,
+{
+    loop {
+        match engine.catch_up().await? {
+            None => return Ok(false),
+            Some((events, more)) => {
+                out.publish(events).await;
+                if !more {
+                    return Ok(true);
+                }
+            }
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! joint-control state per day, incidents, the compensation ledger, the events emitted
 //! (with whether they were published), each station's current status, and the service's
 //! own state (live state machines, window cursors, open incidents) so a restart resumes
-//! where it stopped.
+//! where it stopped, and the readings messages it refused (`rejected_messages`: no valid
+//! MAC, or readings from beyond the clock) with their reasons.
 //!
 //! **Revisions are never overwritten**: a re-evaluation after late data that changes a
 //! result adds a row with the next revision; readers get the latest revision unless they ask
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use riverwatch_core::events::{Event, Rule, WindowPeriod};
+use riverwatch_core::mqtt::auth::{self, Rejected};
 use riverwatch_core::sqlite::{self, OpenError, Schema, Synchronous};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -252,6 +254,8 @@ fn open_rw(path: &Path) -> Result<Connection> {
     // FULL: an evaluation, and the ack that follows it, survive power loss.
     let conn = sqlite::open_writer(path, &SCHEMA, Synchronous::Full)?;
     conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
+    // Refused readings messages (core's table; added to files of this version as needed).
+    conn.execute_batch(auth::REJECTED_TABLE)?;
     Ok(conn)
 }
 
@@ -540,6 +544,22 @@ impl AnalyticsStore {
                 out.push(parse(&body?)?);
             }
             Ok(out)
+        })
+    }
+
+    /// Keeps refused readings messages with their reasons (`rejected_messages`).
+    ///
+    /// # Errors
+    /// Any SQLite failure.
+    pub fn keep_rejected(&self, rows: &[Rejected]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            auth::keep_rejected(&tx, rows)?;
+            tx.commit()?;
+            Ok(())
         })
     }
 

@@ -9,7 +9,7 @@ use riverwatch_core::telemetry::{Counter, Gauge, counter, gauge};
 pub struct Metrics {
     /// Readings messages received.
     pub messages: Counter,
-    /// Readings messages that did not parse.
+    /// Readings messages refused (no valid MAC, not parseable, a reading beyond the clock).
     pub bad_messages: Counter,
     /// Readings judged live.
     pub readings_judged: Counter,
@@ -25,6 +25,8 @@ pub struct Metrics {
     pub events_pending: Gauge,
     /// Evaluation steps that failed and were retried.
     pub retries: Counter,
+    /// Commits of the readings store's commit log judged.
+    pub commits_read: Counter,
     events: Vec<(Rule, Counter)>,
 }
 
@@ -47,6 +49,7 @@ impl Metrics {
             events_published: counter("riverwatch_analytics_events_published_total", &[]),
             events_pending: gauge("riverwatch_analytics_events_pending", &[]),
             retries: counter("riverwatch_analytics_retries_total", &[]),
+            commits_read: counter("riverwatch_analytics_commits_read_total", &[]),
             events: Rule::ALL
                 .iter()
                 .map(|r| {

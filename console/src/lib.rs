@@ -122,6 +122,8 @@ impl std::fmt::Debug for Console {
 pub async fn bind(args: ConsoleArgs) -> Result<Console> {
     let addr = args.config.validate()?;
     riverwatch_core::mqtt::session::SessionOptions::new(&args.mqtt, &args.config.client_id)?;
+    // The live feed shows only messages with a valid MAC: no key, no console.
+    args.mqtt.verifier("console")?;
     let db = args.stores.data_dir.join(&args.config.database);
     let tokens = TokenStore::open(&db)?;
     let listener = tokio::net::TcpListener::bind(addr)

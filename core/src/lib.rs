@@ -15,8 +15,13 @@
 //! - [`store_api`]: the store writer and reader contracts (readings and dead letters).
 //! - [`topics`]: the MQTT topic layout.
 //! - [`mqtt`]: broker connection settings and their validation; the acking subscriber
-//!   ([`mqtt::subscriber`] over [`mqtt::session`]) and the output connection with the
-//!   service status ([`mqtt::publisher`]).
+//!   ([`mqtt::subscriber`] over [`mqtt::session`]), the output connection with the
+//!   service status ([`mqtt::publisher`]), and the MAC of internal messages
+//!   ([`mqtt::auth`]).
+//! - [`keys`]: the deployment key ring that signs and checks internal messages (environment
+//!   or a 0600 key file).
+//! - [`files`]: private folders (0700) and files (0600) in the data directory, whatever the
+//!   umask.
 //! - [`sqlite`]: the one opener of the SQLite stores (0600 files, WAL verified, busy timeout,
 //!   durability, schema version).
 //! - [`backoff`]: jittered exponential backoff for reconnects and retries.
@@ -30,8 +35,10 @@ pub mod backoff;
 pub mod class;
 pub mod deadletter;
 pub mod events;
+pub mod files;
 pub mod hj212;
 pub mod i18n;
+pub mod keys;
 pub mod mqtt;
 pub mod reading;
 pub mod registry;

@@ -1,8 +1,9 @@
 //! How every riverwatch SQLite file is opened: the readings store (and the InfluxDB spool in
 //! the same file), the evaluation store and the alert store.
 //!
-//! A writer creates a new file with mode 0600 before SQLite touches it (SQLite gives the
-//! `-wal` and `-shm` files it creates the database file's mode), turns WAL mode on and checks
+//! A writer creates a new file with mode 0600 (its folder 0700, whatever the umask) before
+//! SQLite touches it (SQLite gives the `-wal` and `-shm` files it creates the database
+//! file's mode), turns WAL mode on and checks
 //! that it took, sets the busy timeout and the durability the caller asks for, and checks the
 //! schema version: the current one is opened, an older one the store can upgrade is
 //! upgraded in the same transaction that creates the tables, anything else is refused before
@@ -393,27 +394,16 @@ fn stored_version(
     }
 }
 
-/// Creates the folder and an empty file readable and writable by this user only, unless the
-/// file exists. SQLite then gives its `-wal` and `-shm` files the same mode.
+/// Creates the folder (0700) and an empty file readable and writable by this user only
+/// (0600, whatever the umask), unless the file exists. SQLite then gives its `-wal` and
+/// `-shm` files the same mode.
 fn create_private(path: &Path) -> Result<(), OpenError> {
-    let create = |path: &Path, source| OpenError::Create {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| create(dir, e))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(create(path, e)),
-    }
+    crate::files::create_private_file(path)
+        .map(|_| ())
+        .map_err(|e| OpenError::Create {
+            path: e.path,
+            source: e.source,
+        })
 }
 
 #[cfg(test)]

@@ -209,6 +209,15 @@ impl ReadingQuery {
     }
 }
 
+/// The readings one commit of the store added, in the store's commit order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The commit's place in the store's commit order (increasing, never reused).
+    pub seq: u64,
+    /// The readings it stored (not those it found stored already).
+    pub readings: Vec<Reading>,
+}
+
 /// Reads stored readings, ordered by station, parameter and time.
 pub trait StoreReader: Send + Sync {
     /// The readings matching `q`.
@@ -219,6 +228,21 @@ pub trait StoreReader: Send + Sync {
         &self,
         q: &ReadingQuery,
     ) -> impl Future<Output = Result<Vec<Reading>, StoreError>> + Send;
+
+    /// Up to `max` commits after commit `after`, oldest first, for a consumer that must see
+    /// every stored reading exactly once (a cursor kept by the consumer). `None` when the
+    /// store keeps no commit log (the InfluxDB backends).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn commits_after(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<Option<Vec<Committed>>, StoreError>> + Send {
+        let _ = (after, max);
+        async { Ok(None) }
+    }
 }
 
 /// Which dead letters to read.

@@ -6,7 +6,7 @@
 //! batcher ([`decode`]: JSON or HJ 212, validation, dead letters, packet reassembly) →
 //! [`pipeline`] committer ([`store`]: one durable transaction per batch, idempotent on
 //! station, parameter, time and period) → acks back to the broker, then the new readings
-//! out on `{prefix}/readings/{station}` ([`publish`]).
+//! out on `{prefix}/readings/{station}` ([`publish`]), signed with the deployment key.
 //!
 //! # Layout
 //! - [`config`]: `[ingest]` and `[store]` settings.
@@ -117,6 +117,10 @@ where
         clock,
     } = args;
     config.validate()?;
+    if config.publish_readings && mqtt.keys.is_none() {
+        // Unsigned readings would be refused by analytics.
+        return Err(Error::Mqtt(MqttConfigError::NoKey));
+    }
     let filters = filters(&config, &mqtt)?;
     let session = SessionOptions::new(&mqtt, &config.client_id)?;
     let passwords = secrets::load_configured(&config, &registry)?;

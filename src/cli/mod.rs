@@ -10,6 +10,7 @@
 //! - [`console`]: the console (HTTP API and live feed), `tokens create|list|revoke`.
 //! - [`simulators`]: `simulate`, `record`, `replay`.
 //! - [`stations`], [`config`]: the network and the configuration file.
+//! - [`keys`]: the deployment key of internal messages.
 //! - `bench` (feature `bench`): the benchmarks.
 
 pub mod alerts;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod console;
 pub mod hj212;
 pub mod ingest;
+pub mod keys;
 pub mod render;
 pub mod simulators;
 pub mod stations;
@@ -101,6 +103,9 @@ pub enum Command {
     /// Print or check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The deployment key the services sign and check their internal messages with.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Read stored readings.
     Query(ingest::query::QueryArgs),
     /// Read the dead-letter table (rejected input with its reasons).
@@ -254,6 +259,7 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
             config::check(&ctx);
             Ok(())
         }
+        Command::Keys(cmd) => keys::run(&cmd, &ctx),
         Command::Query(args) => ingest::query::run(&args, &ctx).await,
         Command::DeadLetters(args) => ingest::dead_letters::run(&args, &ctx).await,
         Command::Hj212(cmd) => hj212::run(&cmd, &ctx),

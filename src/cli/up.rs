@@ -1,5 +1,6 @@
 //! `riverwatch up`: everything in one process on the embedded defaults — an embedded MQTT
-//! broker on 127.0.0.1, ingest into SQLite under the data directory, the simulated station
+//! broker on 127.0.0.1, ingest into SQLite under the data directory (0700; its files 0600;
+//! the internal message key `internal.key` created there when missing), the simulated station
 //! network on the wall clock, analytics, and the alert service (email to the outbox folder
 //! or an SMTP relay). `--scenario NAME` re-dates a scenario so that its replay, at `--speed`,
 //! reaches its first event a few seconds after start-up and meets the wall clock at its end
@@ -16,7 +17,7 @@ use tracing::{error, info};
 
 use super::alerts::{alerts_args, email_destination};
 use super::analytics::analytics_args;
-use super::args::broker;
+use super::args::{broker, keyed};
 use super::console::{console_args, console_error};
 use super::ingest::ingest_args;
 use super::simulators::{describe_live, live_plan, sim_error};
@@ -65,6 +66,13 @@ pub struct UpArgs {
 /// # Errors
 /// A taken port, or a service that cannot start.
 pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
+    // The data directory (0700) and the internal message key (0600), created when missing.
+    riverwatch_core::files::create_private_dir(&ctx.data_dir).map_err(|e| {
+        user_error(
+            format!("无法创建数据目录 {}：{}", e.path.display(), e.source),
+            e.to_string(),
+        )
+    })?;
     let _broker;
     let url = match &args.mqtt {
         Some(url) => url.clone(),
@@ -83,7 +91,7 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             url
         }
     };
-    let mqtt = broker(ctx, Some(&url))?;
+    let mqtt = keyed(ctx, broker(ctx, Some(&url))?, true)?;
     // The scenario and its plan, before anything runs, so a mistake stops here.
     let live = if args.no_simulator {
         None

@@ -70,10 +70,11 @@ fn exceedance(
     e
 }
 
+/// An event as analytics publishes it: on its subject's topic, signed.
 fn message(e: &Event) -> (String, Vec<u8>) {
-    (
+    signed(
         format!("rw/v1/events/{}", e.subject),
-        serde_json::to_vec(e).unwrap(),
+        &serde_json::to_vec(e).unwrap(),
     )
 }
 
@@ -1127,4 +1128,165 @@ async fn the_audit_head_in_an_email_shows_rows_deleted_from_the_end() {
     let (code, _, err) = p.cli(&["audit", "verify", "--head", "12:abc"]);
     assert_eq!(code, 2);
     assert!(err.contains("--head `12:abc` 格式有误"), "{err}");
+}
+
+/// A relay that accepts connections and never says a word (a hung mail server): every
+/// delivery waits for its greeting until the SMTP timeout.
+struct SilentRelay {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentRelay {
+    fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, s) = (accepted.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        a.fetch_add(1, Ordering::SeqCst);
+                        held.push(conn);
+                    }
+                    // Nothing to await here: the listener is polled until the test ends.
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Self {
+            port,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for SilentRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_a_hung_relay_stops_promptly_and_keeps_every_notification() {
+    let relay = SilentRelay::start();
+    let port = relay.port;
+    let mut p = Pipeline::builder()
+        .with_alerts_process(
+            AlertsFile::new(0)
+                .smtp_url(&format!("smtp://127.0.0.1:{port}"))
+                .extra(
+                    // A relay that hangs is waited for 10 minutes per message.
+                    "group_by = [\"...\"]\nsmtp_timeout_secs = 600\n[alerts.routing.HLJ]\nrecipients = [{ id = \"hlj-duty\", name = \"黑龙江省生态环境厅应急值班室\", kind = \"department\", email = [\"duty@hlj.example.org\"] }]\n[alerts.routing.JL]\nrecipients = [{ id = \"jl-duty\", name = \"吉林省生态环境厅应急值班室\", kind = \"department\", email = [\"duty@jl.example.org\"] }]\n",
+                ),
+        )
+        .start()
+        .await;
+    let stations = ["LLH-NTS", "LLH-LLZ", "LLH-YS"];
+    let events: Vec<_> = stations
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            message(&exceedance(
+                &format!("hung-{i}"),
+                EventStatus::Firing,
+                s,
+                "NH3N",
+                minute(0),
+            ))
+        })
+        .collect();
+    p.publish("it-hung-pub", events).await;
+    wait_until(
+        Duration::from_secs(30),
+        "six notifications queued, deliveries waiting on the relay",
+        || p.notifications().len() == 6 && relay.accepted() >= 1,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let status = p.alerts_process().interrupt();
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    // The senders drain for at most 10 s; the hung relay's 600 s are not waited for.
+    assert!(took < Duration::from_secs(20), "shutdown took {took:?}");
+    let log = p.notifications();
+    assert_eq!(log.len(), 6, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|n| matches!(n.status, DeliveryStatus::Queued | DeliveryStatus::Retrying)),
+        "nothing given up: {log:?}"
+    );
+    // The relay comes back on the same port: the restarted service delivers all six once.
+    drop(relay);
+    let server = riverwatch_testkit::SmtpServer::start_on(port).unwrap();
+    p.alerts_process().restart();
+    wait_until(
+        Duration::from_secs(30),
+        "all six delivered after the restart",
+        || {
+            server.count() >= 6
+                && p.notifications()
+                    .iter()
+                    .all(|n| n.status == DeliveryStatus::Sent)
+        },
+    )
+    .await;
+    let ids = deliveries(&server.received());
+    let logged: BTreeSet<String> = log.iter().map(|n| n.message_id.clone()).collect();
+    assert_eq!(ids.keys().cloned().collect::<BTreeSet<_>>(), logged);
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+    p.stop_alerts().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_store_at_start_is_refused_by_name_and_left_as_it_is() {
+    let p = Pipeline::builder().start().await;
+    let data = p.data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    // Not a database: 8 KiB that do not start with SQLite's header.
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 13) as u8).collect();
+    // Analytics reads the readings store: a sound one, until its own turn comes.
+    drop(
+        riverwatch_ingest::store::SqliteStore::open(
+            &p.readings_db(),
+            &riverwatch_ingest::store::sqlite::test_sqlite_config(),
+        )
+        .unwrap(),
+    );
+    for (command, file) in [
+        ("analytics", "analytics.db"),
+        ("alerts", "alerts.db"),
+        ("ingest", "readings.db"),
+    ] {
+        let path = data.join(file);
+        std::fs::write(&path, &garbage).unwrap();
+        let (code, _, err) = p.cli(&["--lang", "en", command]);
+        assert_eq!(code, 2, "{command}: {err}");
+        assert!(err.contains(file), "{command} names the file: {err}");
+        assert!(
+            err.contains("move it aside"),
+            "{command} says what to do: {err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            garbage,
+            "{command} left {file} as it was"
+        );
+    }
 }

@@ -365,6 +365,106 @@ async fn straw_burning_raises_the_warning_levels_and_joint_control_of_the_manife
     assert!(run.events.iter().any(|e| e.rule == Rule::AqiLevel));
 }
 
+/// The analytics store's cursor on the readings store's commit log.
+fn cursor(p: &Pipeline) -> Option<String> {
+    let conn = rusqlite::Connection::open(p.analytics_db()).ok()?;
+    conn.query_row(
+        "SELECT body FROM state WHERE key = 'readings_cursor'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+fn nh3n(station: &str, at: DateTime<Utc>, value: f64) -> riverwatch_core::Reading {
+    riverwatch_core::Reading {
+        station: riverwatch_core::StationId::new(station),
+        parameter: riverwatch_core::ParamCode::new("NH3N"),
+        observed_at: at,
+        received_at: at,
+        value,
+        flag: riverwatch_core::DataFlag::N,
+        period: riverwatch_core::Period::Sample,
+    }
+}
+
+fn exceedances(p: &Pipeline, station: &str) -> Vec<Event> {
+    let Ok(reader) = EvaluationReader::open(&p.analytics_db()) else {
+        return Vec::new();
+    };
+    reader
+        .events(&EventQuery {
+            subject: Some(station.to_string()),
+            rule: Some(Rule::ParameterExceedance),
+            ..EventQuery::default()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_committed_but_never_announced_are_judged_once() {
+    let mut p = Pipeline::builder().start().await;
+    // Ingest committed these and died before announcing them on readings/: they are in the
+    // store and were never published. NH3-N 2.5 mg/L is beyond Class III (1.0 mg/L,
+    // GB 3838-2002 Table 1) at 蔡家沟, whose target is Class III; 0.2 is well inside it.
+    let store = riverwatch_ingest::store::SqliteStore::open(
+        &p.readings_db(),
+        &riverwatch_ingest::store::sqlite::test_sqlite_config(),
+    )
+    .unwrap();
+    let t0 = Utc::now() - chrono::Duration::hours(3);
+    let min = chrono::Duration::minutes;
+    let write = |readings| {
+        store
+            .write_blocking(&riverwatch_core::store_api::WriteBatch {
+                readings,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    write(vec![nh3n("LLH-CJG", t0, 0.2)]);
+    write(vec![nh3n("LLH-CJG", t0 + min(1), 2.5)]);
+    p.start_analytics("it-an-unannounced").await;
+    wait_until(
+        Duration::from_secs(20),
+        "the unannounced exceedance judged",
+        || {
+            exceedances(&p, "LLH-CJG")
+                .iter()
+                .any(|e| e.status == EventStatus::Firing)
+        },
+    )
+    .await;
+    wait_until(Duration::from_secs(20), "the cursor at commit 2", || {
+        cursor(&p).as_deref() == Some("2")
+    })
+    .await;
+    p.stop_analytics().await;
+
+    // While analytics is down, two more unannounced commits: the exceedance ends (two
+    // readings at least 5 % inside the limit) and another section starts one.
+    write(vec![
+        nh3n("LLH-CJG", t0 + min(2), 0.2),
+        nh3n("LLH-CJG", t0 + min(3), 0.2),
+    ]);
+    write(vec![nh3n("LLH-NTS", t0 + min(3), 2.5)]);
+    p.start_analytics("it-an-unannounced").await;
+    wait_until(
+        Duration::from_secs(20),
+        "the commits made while analytics was down judged",
+        || !exceedances(&p, "LLH-NTS").is_empty() && cursor(&p).as_deref() == Some("4"),
+    )
+    .await;
+    let cjg = exceedances(&p, "LLH-CJG");
+    let statuses: Vec<EventStatus> = cjg.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        vec![EventStatus::Firing, EventStatus::Resolved],
+        "one start and one end, none judged twice: {cjg:?}"
+    );
+    p.stop_analytics().await;
+}
+
 /// `riverwatch evaluations classes --period week` reads the stored days of the week from a
 /// real evaluation store and judges the week by the month rule (mean of the daily means):
 /// NH3N (5 × 0.8 + 2.3) / 6 = 1.05 mg/L → Class IV against GB 3838's 1.0 < x ≤ 1.5.

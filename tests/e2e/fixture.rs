@@ -20,6 +20,7 @@ use riverwatch_alerts::reader::{AlertQuery, AlertReader, NotificationQuery, Stat
 use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::store::EvaluationReader;
 use riverwatch_core::Reading;
+use riverwatch_core::keys::KeyRing;
 use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::store_api::ReadingQuery;
 use riverwatch_core::time::{ManualClock, SystemClock};
@@ -37,6 +38,31 @@ use crate::util::*;
 
 /// Stable client id of the alert service's event subscription.
 pub const ALERTS_CLIENT_ID: &str = "riverwatch-alerts";
+
+/// The deployment key of every pipeline: the services in this process get it in their
+/// broker settings, child processes read it from `<data>/internal.key`.
+const TEST_KEY_HEX: &str = "5d2c7e0b9a41f3c8e6d15b7a2f90c4e3815d6b2a7c9e0f4318b5d2a6c7e9f01b";
+
+/// The pipelines' key ring.
+pub fn test_keys() -> KeyRing {
+    KeyRing::parse(TEST_KEY_HEX).unwrap()
+}
+
+/// Writes the pipelines' key to `<data>/internal.key` (0600, the folder 0700) unless the
+/// file exists.
+pub fn install_test_key(data: &Path) {
+    let key = data.join(riverwatch_core::keys::KEY_FILE);
+    if !key.exists() {
+        riverwatch_core::files::write_new_private(&key, format!("{TEST_KEY_HEX}\n").as_bytes())
+            .unwrap();
+    }
+}
+
+/// A message signed as a riverwatch service signs it (with the pipelines' key).
+pub fn signed(topic: String, payload: &[u8]) -> (String, Vec<u8>) {
+    let signed = riverwatch_core::mqtt::auth::sign(&test_keys(), &topic, payload).unwrap();
+    (topic, signed)
+}
 
 /// A test's servers and services, stopped and removed when dropped.
 ///
@@ -86,7 +112,7 @@ pub struct AlertsFile {
     pub group_wait_secs: u64,
     /// More `[alerts]` lines (and tables after them).
     pub extra: String,
-    /// Another relay than the fixture's SMTP server.
+    /// Another relay than the fixture's SMTP server (empty: the outbox folder).
     pub smtp_url: Option<String>,
 }
 
@@ -109,6 +135,12 @@ impl AlertsFile {
     /// Email to this relay instead of the fixture's SMTP server.
     pub fn smtp_url(mut self, url: &str) -> Self {
         self.smtp_url = Some(url.to_string());
+        self
+    }
+
+    /// Email to `.eml` files in `<data>/outbox/` (the embedded default) instead of a relay.
+    pub fn outbox(mut self) -> Self {
+        self.smtp_url = Some(String::new());
         self
     }
 }
@@ -169,8 +201,10 @@ pub struct ProcessService {
 }
 
 impl ProcessService {
-    /// Starts `riverwatch --config CONFIG --data-dir DATA <command…>`.
+    /// Starts `riverwatch --config CONFIG --data-dir DATA <command…>`, with the pipelines'
+    /// key in `DATA/internal.key` (written when missing).
     pub fn spawn(config: &Path, data: &Path, command: &[&str]) -> Self {
+        install_test_key(data);
         let mut args = vec![
             "--config".to_string(),
             config.display().to_string(),
@@ -213,8 +247,13 @@ pub fn ingest_file(url: &str, client_id: &str, extra: &str) -> String {
 }
 
 fn alerts_section(smtp_url: &str, file: &AlertsFile) -> String {
+    let smtp_url = if smtp_url.is_empty() {
+        String::new()
+    } else {
+        format!("smtp_url = \"{smtp_url}\"\n")
+    };
     format!(
-        "[alerts]\nsmtp_url = \"{smtp_url}\"\nconsole_url = \"https://console.example.org\"\n\
+        "[alerts]\n{smtp_url}console_url = \"https://console.example.org\"\n\
          group_wait_secs = {}\ngroup_interval_secs = 2\nrepeat_interval_secs = 3600\nretry_initial_secs = 1\n\
          retry_max_secs = 2\ntick_ms = 100\n{}\n",
         file.group_wait_secs, file.extra
@@ -255,12 +294,13 @@ impl Pipeline {
     }
 
     /// The broker connection a service gets (trusting the test CA when the broker serves
-    /// TLS).
+    /// TLS, with the pipelines' key ring).
     pub fn mqtt(&self) -> MqttConfig {
         let mut mqtt = MqttConfig::with_url(&self.url());
         if let Some(c) = &self.certificates {
             mqtt.ca_file = Some(c.ca.clone());
         }
+        mqtt.keys = Some(test_keys());
         mqtt
     }
 
@@ -461,6 +501,31 @@ impl Pipeline {
         EvaluationReader::open(&self.analytics_db()).unwrap()
     }
 
+    /// Starts analytics in this process on the readings store (which must exist), with its
+    /// broker session primed.
+    pub async fn start_analytics(&mut self, id: &str) {
+        self.prime(id, &["rw/v1/readings/+"]).await;
+        let args = riverwatch_analytics::AnalyticsArgs {
+            config: AnalyticsConfig {
+                client_id: id.to_string(),
+                ..AnalyticsConfig::test_config()
+            },
+            mqtt: self.mqtt(),
+            reader: SqliteReader::open(&self.readings_db()).unwrap(),
+            registry: registry(),
+            data_dir: self.data_dir(),
+            clock: self.clock.clone(),
+            control: None,
+        };
+        let token = CancellationToken::new();
+        let run = riverwatch_analytics::run(args, token.clone());
+        self.analytics = Some(Service::InProcess(InProcess::spawn(
+            "analytics",
+            token,
+            run,
+        )));
+    }
+
     /// Stops analytics and checks it ended without error.
     pub async fn stop_analytics(&mut self) {
         match self.analytics.take().expect("analytics runs") {
@@ -643,7 +708,7 @@ impl PipelineBuilder {
             barriers: AtomicU32::new(0),
             dir,
         };
-        std::fs::create_dir_all(p.data_dir()).unwrap();
+        install_test_key(&p.data_dir());
 
         let mut file = format!("[mqtt]\nurl = \"{}\"\n\n", p.url());
         if let Some((id, Run::Process)) = &self.ingest {
@@ -675,26 +740,7 @@ impl PipelineBuilder {
             }
         }
         if let Some(id) = &self.analytics {
-            p.prime(id, &["rw/v1/readings/+"]).await;
-            let args = riverwatch_analytics::AnalyticsArgs {
-                config: AnalyticsConfig {
-                    client_id: id.clone(),
-                    ..AnalyticsConfig::test_config()
-                },
-                mqtt: p.mqtt(),
-                reader: SqliteReader::open(&p.readings_db()).unwrap(),
-                registry: registry(),
-                data_dir: p.data_dir(),
-                clock: p.clock.clone(),
-                control: None,
-            };
-            let token = CancellationToken::new();
-            let run = riverwatch_analytics::run(args, token.clone());
-            p.analytics = Some(Service::InProcess(InProcess::spawn(
-                "analytics",
-                token,
-                run,
-            )));
+            p.start_analytics(id).await;
         }
         match self.alerts {
             Some(AlertsRun::InProcess(config)) => {

@@ -581,6 +581,44 @@ async fn over_tls_readings_are_stored_and_published_and_an_untrusted_broker_is_r
     driver.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_holding_the_write_lock_for_ten_seconds_delays_but_loses_nothing() {
+    let mut p = Pipeline::builder().with_ingest("it-lock").start().await;
+    let t = now_minute();
+    p.publish(
+        "it-lock-pub",
+        vec![json_obs("LLH-CJG", t, &[("NH3N", 0.3)])],
+    )
+    .await;
+    p.wait_readings(Duration::from_secs(20), "the first reading", |n| n == 1)
+        .await;
+    // Another writer (a backup tool, an operator's sqlite3) takes the write lock.
+    let other = rusqlite::Connection::open(p.readings_db()).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let messages: Vec<_> = (1..=20)
+        .map(|i| {
+            json_obs(
+                "LLH-CJG",
+                t + chrono::Duration::minutes(i),
+                &[("NH3N", 0.3)],
+            )
+        })
+        .collect();
+    p.publish("it-lock-pub", messages).await;
+    // The fault lasts 10 s; there is nothing to await in it.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(p.readings(), 1, "nothing commits while the lock is held");
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    // Ingest resumes by itself: every message is stored once.
+    p.wait_readings(Duration::from_secs(30), "all 21 readings", |n| n == 21)
+        .await;
+    p.barrier().await;
+    assert_eq!(p.readings(), 21);
+    assert_eq!(p.dead_letters(), 0);
+    p.stop_ingest().await;
+}
+
 /// A host clock an hour slow: every reception time is an hour early.
 #[derive(Debug)]
 struct HourSlow;

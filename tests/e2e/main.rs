@@ -27,6 +27,10 @@ mod stations;
 /// a scenario started in another year, from the command line.
 mod simulate;
 
+/// Internal messages: forged events and readings on the broker are refused, kept and counted;
+/// the services' files are private.
+mod trust;
+
 /// `riverwatch up --scenario`: the re-dated scenario's first boundary alert within seconds.
 mod up;
 

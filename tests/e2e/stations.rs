@@ -249,6 +249,7 @@ impl Deployed {
             username: user.to_string(),
             password: password.to_string(),
         });
+        mqtt.keys = Some(test_keys());
         mqtt
     }
 

@@ -29,12 +29,18 @@ struct Up {
 
 impl Up {
     fn start(data: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(riverwatch_bin())
+        // Under the permissive umask many systems default to: the modes of what `up`
+        // creates must not depend on it.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022 && exec \"$0\" \"$@\"")
+            .arg(riverwatch_bin())
             .arg("--data-dir")
             .arg(data)
             .args(["--lang", "en", "up"])
             .args(args)
             .env("RIVERWATCH_LOG", "warn,rumqttd=off")
+            .env_remove(riverwatch_core::keys::ENV_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -115,7 +121,9 @@ fn screen_time(screen: &str, label: &str) -> DateTime<Utc> {
 /// first, with their times in UTC+8; an alert of LLH-NTS (the Jilin boundary section) is in
 /// the alert store well within a minute, dated where the plume's travel puts it after the
 /// release, and `alerts list --format json` shows it. No reading carries a time later than
-/// its reception.
+/// its reception. Started under umask 022, `up` keeps its data private: the data directory
+/// and its folders 0700, every file in them (databases with their `-wal` and `-shm` files,
+/// the internal message key) 0600.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_with_a_scenario_shows_its_first_boundary_alert_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +240,22 @@ async fn up_with_a_scenario_shows_its_first_boundary_alert_within_seconds() {
             r.observed_at,
             r.received_at
         );
+    }
+
+    // Private files, whatever the umask (the outbox's emails: `trust::…private…`; with
+    // this scenario's speed each alert resolves within its group wait and none is sent).
+    let (wrong, seen) = not_private(&data);
+    assert!(wrong.is_empty(), "not private: {wrong:?}");
+    for name in [
+        "internal.key",
+        "readings.db",
+        "readings.db-wal",
+        "readings.db-shm",
+        "analytics.db",
+        "alerts.db",
+        "alerts.db-wal",
+    ] {
+        assert!(seen.iter().any(|s| s == name), "{name} in {seen:?}");
     }
 
     assert_eq!(up.interrupt(), Some(0), "a clean stop on Ctrl-C");

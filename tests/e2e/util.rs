@@ -259,6 +259,7 @@ pub fn cli(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
         .arg(data)
         .args(args)
         .env("RIVERWATCH_LOG", "warn")
+        .env_remove(riverwatch_core::keys::ENV_KEY)
         .output()
         .unwrap();
     (
@@ -273,9 +274,15 @@ pub struct ChildProcess(pub Option<Child>);
 
 impl ChildProcess {
     pub fn spawn(args: &[&str]) -> Self {
-        let child = Command::new(riverwatch_bin())
+        // Under umask 022, as on many systems: the modes of what riverwatch creates must not
+        // depend on it.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022 && exec \"$0\" \"$@\"")
+            .arg(riverwatch_bin())
             .args(args)
             .env("RIVERWATCH_LOG", "warn")
+            .env_remove(riverwatch_core::keys::ENV_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -318,4 +325,35 @@ impl Drop for ChildProcess {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Every folder under `data` (and `data` itself) that is not 0700 and every file that is
+/// not 0600, with its mode; and the names of the files seen.
+pub fn not_private(data: &Path) -> (Vec<(String, u32)>, Vec<String>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut wrong = Vec::new();
+    let mut seen = Vec::new();
+    let mut todo = vec![data.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        if mode != 0o700 {
+            wrong.push((dir.display().to_string(), mode));
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                todo.push(path);
+            } else {
+                let mode = meta.permissions().mode() & 0o777;
+                let name = path.strip_prefix(data).unwrap().display().to_string();
+                if mode != 0o600 {
+                    wrong.push((name.clone(), mode));
+                }
+                seen.push(name);
+            }
+        }
+    }
+    seen.sort();
+    (wrong, seen)
 }

@@ -1,9 +1,12 @@
 //! Email with lettre: through an SMTP relay (`smtp://` with STARTTLS when offered or
 //! required, `smtps://` with TLS from the first byte; credentials from
 //! `RIVERWATCH_SMTP_USERNAME` / `RIVERWATCH_SMTP_PASSWORD`), or, the embedded default, as
-//! `.eml` files in `<data-dir>/outbox/`. Each message is `multipart/alternative` (plain text
+//! `.eml` files in `<data-dir>/outbox/` (folder 0700, files 0600 whatever the umask; one file
+//! per Message-ID, written whole and renamed into place, so a retry replaces it). Each
+//! message is `multipart/alternative` (plain text
 //! and HTML) with the notification's stable `Message-ID`, so a retried message is
-//! recognisably the same message.
+//! recognisably the same message. `smtp://` relays are reached over sockets with
+//! TCP_NODELAY ([`super::relay`]); `smtps://` through lettre's pooled transport.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,9 +15,10 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tracing::info;
 
+use super::relay::{NoDelayRelay, RelayError, parse_smtp_url};
 use super::{Attempt, Deliver};
 use crate::config::{AlertsConfig, EmailTransport, redact_url};
 use crate::model::Channel;
@@ -49,8 +53,10 @@ pub enum EmailError {
 }
 
 enum Transport {
+    Relay(NoDelayRelay),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// The outbox folder.
+    File(PathBuf),
 }
 
 /// Delivers email notifications.
@@ -73,29 +79,43 @@ impl SmtpNotifier {
         let (transport, description) = match config.transport() {
             EmailTransport::Outbox => {
                 let dir = data_dir.join(OUTBOX);
-                std::fs::create_dir_all(&dir).map_err(|source| EmailError::Outbox {
-                    path: dir.clone(),
-                    source,
+                riverwatch_core::files::create_private_dir(&dir).map_err(|e| {
+                    EmailError::Outbox {
+                        path: e.path,
+                        source: e.source,
+                    }
                 })?;
                 let d = format!("outbox {}", dir.display());
-                (Transport::File(AsyncFileTransport::new(&dir), dir), d)
+                (Transport::File(dir), d)
             }
             EmailTransport::Smtp(url) => {
                 let relay = |reason: String| EmailError::Relay {
                     url: redact_url(&url),
                     reason,
                 };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
-                    .map_err(|e| relay(e.to_string()))?
-                    .timeout(Some(Duration::from_secs(config.smtp_timeout_secs)))
-                    .hello_name(ClientId::Domain(domain_of(&from)));
-                if let Some(c) = &config.smtp_credentials {
-                    b = b.credentials(Credentials::new(c.username.clone(), c.password.clone()));
+                let hello = ClientId::Domain(domain_of(&from));
+                let timeout = Duration::from_secs(config.smtp_timeout_secs);
+                let credentials = config
+                    .smtp_credentials
+                    .as_ref()
+                    .map(|c| Credentials::new(c.username.clone(), c.password.clone()));
+                let description = format!("SMTP relay {}", redact_url(&url));
+                if let Some((host, port, starttls)) =
+                    parse_smtp_url(&url).filter(|_| config.smtp_nodelay)
+                {
+                    let relay =
+                        NoDelayRelay::new(host, port, starttls, hello, credentials, timeout);
+                    (Transport::Relay(relay), description)
+                } else {
+                    let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+                        .map_err(|e| relay(e.to_string()))?
+                        .timeout(Some(timeout))
+                        .hello_name(hello);
+                    if let Some(c) = credentials {
+                        b = b.credentials(c);
+                    }
+                    (Transport::Smtp(b.build()), description)
                 }
-                (
-                    Transport::Smtp(b.build()),
-                    format!("SMTP relay {}", redact_url(&url)),
-                )
             }
         };
         info!(transport = %description, "Email transport ready.");
@@ -114,8 +134,8 @@ impl SmtpNotifier {
     /// The outbox folder when email goes to files.
     pub fn outbox(&self) -> Option<&Path> {
         match &self.transport {
-            Transport::File(_, dir) => Some(dir),
-            Transport::Smtp(_) => None,
+            Transport::File(dir) => Some(dir),
+            Transport::Smtp(_) | Transport::Relay(_) => None,
         }
     }
 
@@ -165,13 +185,31 @@ impl Deliver for SmtpNotifier {
             Err(e) => return Attempt::Permanent(e),
         };
         match &self.transport {
-            Transport::File(t, dir) => match t.send(message).await {
-                Ok(id) => Attempt::Delivered(format!(
-                    "written to {}",
-                    dir.join(format!("{id}.eml")).display()
-                )),
-                Err(e) => Attempt::Transient(format!("outbox write failed: {e}")),
-            },
+            Transport::File(dir) => {
+                let path = dir.join(format!("{}.eml", file_stem(&out.notification.message_id)));
+                let bytes = message.formatted();
+                let shown = path.display().to_string();
+                let written = tokio::task::spawn_blocking(move || {
+                    riverwatch_core::files::replace_private(&path, &bytes)
+                })
+                .await;
+                match written {
+                    Ok(Ok(())) => Attempt::Delivered(format!("written to {shown}")),
+                    Ok(Err(e)) => Attempt::Transient(format!("outbox write failed: {e}")),
+                    Err(e) => Attempt::Transient(format!("outbox write failed: {e}")),
+                }
+            }
+            Transport::Relay(r) => {
+                let bytes = message.formatted();
+                match r.send(message.envelope(), &bytes).await {
+                    Ok(resp) => {
+                        let text: Vec<&str> = resp.message().collect();
+                        Attempt::Delivered(format!("{} {}", resp.code(), text.join(" ")))
+                    }
+                    Err(RelayError::Smtp(e)) => classify(&e),
+                    Err(e) => Attempt::Transient(e.to_string()),
+                }
+            }
             Transport::Smtp(t) => match t.send(message).await {
                 Ok(resp) => {
                     let text: Vec<&str> = resp.message().collect();
@@ -180,6 +218,27 @@ impl Deliver for SmtpNotifier {
                 Err(e) => classify(&e),
             },
         }
+    }
+}
+
+/// A file name from a Message-ID: its letters, digits, `.`, `-`, `_` and `@`; anything else
+/// (the angle brackets among them) becomes `_`.
+fn file_stem(message_id: &str) -> String {
+    let stem: String = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if stem.is_empty() || stem.starts_with('.') {
+        format!("m{stem}")
+    } else {
+        stem
     }
 }
 
@@ -260,5 +319,18 @@ mod tests {
         assert!(mail.html.contains("<p>监测值"), "{}", mail.html);
         assert!(raw.contains("rw-7-29b50280d8b6@riverwatch.example.org"));
         assert!(raw.contains("duty@jl.example.org") && raw.contains("night@jl.example.org"));
+        // Private whatever the umask: the folder 0700, the email 0600.
+        #[cfg(unix)]
+        {
+            use riverwatch_core::files::mode_of;
+            assert_eq!(mode_of(&outbox).unwrap(), 0o700);
+            assert_eq!(mode_of(&files[0]).unwrap(), 0o600);
+        }
+        // A retry of the same notification replaces its file.
+        assert!(matches!(
+            notifier.deliver(&out).await,
+            Attempt::Delivered(_)
+        ));
+        assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 1);
     }
 }

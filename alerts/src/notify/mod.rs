@@ -5,11 +5,13 @@
 //!
 //! - [`templates`]: subject, plain text, HTML and robot markdown, Chinese or English.
 //! - [`email`]: lettre, SMTP relay (STARTTLS or TLS) or `.eml` files in the outbox folder.
+//! - [`relay`]: `smtp://` relay connections with TCP_NODELAY, kept open for reuse.
 //! - [`webhook`]: generic JSON, DingTalk and WeCom group robots.
 //! - [`mqtt`]: retained alert state and the service status.
 
 pub mod email;
 pub mod mqtt;
+pub mod relay;
 pub mod templates;
 pub mod webhook;
 
@@ -113,7 +115,8 @@ fn outcome(attempt: Attempt, o: &Outgoing, retry: &RetryPolicy, now: DateTime<Ut
 }
 
 /// Delivers due notifications until `stop` fires, then keeps delivering what is due for a
-/// short while (draining) and logs what stays pending for the next start.
+/// short while (draining, at most 10 s even while a relay hangs) and logs what
+/// stays pending for the next start.
 ///
 /// Each outcome is committed as soon as its delivery returns, which keeps the window in
 /// which an accepted message is not yet recorded as sent to a few milliseconds.
@@ -169,6 +172,7 @@ pub async fn sender_loop<D: Deliver>(args: SenderArgs<D>, stop: CancellationToke
         let mut in_flight = FuturesUnordered::new();
         let mut queue = due.into_iter();
         let mut any_failed = false;
+        let mut abandoned = 0;
         loop {
             while in_flight.len() < parallel.max(1) {
                 let Some(o) = queue.next() else { break };
@@ -183,13 +187,34 @@ pub async fn sender_loop<D: Deliver>(args: SenderArgs<D>, stop: CancellationToke
                     (o, attempt)
                 });
             }
-            let Some((o, attempt)) = in_flight.next().await else {
+            // Cancel safety: dropping the in-flight deliveries leaves their rows queued or
+            // retrying in the store; a relay that accepted one before the drop sees it again
+            // after the restart with the same Message-ID.
+            let next = tokio::select! {
+                next = in_flight.next() => next,
+                () = stop.cancelled(), if drain_until.is_none() => {
+                    drain_until = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                    continue;
+                }
+                () = sleep_until_or_never(drain_until) => {
+                    abandoned = in_flight.len();
+                    break;
+                }
+            };
+            let Some((o, attempt)) = next else {
                 break;
             };
             let now = clock.now();
             let d = outcome(attempt, &o, &retry, now);
             any_failed |= !matches!(d, Delivery::Sent(_));
             record(&mut store, &o, &d, now, &metrics);
+        }
+        if abandoned > 0 {
+            warn!(
+                channel = channel.as_str(),
+                abandoned, "Shutdown: deliveries still waiting for the relay were left pending."
+            );
+            break;
         }
         if drain_until.is_some() && any_failed {
             // The relay is failing: waiting for it would only hold up shutdown.
@@ -209,6 +234,14 @@ pub async fn sender_loop<D: Deliver>(args: SenderArgs<D>, stop: CancellationToke
         Err(error) => {
             warn!(channel = channel.as_str(), %error, "Sender stopped; cannot count pending notifications.")
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -716,6 +716,7 @@ pub fn email(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> E
         let _ = writeln!(html, "<p><strong>{}</strong></p>", esc(&i));
     }
     let _ = writeln!(html, "<p>{}</p>", esc(&role));
+    let console_key = lang.pick("控制台", "Console");
     for (is_resolved, items) in [(false, firing), (true, resolved)] {
         if items.is_empty() {
             continue;
@@ -736,7 +737,9 @@ pub fn email(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> E
             for (k, v) in fields(item, ctx) {
                 let sep = lang.pick("：", ": ");
                 let _ = writeln!(text, "   {k}{sep}{v}");
-                let cell = if v.starts_with("http://") || v.starts_with("https://") {
+                // The one link: the console row, built from `console_url` and the alert id.
+                // Nothing from a message's content becomes a link.
+                let cell = if k == console_key && is_console_link(ctx, &v) {
                     format!("<a href=\"{0}\">{0}</a>", esc(&v))
                 } else {
                     esc(&v)
@@ -770,6 +773,14 @@ pub fn email(ctx: &Context<'_>, firing: &[Item<'_>], resolved: &[Item<'_>]) -> E
         text,
         html,
     }
+}
+
+/// Whether `v` is a link into the configured console: `console_url/alerts/` and an alert id
+/// (hex digits only).
+fn is_console_link(ctx: &Context<'_>, v: &str) -> bool {
+    let base = format!("{}/alerts/", ctx.console_url.trim_end_matches('/'));
+    v.strip_prefix(&base)
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Markdown for the DingTalk and WeCom group robots: title line and the key fields.
@@ -1129,6 +1140,43 @@ mod tests {
         );
         assert!(md.contains(crate::audit::ANCHOR_PLACEHOLDER), "{md}");
         insta::assert_snapshot!("robot_markdown_zh", md);
+    }
+
+    #[test]
+    fn the_only_link_is_the_console_whatever_the_event_says() {
+        // An event whose text fields carry URLs (a forged event, or a station name from a
+        // bad registry): none becomes a link; the console row is the one `href`, and it
+        // points at the configured console_url.
+        let reg = Registry::builtin().unwrap();
+        let mut a = boundary_alert(&reg);
+        a.event.summary_zh = "https://evil.example.org/login".into();
+        a.event.summary_en = "http://evil.example.org/login".into();
+        a.event.unit = Some("https://evil.example.org/u".into());
+        for lang in [Lang::Zh, Lang::En] {
+            let item = Item {
+                alert: &a,
+                acks: vec![],
+                attached: vec![],
+            };
+            let mail = email(
+                &ctx(&reg, lang, Role::Equal, NotificationKind::Firing),
+                &[item],
+                &[],
+            );
+            assert!(mail.html.contains("evil.example.org"), "{}", mail.html);
+            let hrefs: Vec<&str> = mail
+                .html
+                .split("href=\"")
+                .skip(1)
+                .map(|rest| rest.split('"').next().unwrap_or(""))
+                .collect();
+            assert_eq!(
+                hrefs,
+                vec![format!("http://127.0.0.1:8080/alerts/{}", a.id)],
+                "{}",
+                mail.html
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! (stored in the outbox); the URL is looked up in the configuration by recipient id at
 //! send time, so robot tokens never enter the database or the logs. Every body carries the
 //! audit anchor of the notification's record (`audit_head` in the generic JSON, the last
-//! line of the robots' markdown).
+//! line of the robots' markdown). A reply body is read up to [`MAX_REPLY_BYTES`] and no
+//! further: a robot's answer is a few dozen bytes, and an endpoint streaming without end
+//! must not hold a sender or fill its memory.
 
 use std::time::Duration;
 
@@ -13,6 +15,9 @@ use super::{Attempt, Deliver, templates};
 use crate::config::{Routing, WebhookFormat};
 use crate::model::{AlertView, Channel, Notification};
 use crate::store::Outgoing;
+
+/// The most of a webhook's reply body that is read (the rest is not received).
+pub const MAX_REPLY_BYTES: usize = 16 * 1024;
 
 /// The body a webhook of the given format receives.
 pub fn body(
@@ -94,7 +99,7 @@ impl Deliver for WebhookNotifier {
             Err(e) => return Attempt::Transient(e.without_url().to_string()),
         };
         let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let text = read_bounded(resp, MAX_REPLY_BYTES).await;
         let reply = format!("HTTP {} {}", status.as_u16(), truncate(&text, 300));
         if status.is_success() {
             robot_answer(format, &text, reply)
@@ -120,6 +125,22 @@ fn robot_answer(format: WebhookFormat, text: &str, reply: String) -> Attempt {
         Some(130_101 | 45_009) | None => Attempt::Transient(reply),
         Some(_) => Attempt::Permanent(reply),
     }
+}
+
+/// Up to `max` bytes of a reply body, as text; what follows is left unread (the connection
+/// is dropped with the response). A body that breaks off keeps what arrived.
+async fn read_bounded(mut resp: reqwest::Response, max: usize) -> String {
+    let mut body = Vec::new();
+    while body.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(max - body.len());
+                body.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -165,5 +186,90 @@ mod tests {
         assert!(matches!(limited, Attempt::Transient(_)));
         let bad = robot_answer(WebhookFormat::Dingtalk, r#"{"errcode":310000}"#, "r".into());
         assert!(matches!(bad, Attempt::Permanent(_)));
+    }
+
+    /// A webhook endpoint that answers 200 and then streams its body without end; returns
+    /// its URL and the number of body bytes it managed to write before the client left.
+    async fn endless_endpoint() -> (String, tokio::task::JoinHandle<u64>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = sock.read(&mut request).await.unwrap();
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+            let mut written = 0u64;
+            // Until the client closes the connection (or 1 GiB, which a bounded reader
+            // never takes).
+            while written < 1 << 30 {
+                if sock.write_all(chunk.as_bytes()).await.is_err() {
+                    break;
+                }
+                written += 64 * 1024;
+            }
+            written
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn an_endless_reply_body_is_read_only_up_to_the_bound() {
+        use crate::config::{AlertsConfig, Webhook};
+        use crate::model::{DeliveryStatus, NotificationKind, Role};
+        let (url, server) = endless_endpoint().await;
+        let mut config = AlertsConfig::default();
+        let recipient = &mut config.routing.hlj.recipients[0];
+        recipient.webhook = Some(Webhook {
+            url,
+            format: WebhookFormat::Generic,
+        });
+        let recipient_id = recipient.id.clone();
+        // A generous timeout: the reply must end because of the bound, not the timeout.
+        let notifier =
+            WebhookNotifier::new(config.routing.clone(), Duration::from_secs(600)).unwrap();
+        let now = chrono::Utc::now();
+        let out = Outgoing {
+            notification: Notification {
+                id: 1,
+                created_at: now,
+                recipient_id,
+                recipient_name: "黑龙江省生态环境厅应急值班室".into(),
+                province: riverwatch_core::Province::Heilongjiang,
+                role: Role::Equal,
+                channel: Channel::Webhook,
+                kind: NotificationKind::Firing,
+                target: "webhook".into(),
+                subject: "s".into(),
+                alert_ids: vec!["a".into()],
+                status: DeliveryStatus::Queued,
+                attempts: 0,
+                next_attempt_at: None,
+                last_attempt_at: None,
+                sent_at: None,
+                expires_at: now,
+                last_reply: None,
+                message_id: "<m@x>".into(),
+            },
+            body_text: "{}".into(),
+            body_html: String::new(),
+        };
+        let attempt = tokio::time::timeout(Duration::from_secs(60), notifier.deliver(&out))
+            .await
+            .expect("the delivery returns once the bound is read");
+        let Attempt::Delivered(reply) = attempt else {
+            panic!("a 200 from a generic webhook is delivered: {attempt:?}");
+        };
+        assert!(reply.starts_with("HTTP 200 xxx"), "{reply}");
+        drop(notifier);
+        let written = tokio::time::timeout(Duration::from_secs(60), server)
+            .await
+            .expect("the endpoint sees the client leave")
+            .unwrap();
+        // What the socket buffers hold beyond the bound, not the endpoint's gigabyte.
+        assert!(written < 64 << 20, "{written} bytes were taken");
     }
 }

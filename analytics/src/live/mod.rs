@@ -10,8 +10,14 @@
 //! hourly AQI records judged, and the readings that arrived late (for the window jobs).
 //!
 //! Readings are taken in observation order per station: a reading older than the station's
-//! latest observation is *late* and is left to the window jobs, and a reading already seen
-//! (a redelivery) is skipped, so replaying the same messages changes nothing.
+//! watermark is *late* and is left to the window jobs, and a reading already seen (a
+//! redelivery) is skipped, so replaying the same messages changes nothing.
+//!
+//! The watermark advances to a reading's observation time, but never past its reception
+//! time (ingest's host clock): a station whose clock runs fast sends readings "from the
+//! future" (ingest accepts up to 10 minutes ahead), and one such reading must not make every
+//! later real reading of the station late. Readings observed after their reception are
+//! judged and remembered by time ([`LiveState::ahead`]) until the watermark passes them.
 
 pub mod air;
 pub mod debounce;
@@ -201,6 +207,11 @@ pub struct LiveState {
     /// Parameters judged at `watermark` (a second message with the same time and other
     /// parameters is still judged; the same parameter again is a redelivery).
     pub seen: BTreeSet<String>,
+    /// Readings judged whose observation time is past the watermark (observed later than
+    /// they were received: a station clock running fast), by time; dropped once the
+    /// watermark passes them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ahead: BTreeMap<DateTime<Utc>, BTreeSet<String>>,
     /// The machines.
     pub machines: KindState,
 }
@@ -210,6 +221,7 @@ impl LiveState {
         Self {
             watermark: None,
             seen: BTreeSet::new(),
+            ahead: BTreeMap::new(),
             machines: match kind {
                 StationKind::Water => KindState::Water(water::WaterState::default()),
                 StationKind::Air => KindState::Air(air::AirState::default()),
@@ -318,25 +330,36 @@ impl LiveEvaluator {
             .states
             .entry(id.to_string())
             .or_insert_with(|| LiveState::new(station.kind));
-        match state.watermark {
-            Some(w) if at < w => {
-                out.late.extend(group.iter().map(|r| (*r).clone()));
-                return;
-            }
-            Some(w) if at == w => {}
-            _ => {
-                state.watermark = Some(at);
-                state.seen.clear();
-            }
+        if state.watermark.is_some_and(|w| at < w) {
+            out.late.extend(group.iter().map(|r| (*r).clone()));
+            return;
         }
-        let mut fresh = Vec::new();
+        let seen = if state.watermark == Some(at) {
+            &mut state.seen
+        } else {
+            state.ahead.entry(at).or_default()
+        };
+        let mut taken = Vec::new();
         for r in group {
             let p = r.parameter.as_str();
-            if state.seen.contains(p) {
+            if seen.contains(p) {
                 out.skipped += 1;
                 continue;
             }
-            state.seen.insert(p.to_string());
+            seen.insert(p.to_string());
+            taken.push(*r);
+        }
+        // The watermark follows observation time, bounded by the reception time.
+        let received = group.iter().map(|r| r.received_at).max().unwrap_or(at);
+        let to = at.min(received);
+        if state.watermark.is_none_or(|w| to > w) {
+            state.watermark = Some(to);
+            state.seen = state.ahead.remove(&to).unwrap_or_default();
+            state.ahead.retain(|t, _| *t > to);
+        }
+        let mut fresh = Vec::new();
+        for r in taken {
+            let p = r.parameter.as_str();
             if !r.is_valid() || r.period == Period::Day {
                 out.skipped += 1;
                 continue;
@@ -563,6 +586,47 @@ mod tests {
         );
         assert_eq!(late.late.len(), 1);
         assert_eq!(late.judged, 0);
+    }
+
+    #[test]
+    fn a_reading_from_a_fast_station_clock_leaves_later_readings_live() {
+        let mut e = evaluator();
+        let t0 = Utc.with_ymd_and_hms(2026, 9, 10, 0, 0, 0).unwrap();
+        let min = chrono::Duration::minutes;
+        let at = |obs, rx, v| Reading {
+            received_at: rx,
+            ..reading("LLH-NTS", "NH3N", obs, v)
+        };
+        assert_eq!(e.evaluate(&[at(t0, t0, 0.3)], t0).judged, 1);
+        // The station's clock runs 9 minutes fast once: observed 00:10, received 00:01.
+        let ahead = e.evaluate(&[at(t0 + min(10), t0 + min(1), 0.3)], t0);
+        assert_eq!(ahead.judged, 1);
+        // The next real reading (00:02) is above the Class III limit of NH3-N (1.0 mg/L,
+        // GB 3838-2002 Table 1): judged live, and the exceedance fires.
+        let next = e.evaluate(&[at(t0 + min(2), t0 + min(2), 1.6)], t0);
+        assert!(next.late.is_empty(), "{:?}", next.late);
+        assert_eq!(next.judged, 1);
+        assert!(
+            next.findings.iter().any(|f| matches!(
+                &f.kind,
+                FindingKind::ParameterExceedance(p)
+                    if p.started && p.status == EventStatus::Firing && p.parameter == "NH3N"
+            )),
+            "{:?}",
+            next.findings
+        );
+        // The reading from the future redelivered is recognised, not judged again.
+        let again = e.evaluate(&[at(t0 + min(10), t0 + min(1), 0.3)], t0);
+        assert_eq!((again.judged, again.skipped), (0, 1));
+        // Once real time passes it, it is behind the watermark like any older reading.
+        assert_eq!(
+            e.evaluate(&[at(t0 + min(11), t0 + min(11), 1.6)], t0)
+                .judged,
+            1
+        );
+        let old = e.evaluate(&[at(t0 + min(10), t0 + min(1), 0.3)], t0);
+        assert_eq!((old.judged, old.late.len()), (0, 1));
+        assert!(e.state("LLH-NTS").unwrap().ahead.is_empty());
     }
 
     #[test]

@@ -4,12 +4,18 @@
 //! the broker keeps what the console has not taken while its connection is down, so a
 //! reconnect of the console loses no alert change. Retained alert states the broker hands
 //! out on subscribing are old news (the API serves the current ones) and are left out.
+//! A message without the publishing service's valid MAC (core's
+//! [`riverwatch_core::mqtt::auth`]), or an event dated too far from the clock, is left out,
+//! logged and counted (`internal_messages_refused_total{service="console"}`); the console
+//! keeps no copy (the consuming services do).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono::{DateTime, Utc};
 use riverwatch_alerts::model::AlertView;
 use riverwatch_core::events::Event;
+use riverwatch_core::mqtt::auth::{Refusal, Verifier};
 use riverwatch_core::mqtt::subscriber::{
     BrokerMessage, PacketAck, Subscriber, SubscriberHooks, runs_for,
 };
@@ -60,23 +66,44 @@ impl SubscriberHooks for BrokerState {
 }
 
 /// The message as the feed serves it, or why it is left out.
-fn convert(topics: &Topics, m: &BrokerMessage) -> Result<Option<(Kind, String)>, String> {
+fn convert(
+    topics: &Topics,
+    verifier: &Verifier,
+    m: &BrokerMessage,
+    now: DateTime<Utc>,
+) -> Result<Option<(Kind, String)>, String> {
     let p = &m.publish;
     let Some((kind, _)) = topics.parse(&p.topic) else {
         return Ok(None);
     };
+    if !matches!(
+        kind,
+        TopicKind::Readings | TopicKind::Events | TopicKind::Alerts
+    ) || (kind == TopicKind::Alerts && (p.retain || p.payload.is_empty()))
+    {
+        return Ok(None);
+    }
+    let refused = |r: Refusal| {
+        verifier.count(r.code);
+        r.to_string()
+    };
+    let payload = verifier.open(&p.topic, &p.payload).map_err(refused)?;
     let json = |e: serde_json::Error| e.to_string();
     Ok(match kind {
         TopicKind::Readings => {
-            let msg: ReadingsMessage = serde_json::from_slice(&p.payload).map_err(json)?;
+            let msg: ReadingsMessage = serde_json::from_slice(&payload).map_err(json)?;
             Some((Kind::Reading, serde_json::to_string(&msg).map_err(json)?))
         }
         TopicKind::Events => {
-            let e: Event = serde_json::from_slice(&p.payload).map_err(json)?;
+            let e: Event = serde_json::from_slice(&payload).map_err(json)?;
+            verifier
+                .window
+                .check("event time", e.observed_at, now)
+                .map_err(refused)?;
             Some((Kind::Evaluation, serde_json::to_string(&e).map_err(json)?))
         }
-        TopicKind::Alerts if !p.retain => {
-            let v: AlertView = serde_json::from_slice(&p.payload).map_err(json)?;
+        TopicKind::Alerts => {
+            let v: AlertView = serde_json::from_slice(&payload).map_err(json)?;
             Some((
                 Kind::Alert,
                 serde_json::to_string(&AlertJson::from_view(&v)).map_err(json)?,
@@ -99,6 +126,7 @@ pub async fn run(
     token: CancellationToken,
 ) -> Result<(), MqttConfigError> {
     let topics = mqtt.topics();
+    let verifier = mqtt.verifier("console")?;
     let filters = vec![
         topics.filter(TopicKind::Readings),
         topics.filter(TopicKind::Events),
@@ -108,14 +136,14 @@ pub async fn run(
     let metrics = state.metrics.clone();
     let (tx, mut rx) = mpsc::channel::<Vec<BrokerMessage>>(runs_for(1024));
     let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Vec<PacketAck>>();
-    let subscriber = Subscriber::new(options, filters, clock, state).run(tx, ack_rx, token);
+    let subscriber = Subscriber::new(options, filters, clock.clone(), state).run(tx, ack_rx, token);
     let handle = async move {
         // Ends when the subscriber drops its sender (after shutdown); dropping `ack_tx`
         // then tells it every taken message is acknowledged.
         while let Some(run) = rx.recv().await {
             let mut acks = Vec::with_capacity(run.len());
             for m in &run {
-                match convert(&topics, m) {
+                match convert(&topics, &verifier, m, clock.now()) {
                     Ok(Some((kind, data))) => {
                         feed.push(kind, Arc::from(data));
                         metrics.fed(kind);

@@ -410,3 +410,69 @@ async fn a_burst_of_large_messages_is_confirmed_in_full() {
     done.cancel();
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_ring_every_message_status_and_will_is_signed() {
+    let broker = Mosquitto::start().unwrap();
+    let keys = crate::keys::KeyRing::parse(&"4f".repeat(32)).unwrap();
+    let mqtt = MqttConfig {
+        keys: Some(keys.clone()),
+        ..MqttConfig::with_url(&broker.url())
+    };
+    let seen = watch(&mqtt, "rw/v1/#").await;
+    let ledger = Ledger::default();
+    let args = PublisherArgs {
+        mqtt: &mqtt,
+        service: "test",
+        client_id: "core-out-signed",
+        clock: clock(),
+        hooks: ledger.clone(),
+    };
+    let (out, driver) = Publisher::new(args, 8).unwrap();
+    let task = tokio::spawn(driver.run(CancellationToken::new()));
+    let publication = |topic: &str, payload: &[u8], ticket| Publication {
+        topic: topic.to_string(),
+        payload: payload.to_vec(),
+        retain: false,
+        ticket,
+    };
+    // Not a JSON object: cannot carry a MAC, so it is not sent.
+    out.publish(publication("rw/v1/events/X", b"2", 1))
+        .await
+        .unwrap();
+    out.publish(publication("rw/v1/events/X", br#"{"n":1}"#, 2))
+        .await
+        .unwrap();
+    // Clearing a retained message: empty, as it must be.
+    out.publish(publication("rw/v1/alerts/a1", b"", 3))
+        .await
+        .unwrap();
+    assert!(wait_until(|| ledger.confirmed.lock().unwrap().len() == 2).await);
+    assert_eq!(*ledger.confirmed.lock().unwrap(), [2, 3]);
+    // Gone without a DISCONNECT: the will.
+    let status = "rw/v1/status/core-out-signed";
+    task.abort();
+    assert!(wait_until(|| status_of(&seen.lock().unwrap(), status).len() == 2).await);
+
+    let seen = seen.lock().unwrap().clone();
+    let events: Vec<&str> = seen
+        .iter()
+        .filter(|(t, _)| t == "rw/v1/events/X")
+        .map(|(_, p)| p.as_str())
+        .collect();
+    assert_eq!(events.len(), 1, "{seen:?}");
+    assert_eq!(
+        auth::verify(&keys, "rw/v1/events/X", events[0].as_bytes()).unwrap(),
+        br#"{"n":1}"#
+    );
+    for (topic, payload) in &seen {
+        if topic == "rw/v1/alerts/a1" {
+            assert!(payload.is_empty());
+        } else {
+            assert!(
+                auth::verify(&keys, topic, payload.as_bytes()).is_ok(),
+                "{topic} {payload}"
+            );
+        }
+    }
+}

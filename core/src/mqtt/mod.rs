@@ -6,8 +6,11 @@
 //!   acknowledged to the broker only after the service committed what they produced, over
 //!   [`session`], a connection of its own that writes a commit's acks in one go.
 //! - [`publisher`]: the output, QoS 1 publishes and the retained service status with its last
-//!   will, through rumqttc.
+//!   will, through rumqttc, each signed with the deployment key.
+//! - [`auth`]: the MAC of internal messages, checked by every consumer, and the refused
+//!   messages' table.
 
+pub mod auth;
 pub mod publisher;
 pub mod session;
 pub mod subscriber;
@@ -28,6 +31,8 @@ use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
+
+use crate::keys::KeyRing;
 
 /// Environment variable holding the broker user name.
 pub const ENV_USERNAME: &str = "RIVERWATCH_MQTT_USERNAME";
@@ -60,10 +65,31 @@ pub struct MqttConfig {
     /// reaches ingest, which dead-letters those over its own `max_payload_bytes`.
     #[serde(default = "default_max_packet_bytes")]
     pub max_packet_bytes: usize,
+    /// How far ahead of a consumer's clock an internal message's time (an event's
+    /// `observed_at`, a reading's time) may lie before it is refused, seconds. Default 3600.
+    #[serde(default = "default_internal_max_ahead_secs")]
+    pub internal_max_ahead_secs: u64,
+    /// How far behind a consumer's clock an event's time may lie before the alert service
+    /// refuses it, days. Default 90.
+    #[serde(default = "default_internal_max_age_days")]
+    pub internal_max_age_days: u64,
     /// User name and password; read from `RIVERWATCH_MQTT_USERNAME` /
     /// `RIVERWATCH_MQTT_PASSWORD`, never from the file.
     #[serde(skip)]
     pub credentials: Option<Credentials>,
+    /// The deployment key ring that signs and checks internal messages; from
+    /// `RIVERWATCH_INTERNAL_KEY` or the key file, never from this file. The services refuse
+    /// to start without it.
+    #[serde(skip)]
+    pub keys: Option<KeyRing>,
+}
+
+const fn default_internal_max_ahead_secs() -> u64 {
+    3600
+}
+
+const fn default_internal_max_age_days() -> u64 {
+    90
 }
 
 const fn default_keep_alive_secs() -> u64 {
@@ -90,7 +116,10 @@ impl Default for MqttConfig {
             keep_alive_secs: default_keep_alive_secs(),
             ca_file: None,
             max_packet_bytes: default_max_packet_bytes(),
+            internal_max_ahead_secs: default_internal_max_ahead_secs(),
+            internal_max_age_days: default_internal_max_age_days(),
             credentials: None,
+            keys: None,
         }
     }
 }
@@ -103,6 +132,9 @@ impl fmt::Debug for MqttConfig {
             .field("keep_alive_secs", &self.keep_alive_secs)
             .field("ca_file", &self.ca_file)
             .field("max_packet_bytes", &self.max_packet_bytes)
+            .field("internal_max_ahead_secs", &self.internal_max_ahead_secs)
+            .field("internal_max_age_days", &self.internal_max_age_days)
+            .field("keys", &self.keys)
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|c| &c.username),
@@ -156,6 +188,12 @@ pub enum MqttConfigError {
     /// Packet limit too small to be useful.
     #[error("max_packet_bytes must be at least 1024")]
     PacketSize,
+    /// No deployment key to sign and check internal messages with.
+    #[error(
+        "no internal message key: set {} or create the key file with `riverwatch keys init`",
+        crate::keys::ENV_KEY
+    )]
+    NoKey,
 }
 
 /// Where to connect, after validation.
@@ -301,6 +339,24 @@ impl MqttConfig {
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(Arc::new(config))
+    }
+
+    /// The window around a consumer's clock that internal messages' times must lie in.
+    pub fn time_window(&self) -> auth::TimeWindow {
+        auth::TimeWindow {
+            max_ahead: Duration::from_secs(self.internal_max_ahead_secs),
+            max_age: Duration::from_secs(self.internal_max_age_days.saturating_mul(86_400)),
+        }
+    }
+
+    /// The checks a consumer (`service`, its name in the metrics) makes on internal
+    /// messages.
+    ///
+    /// # Errors
+    /// [`MqttConfigError::NoKey`] when no key ring is set.
+    pub fn verifier(&self, service: &'static str) -> Result<auth::Verifier, MqttConfigError> {
+        let keys = self.keys.clone().ok_or(MqttConfigError::NoKey)?;
+        Ok(auth::Verifier::new(service, keys, self.time_window()))
     }
 
     /// The topic layout under this configuration's prefix.

@@ -14,6 +14,10 @@
 //! message keeps its messages durably, learns what was confirmed through
 //! [`PublisherHooks::confirmed`] and hands the rest back in [`PublisherHooks::connected`],
 //! which runs at every connection (analytics' events).
+//!
+//! With a key ring in the broker settings ([`MqttConfig::keys`]), every message, the status
+//! and the last will carry the MAC of [`super::auth`], added once when the message enters the
+//! driver's backlog. An empty payload (clearing a retained message) stays empty.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -28,8 +32,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use super::{MqttConfig, MqttConfigError, network_options};
+use super::{MqttConfig, MqttConfigError, auth, network_options};
 use crate::backoff::Backoff;
+use crate::keys::KeyRing;
 use crate::time::Clock;
 
 /// Requests one rumqttc client may hold; beyond it messages wait in the driver's backlog.
@@ -87,10 +92,12 @@ impl<T> Publisher<T> {
             hooks,
         } = args;
         let status_topic = mqtt.topics().status(client_id);
+        let keys = mqtt.keys.clone();
         let mut opts = mqtt.options(client_id, true)?;
+        let will = status_payload(service, client_id, "offline", clock.now());
         opts.set_last_will(LastWill::new(
             status_topic.clone(),
-            status_payload(service, client_id, "offline", clock.now()),
+            sealed(keys.as_ref(), &status_topic, will).unwrap_or_default(),
             QoS::AtLeastOnce,
             true,
         ));
@@ -106,6 +113,7 @@ impl<T> Publisher<T> {
                 client_id: client_id.to_string(),
                 clock,
                 hooks,
+                keys,
                 drain_timeout: Duration::from_secs(10),
             },
         ))
@@ -205,7 +213,23 @@ pub struct PublisherDriver<T, H> {
     client_id: String,
     clock: Arc<dyn Clock>,
     hooks: H,
+    keys: Option<KeyRing>,
     drain_timeout: Duration,
+}
+
+/// `payload` with its MAC when there are keys (an empty payload as it is); `None` for a
+/// payload that cannot carry one (not a JSON object), which is logged.
+fn sealed(keys: Option<&KeyRing>, topic: &str, payload: Vec<u8>) -> Option<Vec<u8>> {
+    match keys {
+        Some(keys) if !payload.is_empty() => match auth::sign(keys, topic, &payload) {
+            Ok(signed) => Some(signed),
+            Err(error) => {
+                error!(%topic, %error, "Cannot sign a message; message dropped.");
+                None
+            }
+        },
+        _ => Some(payload),
+    }
 }
 
 /// What the event loop of one connection yields.
@@ -293,8 +317,17 @@ where
         }
     }
 
+    /// A message as it enters the backlog: signed when there are keys.
+    fn seal(&self, mut m: Publication<T>) -> Option<Publication<T>> {
+        m.payload = sealed(self.keys.as_ref(), &m.topic, std::mem::take(&mut m.payload))?;
+        Some(m)
+    }
+
     fn status(&self, conn: &mut Conn<T>, status: &str) {
         let payload = status_payload(self.service, &self.client_id, status, self.clock.now());
+        let Some(payload) = sealed(self.keys.as_ref(), &self.status_topic, payload) else {
+            return;
+        };
         if conn
             .client
             .try_publish(self.status_topic.clone(), QoS::AtLeastOnce, true, payload)
@@ -319,7 +352,7 @@ where
             if closing.is_some() {
                 // Everything the service queued before it stopped counts.
                 while let Ok(m) = self.rx.try_recv() {
-                    backlog.push_back(m);
+                    backlog.extend(self.seal(m));
                 }
             }
             hand_over(&mut conn, &mut backlog);
@@ -366,7 +399,9 @@ where
                         }
                         // They are older than anything in the backlog.
                         for m in again.into_iter().rev() {
-                            backlog.push_front(m);
+                            if let Some(m) = self.seal(m) {
+                                backlog.push_front(m);
+                            }
                         }
                     }
                     Ok(rumqttc::Event::Outgoing(Outgoing::Publish(pkid))) => {
@@ -401,7 +436,7 @@ where
                 // Cancel-safe: an mpsc receive. After the connection's events, so a steady
                 // stream of messages never holds up the acknowledgements.
                 m = self.rx.recv(), if rx_open && backlog.len() < BACKLOG_ROOM => match m {
-                    Some(m) => backlog.push_back(m),
+                    Some(m) => backlog.extend(self.seal(m)),
                     None => rx_open = false,
                 },
                 _ = confirm_tick.tick(), if !confirmed.is_empty() => {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use riverwatch_core::Reading;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::store_api::{
-    HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
+    Committed, HeldPacket, ReadingQuery, StoreError, StoreReader, StoreWriter, WriteBatch,
+    WriteReport,
 };
 use riverwatch_core::time::Clock;
 
@@ -59,6 +60,17 @@ impl StoreReader for AnyReader {
             AnyReader::Sqlite(r) => r.query(q).await,
             AnyReader::Influx2(r) => r.query(q).await,
             AnyReader::Influx1(r) => r.query(q).await,
+        }
+    }
+
+    async fn commits_after(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Option<Vec<Committed>>, StoreError> {
+        match self {
+            AnyReader::Sqlite(r) => r.commits_after(after, max).await,
+            AnyReader::Influx2(_) | AnyReader::Influx1(_) => Ok(None),
         }
     }
 }

@@ -16,6 +16,14 @@
 //! The packets of split HJ 212 messages still waiting for the rest of their message live in
 //! `held_packets`, changed in the same transaction as the readings and dead letters of the
 //! batch (and by the InfluxDB stores through this one).
+//!
+//! The **commit log** (`commit_log`) numbers the commits that stored readings and lists, per
+//! commit, the keys of the readings it stored (21 bytes each: time, station id, period,
+//! parameter id), in the same transaction. Analytics keeps a cursor on it
+//! ([`SqliteReader::commits_after`]), so it judges every stored reading once even when ingest
+//! died between the commit and the announcement on `readings/`. The newest
+//! [`COMMIT_LOG_KEEP`] commits are kept. The table is created when missing, so files of
+//! this schema version written before it existed simply start their log empty.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,11 +33,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use riverwatch_core::sqlite::{self, Schema};
 use riverwatch_core::store_api::{
-    Conflict, DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery, StoreError,
-    StoreReader, StoreWriter, WriteBatch, WriteReport,
+    Committed, Conflict, DeadLetterQuery, DeadLetterReader, HeldChange, HeldPacket, ReadingQuery,
+    StoreError, StoreReader, StoreWriter, WriteBatch, WriteReport,
 };
 use riverwatch_core::{DataFlag, DeadLetter, ParamCode, Period, Reading, StationId};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use tracing::info;
 
 use crate::config::{SqliteConfig, Synchronous};
@@ -101,6 +109,10 @@ CREATE TABLE IF NOT EXISTS held_packets (
     payload     BLOB    NOT NULL,
     PRIMARY KEY (mn, qn, pno)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commit_log (
+    seq  INTEGER PRIMARY KEY,
+    keys BLOB NOT NULL
+);
 ";
 
 /// The local database file: version 1 had one row per reading in `readings`, version 2 has
@@ -354,6 +366,10 @@ impl Writer {
         report.conflicts.sort_by_key(|c| c.index);
         report.duplicates =
             report.inserted.iter().filter(|&&new| !new).count() - report.conflicts.len();
+        // The readings store's own commits; the InfluxDB index table has no log.
+        if *table == OBSERVATIONS {
+            log_commit(&tx, rows, &report.inserted)?;
+        }
         if !batch.dead_letters.is_empty() {
             retention.insert(&tx, &batch.dead_letters)?;
         }
@@ -374,6 +390,46 @@ impl Writer {
         param_ids.extend(new_params);
         Ok(report)
     }
+}
+
+/// Commits kept in the commit log (older ones are dropped as new ones come).
+pub const COMMIT_LOG_KEEP: i64 = 1_000_000;
+
+/// Bytes per reading in a commit log entry: ts_ms (i64), station id (i64), period (u8),
+/// parameter id (u32), little-endian.
+const LOG_KEY: usize = 21;
+
+/// Appends this commit's stored readings to the commit log (nothing when it stored none)
+/// and drops the entries older than the newest [`COMMIT_LOG_KEEP`].
+fn log_commit(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[Row],
+    inserted: &[bool],
+) -> Result<(), StoreError> {
+    let new = inserted.iter().filter(|&&n| n).count();
+    if new == 0 {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(new * LOG_KEY);
+    for (row, _) in rows.iter().zip(inserted).filter(|(_, n)| **n) {
+        let (ts, sid, period) = row.key;
+        keys.extend_from_slice(&ts.to_le_bytes());
+        keys.extend_from_slice(&sid.to_le_bytes());
+        keys.push(u8::try_from(period).unwrap_or(u8::MAX));
+        keys.extend_from_slice(&row.entry.param_id.to_le_bytes());
+    }
+    tx.prepare_cached("INSERT INTO commit_log (keys) VALUES (?1)")
+        .map_err(local)?
+        .execute([&keys])
+        .map_err(local)?;
+    let seq = tx.last_insert_rowid();
+    if seq > COMMIT_LOG_KEEP {
+        tx.prepare_cached("DELETE FROM commit_log WHERE seq <= ?1")
+            .map_err(local)?
+            .execute([seq - COMMIT_LOG_KEEP])
+            .map_err(local)?;
+    }
+    Ok(())
 }
 
 /// Observations per multi-row `INSERT`: one statement step per chunk instead of per row
@@ -878,6 +934,107 @@ impl SqliteReader {
         Ok((out, fetched))
     }
 
+    /// Up to `max` commits of the commit log after `after`, with their readings, on the
+    /// calling thread. A file whose log does not exist yet has no commits.
+    ///
+    /// # Errors
+    /// [`StoreError::Local`] on any SQLite failure or a log entry that does not decode.
+    pub fn commits_after_blocking(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<Committed>, StoreError> {
+        let conn = self.connect()?;
+        let has_log: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'commit_log'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(local)?;
+        if !has_log {
+            return Ok(Vec::new());
+        }
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut log = conn
+            .prepare("SELECT seq, keys FROM commit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .map_err(local)?;
+        let entries: Vec<(i64, Vec<u8>)> = log
+            .query_map(params![after, max], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(local)?
+            .collect::<Result<_, _>>()
+            .map_err(local)?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params: HashMap<i64, ParamCode> = id_table(&conn, "param_ids", "code")?
+            .into_iter()
+            .map(|(id, code)| (id, ParamCode::new(&code)))
+            .collect();
+        let stations: HashMap<i64, StationId> = id_table(&conn, "station_ids", "station")?
+            .into_iter()
+            .map(|(id, s)| (id, StationId::new(&s)))
+            .collect();
+        let mut obs = conn
+            .prepare(
+                "SELECT vals FROM observations WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
+            )
+            .map_err(local)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (seq, keys) in entries {
+            let bad = |what: &str| local(format!("commit log entry {seq}: {what}"));
+            if keys.len() % LOG_KEY != 0 {
+                return Err(bad("length is not a multiple of a key"));
+            }
+            let mut readings = Vec::with_capacity(keys.len() / LOG_KEY);
+            for k in keys.chunks_exact(LOG_KEY) {
+                let int = |r: std::ops::Range<usize>| -> [u8; 8] {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&k[r]);
+                    b
+                };
+                let ts = i64::from_le_bytes(int(0..8));
+                let sid = i64::from_le_bytes(int(8..16));
+                let period_code = k[16];
+                let mut p = [0u8; 4];
+                p.copy_from_slice(&k[17..21]);
+                let param_id = u32::from_le_bytes(p);
+                let blob: Option<Vec<u8>> = obs
+                    .query_row(params![ts, sid, i64::from(period_code)], |r| r.get(0))
+                    .optional()
+                    .map_err(local)?;
+                // Gone only if someone deleted it; nothing to judge then.
+                let Some(blob) = blob else { continue };
+                let entry = layout::decode(&blob)
+                    .map_err(|e| bad(&e))?
+                    .find(|e| e.param_id == param_id)
+                    .ok_or_else(|| bad("parameter missing from its observation"))?;
+                readings.push(Reading {
+                    station: stations
+                        .get(&sid)
+                        .cloned()
+                        .ok_or_else(|| bad("unknown station id"))?,
+                    parameter: params
+                        .get(&i64::from(param_id))
+                        .cloned()
+                        .ok_or_else(|| bad("unknown parameter id"))?,
+                    observed_at: millis(ts)?,
+                    received_at: millis(entry.received_ms)?,
+                    value: entry.value,
+                    flag: DataFlag::from_byte(entry.flag)
+                        .ok_or_else(|| bad("stored flag is not a data flag"))?,
+                    period: Period::from_code(period_code).ok_or_else(|| bad("unknown period"))?,
+                });
+            }
+            out.push(Committed {
+                seq: u64::try_from(seq).unwrap_or(0),
+                readings,
+            });
+        }
+        Ok(out)
+    }
+
     /// Reads dead letters on the calling thread, oldest first.
     ///
     /// # Errors
@@ -1028,6 +1185,17 @@ impl StoreReader for SqliteReader {
         let this = self.clone();
         let q = q.clone();
         tokio::task::spawn_blocking(move || this.query_blocking(&q))
+            .await
+            .map_err(|e| local(format!("reader thread failed: {e}")))?
+    }
+
+    async fn commits_after(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Option<Vec<Committed>>, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.commits_after_blocking(after, max).map(Some))
             .await
             .map_err(|e| local(format!("reader thread failed: {e}")))?
     }

@@ -19,7 +19,7 @@ use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::time::{SystemClock, fmt_cst};
 use tokio_util::sync::CancellationToken;
 
-use super::args::broker;
+use super::args::{broker, keyed};
 use super::{Context, user_error};
 
 /// `riverwatch alerts`.
@@ -92,7 +92,7 @@ pub fn alerts_args(
         .map_err(|e| user_error(format!("告警配置有误：{e}"), format!("[alerts] {e}")))?;
     Ok(AlertsArgs {
         config,
-        mqtt,
+        mqtt: keyed(ctx, mqtt, false)?,
         registry: ctx.loaded.registry.clone(),
         data_dir: ctx.data_dir.clone(),
         lang: ctx.lang,

@@ -13,7 +13,7 @@ use riverwatch_core::time::SystemClock;
 use riverwatch_ingest::store::{self, AnyReader};
 use tokio_util::sync::CancellationToken;
 
-use super::args::broker;
+use super::args::{broker, keyed};
 use super::{Context, user_error};
 
 /// `riverwatch analytics`.
@@ -35,7 +35,7 @@ pub struct AnalyticsCmdArgs {
 pub fn analytics_args(ctx: &Context, mqtt: MqttConfig) -> anyhow::Result<AnalyticsArgs<AnyReader>> {
     Ok(AnalyticsArgs {
         config: ctx.loaded.config.analytics.clone(),
-        mqtt,
+        mqtt: keyed(ctx, mqtt, false)?,
         reader: open_readings(ctx)?,
         registry: ctx.loaded.registry.clone(),
         data_dir: ctx.data_dir.clone(),

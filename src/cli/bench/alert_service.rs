@@ -22,8 +22,10 @@ use riverwatch_alerts::config::{AlertsConfig, GROUP_BY_ALL, Routing};
 use riverwatch_alerts::reader::{AlertQuery, AlertReader, StateFilter};
 use riverwatch_alerts::service::PARALLEL_SENDS;
 use riverwatch_core::events::{Event, EventStatus, Rule, Severity};
-use riverwatch_core::mqtt::{MqttConfig, network_options};
+use riverwatch_core::keys::KeyRing;
+use riverwatch_core::mqtt::{MqttConfig, auth, network_options};
 use riverwatch_core::time::SystemClock;
+use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{Lang, Province, Registry, StationKind};
 use riverwatch_testkit::{Mosquitto, SmtpServer, TempDir, base_event};
 use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
@@ -172,8 +174,9 @@ impl Trigger for EventTrigger {
 }
 
 /// Starts what turns the trigger's messages into events (e.g. analytics) on the broker URL.
+/// It gets the broker settings with the benchmark's key ring.
 pub type StartPipeline =
-    Box<dyn FnOnce(String, CancellationToken) -> tokio::task::JoinHandle<()> + Send>;
+    Box<dyn FnOnce(MqttConfig, CancellationToken) -> tokio::task::JoinHandle<()> + Send>;
 
 /// Benchmark settings.
 pub struct BenchOptions {
@@ -187,6 +190,9 @@ pub struct BenchOptions {
     pub pipeline: Option<StartPipeline>,
     /// Give up after this long.
     pub timeout: Duration,
+    /// `[alerts] smtp_nodelay`: TCP_NODELAY on the relay socket (the default), or lettre's
+    /// pooled transport with Nagle on (the transport before the option existed).
+    pub smtp_nodelay: bool,
 }
 
 impl BenchOptions {
@@ -198,6 +204,7 @@ impl BenchOptions {
             trigger: None,
             pipeline: None,
             timeout: Duration::from_secs(300),
+            smtp_nodelay: true,
         }
     }
 }
@@ -337,14 +344,32 @@ async fn run_bench(
         group_interval_secs: 3600,
         repeat_interval_secs: 86_400,
         smtp_url: Some(smtp.url()),
+        smtp_nodelay: opts.smtp_nodelay,
         routing: bench_routing(),
         ..AlertsConfig::default()
+    };
+    // A key ring of the run: the alert service checks what the trigger (signed below) or
+    // the pipeline publishes.
+    let keys = KeyRing::generate().map_err(|e| BenchError::Publish(e.to_string()))?;
+    let mqtt = MqttConfig {
+        keys: Some(keys.clone()),
+        ..MqttConfig::with_url(&broker.url())
+    };
+    let sign = move |topic: String, payload: Vec<u8>| -> (String, Vec<u8>) {
+        let internal = matches!(
+            Topics::default().parse(&topic),
+            Some((TopicKind::Events, _))
+        );
+        match internal.then(|| auth::sign(&keys, &topic, &payload)) {
+            Some(Ok(signed)) => (topic, signed),
+            _ => (topic, payload),
+        }
     };
     let token = CancellationToken::new();
     let service = tokio::spawn(riverwatch_alerts::run(
         AlertsArgs {
             config,
-            mqtt: MqttConfig::with_url(&broker.url()),
+            mqtt: mqtt.clone(),
             registry: opts.registry.clone(),
             data_dir: dir.clone(),
             lang: Lang::Zh,
@@ -354,7 +379,7 @@ async fn run_bench(
     ));
     let pipeline = opts
         .pipeline
-        .map(|start| start(broker.url(), token.clone()));
+        .map(|start| start(mqtt.clone(), token.clone()));
 
     let mut mopts = MqttConfig::with_url(&broker.url())
         .options(&format!("rw-alerts-bench-pub-{}", std::process::id()), true)
@@ -378,6 +403,7 @@ async fn run_bench(
     let mut warmed = false;
     while Instant::now() < deadline {
         for (topic, payload) in trigger.messages(warm, Utc::now()) {
+            let (topic, payload) = sign(topic, payload);
             client
                 .publish(topic, QoS::AtLeastOnce, false, payload)
                 .await
@@ -405,6 +431,7 @@ async fn run_bench(
         let at = Utc::now();
         published.insert(trigger.fingerprint(i), Instant::now());
         for (topic, payload) in trigger.messages(i, at) {
+            let (topic, payload) = sign(topic, payload);
             client
                 .publish(topic, QoS::AtLeastOnce, false, payload)
                 .await

@@ -36,6 +36,10 @@ pub struct AlertsBenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The alert service's `[alerts] smtp_nodelay`: `false` measures lettre's pooled
+    /// transport with Nagle on, as before the option existed.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub smtp_nodelay: bool,
 }
 
 /// Parameters a reading exceeds, each at three times its GB 3838-2002 Class III limit
@@ -130,9 +134,8 @@ fn pipeline(ctx: &Context) -> anyhow::Result<(StartPipeline, TempDir)> {
     let mut ctx = ctx.clone();
     ctx.data_dir = dir.path().to_path_buf();
     ctx.loaded.config.store = Default::default();
-    let start: StartPipeline = Box::new(move |url: String, token: CancellationToken| {
+    let start: StartPipeline = Box::new(move |mqtt: MqttConfig, token: CancellationToken| {
         tokio::spawn(async move {
-            let mqtt = MqttConfig::with_url(&url);
             let ingest = match crate::cli::ingest::ingest_args(&ctx, mqtt.clone()).await {
                 Ok(a) => a,
                 Err(e) => return error!(error = %e, "Benchmark ingest cannot start."),
@@ -183,10 +186,12 @@ pub async fn run(args: &AlertsBenchArgs, ctx: &Context) -> anyhow::Result<()> {
     opts.alerts = alerts;
     opts.trigger = Some(Arc::new(trigger));
     opts.pipeline = Some(start);
+    opts.smtp_nodelay = args.smtp_nodelay;
     let reading = bench(opts).await.map_err(failed)?;
 
     let mut opts = BenchOptions::new(registry);
     opts.alerts = alerts;
+    opts.smtp_nodelay = args.smtp_nodelay;
     let event = bench(opts).await.map_err(failed)?;
 
     let result = AlertsBench { reading, event };

@@ -333,6 +333,11 @@ async fn ingest_child(
     )?;
     let data = dir.join("data");
     let db = data.join("readings.db");
+    // The key ingest signs its readings with, as `riverwatch up` would create it.
+    let key = data.join(riverwatch_core::keys::KEY_FILE);
+    if !key.exists() {
+        riverwatch_core::keys::KeyRing::create_file(&key)?;
+    }
     let exe = std::env::current_exe().context("cannot find this binary")?;
     let mut start = Instant::now();
     let mut command = match wrap {

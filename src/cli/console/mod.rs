@@ -11,7 +11,7 @@ use riverwatch_core::mqtt::MqttConfig;
 use riverwatch_core::time::SystemClock;
 use tokio_util::sync::CancellationToken;
 
-use super::args::broker;
+use super::args::{broker, keyed};
 use super::{Context, user_error};
 
 /// `riverwatch console`.
@@ -57,7 +57,7 @@ pub fn console_args(
         .map_err(|e| user_error(format!("控制台配置有误：{e}"), format!("[console] {e}")))?;
     Ok(ConsoleArgs {
         config,
-        mqtt,
+        mqtt: keyed(ctx, mqtt, false)?,
         registry: ctx.loaded.registry.clone(),
         stores: Stores {
             data_dir: ctx.data_dir.clone(),

@@ -13,7 +13,7 @@ use riverwatch_core::time::{Clock, SystemClock};
 use riverwatch_ingest::{IngestArgs, store};
 use tokio_util::sync::CancellationToken;
 
-use super::args::broker;
+use super::args::{broker, keyed};
 use super::{Context, user_error};
 
 /// `riverwatch ingest`.
@@ -67,6 +67,11 @@ pub async fn ingest_args(
             )
         },
     )?;
+    let mqtt = if ctx.loaded.config.ingest.publish_readings {
+        keyed(ctx, mqtt, false)?
+    } else {
+        mqtt
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let writer = store::open_writer(
         &ctx.loaded.config.store,
