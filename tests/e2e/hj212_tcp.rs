@@ -471,7 +471,7 @@ async fn a_gap_in_hourly_data_is_requested_and_the_history_stored_once_and_publi
     // Hours 1 and 2 are lost in an outage; hour 3 arrives.
     let (f3, q3) = hourly("LLH-CJG", t0 + h * 3, "0.43");
     logger.send(&wrap(&f3)).await;
-    let mut got = vec![
+    let mut got = [
         text(&logger.reply(LONG).await.unwrap()),
         text(&logger.reply(LONG).await.unwrap()),
     ];

@@ -78,12 +78,15 @@ const STATIONS: [&str; 8] = [
 ];
 const READINGS_PER_FRAME: usize = 4;
 
-/// Per station, its frames in send order: (observation hour, encoded frame).
+/// One station's frames in send order: (observation hour, encoded frame).
+type StationFrames = Vec<(DateTime<Utc>, Vec<u8>)>;
+
+/// Per station, its frames in send order.
 fn frames(
     registry: &Registry,
     n: usize,
     start: DateTime<Utc>,
-) -> anyhow::Result<Vec<Vec<(DateTime<Utc>, Vec<u8>)>>> {
+) -> anyhow::Result<Vec<StationFrames>> {
     let mut out = vec![Vec::new(); STATIONS.len()];
     for i in 0..n {
         let s = i % STATIONS.len();
@@ -323,7 +326,7 @@ pub async fn run(args: &Hj212BenchArgs) -> anyhow::Result<()> {
 /// time from write to 9014.
 async fn tcp_station(
     addr: &str,
-    list: Vec<(DateTime<Utc>, Vec<u8>)>,
+    list: StationFrames,
     window: usize,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut stream = None;

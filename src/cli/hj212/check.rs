@@ -119,7 +119,7 @@ fn describe(c: &FrameCheck, lang: Lang) -> String {
         head.push_str(&format!(" {v}"));
     }
     if let Some((no, of)) = c.packet {
-        head.push_str(&lang.pick(&format!(" 分包 {no}/{of}"), &format!(" packet {no}/{of}")));
+        head.push_str(lang.pick(&format!(" 分包 {no}/{of}"), &format!(" packet {no}/{of}")));
     }
     if c.ack_requested {
         head.push_str(lang.pick(" 需应答", " asks for 9014"));
