@@ -249,13 +249,32 @@ pub struct Shared {
 /// # Errors
 /// The address does not parse or cannot be bound.
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
+    let listen = async {
+        let at = tokio::net::lookup_host(addr)
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))?;
+        let socket = if at.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(at)?;
+        // A network's loggers reconnect together after an outage: a long accept queue (the
+        // kernel caps it at net.core.somaxconn) keeps them from being turned away.
+        socket.listen(BACKLOG)
+    };
+    listen.await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("cannot listen for HJ 212 loggers on {addr}: {e}"),
         )
     })
 }
+
+/// Connections the kernel may hold before they are accepted.
+const BACKLOG: u32 = 4096;
 
 /// Accepts loggers until `token` fires; each connection runs in its own task and ends with
 /// the token too.
