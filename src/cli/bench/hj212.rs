@@ -19,7 +19,6 @@ use clap::Args;
 use riverwatch_core::hj212::stream::{Deframer, Piece};
 use riverwatch_core::hj212::{CpData, CpItem, Flag, Frame, Version};
 use riverwatch_core::mqtt::MqttConfig;
-use riverwatch_core::reading::ReadingsMessage;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::store_api::ReadingQuery;
 use riverwatch_core::time::SystemClock;
@@ -71,6 +70,18 @@ pub struct Hj212Bench {
     pub mqtt_p99_ms: f64,
     /// Readings in the store at the end (both sides).
     pub stored: usize,
+}
+
+/// What the MQTT side reads of a readings-out message.
+#[derive(serde::Deserialize)]
+struct ReadingsOut {
+    station: String,
+    readings: Vec<ReadingTime>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReadingTime {
+    observed_at: DateTime<Utc>,
 }
 
 const STATIONS: [&str; 8] = [
@@ -144,7 +155,9 @@ pub async fn run(args: &Hj212BenchArgs) -> anyhow::Result<()> {
     let dir = TempDir::new("riverwatch-bench-hj212")?;
     let db = dir.path().join("readings.db");
     let addr = format!("127.0.0.1:{}", free_port()?);
-    let mqtt = MqttConfig::with_url(&broker.url());
+    let mut mqtt = MqttConfig::with_url(&broker.url());
+    // Ingest signs what it publishes (readings out) with a deployment key.
+    mqtt.keys = Some(riverwatch_core::keys::KeyRing::generate()?);
     let store = riverwatch_ingest::store::SqliteStore::open(&db, &Default::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let config = IngestConfig {
@@ -260,15 +273,16 @@ pub async fn run(args: &Hj212BenchArgs) -> anyhow::Result<()> {
             .await
             .context("no readings out for 60 s on the MQTT side")??;
         if let Event::Incoming(Incoming::Publish(p)) = ev {
-            let Ok(m) = serde_json::from_slice::<ReadingsMessage>(&p.payload) else {
+            // The station and the readings' times (the MAC member is not needed here).
+            let Ok(m) = serde_json::from_slice::<ReadingsOut>(&p.payload) else {
                 continue;
             };
             let mut seen: Vec<DateTime<Utc>> = m.readings.iter().map(|r| r.observed_at).collect();
             seen.dedup();
             for at in seen {
-                if let Some(sent) = in_flight.remove(&(m.station.to_string(), at)) {
+                if let Some(sent) = in_flight.remove(&(m.station.clone(), at)) {
                     mqtt_lat.record(sent.elapsed());
-                    if let Some(s) = STATIONS.iter().position(|x| *x == m.station.as_str()) {
+                    if let Some(s) = STATIONS.iter().position(|x| *x == m.station) {
                         per_station[s] -= 1;
                     }
                     done += 1;
