@@ -21,8 +21,10 @@
 //!   language, security headers); [`api::auth`] the principal of a request and sign-in;
 //!   [`api::error`], [`api::extract`]; the routes: [`api::stations`], [`api::readings`]
 //!   (and dead letters), [`api::evaluations`] (and events), [`api::alerts`] (and the
-//!   acknowledgement), [`api::silences`], [`api::health`] (probes and metrics),
-//!   [`api::openapi`].
+//!   acknowledgement), [`api::silences`], [`api::standards`] (the standards' limits and
+//!   AQI levels the pages draw), [`api::health`] (probes and metrics), [`api::openapi`].
+//! - [`pages`]: the pages (overview, station, alert, sign-in) and their scripts and styles,
+//!   embedded from `console/assets/`.
 //! - [`stream`]: the live feed ([`stream::source`], [`stream::feed`], [`stream::sse`]).
 //! - [`metrics`]: the console's counters in the process-wide registry.
 #![deny(missing_docs)]
@@ -31,6 +33,7 @@ pub mod access;
 pub mod api;
 pub mod config;
 pub mod metrics;
+pub mod pages;
 pub mod stream;
 
 use std::net::SocketAddr;

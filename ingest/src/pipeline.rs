@@ -25,7 +25,7 @@ use riverwatch_core::topics::{TopicKind, Topics};
 use riverwatch_core::{DeadLetter, ReasonCode, StationId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span, trace, warn};
+use tracing::{Instrument, debug, error, info, info_span, trace, warn};
 
 use crate::decode::password::StationPasswords;
 use crate::decode::reassembly::{self, Limits, Offer, Reassembler};
@@ -560,7 +560,9 @@ pub async fn committer<S: StoreWriter>(
 }
 
 /// Writes `write` until the store reports it durable, retrying with backoff; `None` when
-/// `token` fires first.
+/// `token` fires first. A failure episode is logged once when it starts (an error) and once
+/// when it ends (with the number of failed attempts); every failed attempt is counted in
+/// `ingest_store_errors_total`.
 async fn write_durably<S: StoreWriter>(
     store: &mut S,
     write: &Arc<WriteBatch>,
@@ -569,19 +571,27 @@ async fn write_durably<S: StoreWriter>(
     token: &CancellationToken,
     span: &tracing::Span,
 ) -> Option<WriteReport> {
+    let mut failures: u32 = 0;
     loop {
         match store.write(write.clone()).instrument(span.clone()).await {
             Ok(report) => {
                 backoff.reset();
+                if failures > 0 {
+                    info!(
+                        failed_attempts = failures,
+                        "Store writable again; the held messages are committed."
+                    );
+                }
                 return Some(report);
             }
             Err(error) => {
                 metrics.store_errors.inc();
+                failures += 1;
                 let delay = backoff.next_delay();
-                if backoff.attempts() > 3 {
-                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write keeps failing; messages stay unacknowledged.");
+                if failures == 1 {
+                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying with backoff, messages stay unacknowledged until it succeeds.");
                 } else {
-                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "Store write failed; retrying.");
+                    debug!(%error, attempt = failures, retry_in_ms = delay.as_millis() as u64, "Store write failed again.");
                 }
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}

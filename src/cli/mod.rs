@@ -8,6 +8,7 @@
 //! - [`analytics`]: the analytics service, `evaluate`, `evaluations …`.
 //! - [`alerts`]: the alert service, `alerts list|show|ack|silence`, `audit verify`.
 //! - [`console`]: the console (HTTP API and live feed), `tokens create|list|revoke`.
+//! - [`report`]: the river-chief reports.
 //! - [`simulators`]: `simulate`, `record`, `replay`.
 //! - [`stations`], [`config`]: the network and the configuration file.
 //! - [`keys`]: the deployment key of internal messages.
@@ -24,6 +25,7 @@ pub mod hj212;
 pub mod ingest;
 pub mod keys;
 pub mod render;
+pub mod report;
 pub mod simulators;
 pub mod stations;
 pub mod up;
@@ -121,6 +123,9 @@ pub enum Command {
     #[cfg(not(feature = "bench"))]
     #[command(hide = true)]
     Bench(NoBench),
+    /// Write a river-chief report of a day, week, month, quarter or year (Excel, HTML, CSV,
+    /// JSON).
+    Report(report::ReportArgs),
     /// Simulate stations and pollution scenarios: publish to a broker or record to a file.
     Simulate(simulators::simulate::SimulateArgs),
     /// Record the observations on a live broker to Parquet or CSV.
@@ -270,6 +275,7 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
             "此构建不含基准测试（它们需要测试用的 mosquitto 与 SMTP 服务器）：请用 cargo run --release --features bench -- bench … 运行",
             "this build has no benchmarks (they need the test servers): run them with cargo run --release --features bench -- bench …",
         )),
+        Command::Report(args) => report::run(&args, &ctx).await,
         Command::Simulate(args) => simulators::simulate::run(&args, &ctx).await,
         Command::Record(args) => simulators::record::run(&args, &ctx).await,
         Command::Replay(args) => simulators::replay::run(&args, &ctx).await,

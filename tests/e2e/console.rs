@@ -23,14 +23,14 @@ use crate::fixture::*;
 use crate::util::*;
 
 /// A console in this process on a free loopback port; stopped when dropped.
-struct Console {
+pub(crate) struct Console {
     url: String,
     token: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Console {
-    async fn start(p: &Pipeline, client_id: &str) -> Self {
+    pub(crate) async fn start(p: &Pipeline, client_id: &str) -> Self {
         let args = ConsoleArgs {
             config: ConsoleConfig {
                 client_id: client_id.to_string(),
@@ -76,11 +76,11 @@ impl Console {
         c
     }
 
-    fn at(&self, path: &str) -> String {
+    pub(crate) fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.token.cancel();
         let task = self.task.take().unwrap();
         tokio::time::timeout(Duration::from_secs(30), task)
@@ -97,7 +97,7 @@ impl Drop for Console {
 }
 
 /// `riverwatch tokens create …`: the token, the last line of the output.
-fn create_token(p: &Pipeline, province: &str, role: &str, name: &str) -> String {
+pub(crate) fn create_token(p: &Pipeline, province: &str, role: &str, name: &str) -> String {
     let (code, out, err) = p.cli(&[
         "tokens",
         "create",

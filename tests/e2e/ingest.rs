@@ -619,6 +619,106 @@ async fn another_process_holding_the_write_lock_for_ten_seconds_delays_but_loses
     p.stop_ingest().await;
 }
 
+/// A small tmpfs mounted on a folder for the length of a test (root only; the mount is
+/// undone on drop).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// `None` (with a note on stderr) when this machine does not allow mounting.
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Self> {
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "disk-full test skipped: cannot mount a tmpfs here ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system of `dir` to the last byte; the filler file is returned.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_holds_the_messages_and_ingest_resumes_when_space_returns() {
+    let mut p = Pipeline::builder().start().await;
+    let data = p.data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let Some(_disk) = SmallDisk::mount(&data, "4m") else {
+        return;
+    };
+    p.prime("it-full", &INGEST_FILTERS).await;
+    p.start_ingest(IngestConfig {
+        client_id: "it-full".into(),
+        ..IngestConfig::test_config()
+    });
+    let t = now_minute() - chrono::Duration::days(2);
+    p.publish(
+        "it-full-pub",
+        vec![json_obs("LLH-CJG", t, &[("NH3N", 0.3)])],
+    )
+    .await;
+    p.wait_readings(Duration::from_secs(20), "the first reading", |n| n == 1)
+        .await;
+    // The disk fills up (another program's file), then 2 000 observations of 4 parameters
+    // arrive: far more than the pages the store's WAL already holds.
+    let filler = fill(&data);
+    let messages: Vec<_> = (1..=2000)
+        .map(|i| {
+            json_obs(
+                "LLH-CJG",
+                t + chrono::Duration::minutes(i),
+                &[("NH3N", 0.3), ("TP", 0.05), ("DO", 7.5), ("pH", 7.4)],
+            )
+        })
+        .collect();
+    p.publish("it-full-pub", messages).await;
+    // The fault lasts a few seconds; there is nothing to await in it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during = p.readings();
+    assert!(
+        during < 8001,
+        "the full disk must stop commits, yet {during} readings are stored"
+    );
+    // Space returns: ingest resumes by itself and every reading is stored once.
+    std::fs::remove_file(&filler).unwrap();
+    p.wait_readings(Duration::from_secs(60), "all 8 001 readings", |n| n == 8001)
+        .await;
+    p.barrier().await;
+    assert_eq!(p.readings(), 8001);
+    assert_eq!(p.dead_letters(), 0);
+    p.stop_ingest().await;
+}
+
 /// A host clock an hour slow: every reception time is an hour early.
 #[derive(Debug)]
 struct HourSlow;

@@ -47,3 +47,10 @@ mod console;
 
 /// HJ 212 over TCP: loggers' connections into ingest, replies after the commit, backfill.
 mod hj212_tcp;
+
+/// A headless Chromium over the DevTools protocol, for the console's pages.
+mod cdp;
+
+/// The console's pages in headless Chromium: the overview labels every section and follows
+/// the live feed, the acknowledge button works for the signed-in province only; screenshots.
+mod browser;

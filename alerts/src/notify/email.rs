@@ -1,5 +1,5 @@
-//! Email with lettre: through an SMTP relay (`smtp://` with STARTTLS when offered or
-//! required, `smtps://` with TLS from the first byte; credentials from
+//! Email with lettre: through an SMTP relay (`smtp://`, plain unless `?tls=opportunistic`
+//! or `?tls=required` asks for STARTTLS, `smtps://` with TLS from the first byte; credentials from
 //! `RIVERWATCH_SMTP_USERNAME` / `RIVERWATCH_SMTP_PASSWORD`), or, the embedded default, as
 //! `.eml` files in `<data-dir>/outbox/` (folder 0700, files 0600 whatever the umask; one file
 //! per Message-ID, written whole and renamed into place, so a retry replaces it). Each

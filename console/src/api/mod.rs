@@ -18,6 +18,7 @@ pub mod health;
 pub mod openapi;
 pub mod readings;
 pub mod silences;
+pub mod standards;
 pub mod stations;
 
 use std::path::PathBuf;
@@ -134,7 +135,8 @@ pub async fn blocking<T: Send + 'static>(
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The router: `/api/v1/…`, `/healthz`, `/readyz`, `/metrics`.
+/// The router: `/api/v1/…`, `/healthz`, `/readyz`, `/metrics`, and the pages with their
+/// assets ([`crate::pages`]).
 pub fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi::serve))
@@ -146,6 +148,8 @@ pub fn router(state: Shared) -> Router {
         .route("/stations/{id}", get(stations::one))
         .route("/rivers", get(stations::rivers))
         .route("/parameters", get(stations::parameters))
+        .route("/limits", get(standards::limits))
+        .route("/aqi-levels", get(standards::aqi_levels))
         .route("/readings", get(readings::query))
         .route("/evaluations", get(evaluations::classes))
         .route("/aqi", get(evaluations::aqi))
@@ -165,6 +169,7 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(crate::pages::router())
         .fallback(|| async { ApiError::of_status(StatusCode::NOT_FOUND, 0) })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), finish))
