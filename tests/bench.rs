@@ -62,3 +62,19 @@ fn the_latency_benchmark_measures_a_small_burst() {
     );
     assert!(p50 > 0.0 && p99 >= p50 && max >= p99, "{r}");
 }
+
+#[test]
+fn the_hj212_benchmark_times_tcp_and_mqtt_and_stores_every_reading_once() {
+    let r = bench(&["hj212", "--frames", "400", "--window", "4"]);
+    assert_eq!(r["frames"], 400);
+    // 4 readings per frame, both sides.
+    assert_eq!(r["stored"], 3200);
+    for side in ["tcp", "mqtt"] {
+        let rate = r[format!("{side}_frames_per_sec")].as_f64().unwrap();
+        let (p50, p99) = (
+            r[format!("{side}_p50_ms")].as_f64().unwrap(),
+            r[format!("{side}_p99_ms")].as_f64().unwrap(),
+        );
+        assert!(rate > 0.0 && p50 > 0.0 && p99 >= p50, "{r}");
+    }
+}

@@ -85,6 +85,16 @@ pub struct IngestConfig {
     /// password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub station_secrets: Option<PathBuf>,
+    /// Stations (ids or MNs) whose data loggers send the air pollutants that the registry
+    /// keeps in µg/m³ (SO2, NO2, O3, PM2.5, PM10) in mg/m³, the unit of the HJ 212 code
+    /// table: their HJ 212 values of those parameters are multiplied by 1000
+    /// (1 mg/m³ = 1000 µg/m³) before validation. Parameters the registry keeps in another
+    /// unit (CO in mg/m³, water in mg/L) are left as sent. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hj212_mg_m3_stations: Vec<String>,
+    /// The HJ 212 TCP listener (`[ingest.hj212_tcp]`).
+    #[serde(default)]
+    pub hj212_tcp: crate::tcp::Hj212TcpConfig,
 }
 
 const fn default_max_payload_bytes() -> usize {
@@ -138,6 +148,8 @@ impl Default for IngestConfig {
             publish_readings: true,
             watch_broker_drops: true,
             station_secrets: None,
+            hj212_mg_m3_stations: Vec::new(),
+            hj212_tcp: crate::tcp::Hj212TcpConfig::default(),
         }
     }
 }
@@ -233,6 +245,7 @@ impl IngestConfig {
             usize::try_from(self.commit_linger_ms).unwrap_or(usize::MAX),
             self.commit_linger_ms <= 1000,
         )?;
+        self.hj212_tcp.validate()?;
         if let Some(g) = &self.shared_group {
             let ok = (1..=64).contains(&g.len())
                 && g.bytes()

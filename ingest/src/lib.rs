@@ -1,7 +1,8 @@
-//! riverwatch-ingest: every station reading from MQTT to durable storage, nothing lost.
+//! riverwatch-ingest: every station reading from MQTT, or from a data logger's HJ 212 TCP
+//! connection, to durable storage, nothing lost.
 //!
 //! Data flow: [`source`] (core's acking subscriber: QoS 1, persistent session, acks after
-//! the commit) → [`pipeline`]
+//! the commit) and [`tcp`] (the loggers' connections, 9014 after the commit) → [`pipeline`]
 //! batcher ([`decode`]: JSON or HJ 212, validation, dead letters, packet reassembly) →
 //! [`pipeline`] committer ([`store`]: one durable transaction per batch, idempotent on
 //! station, parameter, time and period) → acks back to the broker, then the new readings
@@ -9,12 +10,15 @@
 //!
 //! # Layout
 //! - [`config`]: `[ingest]` and `[store]` settings.
+//! - [`check`]: `riverwatch hj212 check` — what ingest would make of a stream of frames.
 //! - [`source`]: the subscription filters and the subscriber's counters (the subscriber itself
 //!   is [`riverwatch_core::mqtt::subscriber`]).
 //! - [`decode`]: JSON and HJ 212 payloads to readings and dead letters; packet reassembly;
 //!   the stations' HJ 212 access passwords (`decode::password`).
 //! - [`secrets`]: loading those passwords from the secrets file and the environment.
 //! - [`pipeline`]: the batcher and the committer.
+//! - [`tcp`]: the HJ 212 TCP listener (`[ingest.hj212_tcp]`): one task per logger
+//!   connection (`tcp::connection`), backfill requests for missing hours (`tcp::backfill`).
 //! - [`store`]: the SQLite store and the InfluxDB adapters behind the core store traits.
 //! - [`publish`]: readings out and the broker drop watch on core's output connection
 //!   ([`riverwatch_core::mqtt::publisher`]).
@@ -22,6 +26,7 @@
 //!   (`riverwatch dead-letters replay`).
 //! - [`telemetry`]: the service counters.
 
+pub mod check;
 pub mod config;
 pub mod decode;
 pub mod pipeline;
@@ -30,6 +35,7 @@ pub mod replay;
 pub mod secrets;
 pub mod source;
 pub mod store;
+pub mod tcp;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -68,6 +74,9 @@ pub enum Error {
     /// The store cannot give back the packets of unfinished split messages.
     #[error("reading the held HJ 212 packets: {0}")]
     Store(#[from] riverwatch_core::store_api::StoreError),
+    /// The HJ 212 TCP listener cannot start.
+    #[error("HJ 212 listener: {0}")]
+    Listen(#[from] std::io::Error),
     /// A task of the service failed.
     #[error("ingest task failed: {0}")]
     Task(String),
@@ -121,6 +130,7 @@ where
             "HJ 212 access passwords are checked."
         );
     }
+    let mg_m3_stations = mg_m3_stations(&config, &registry)?;
     let metrics = Metrics::new();
     // Packets of split messages kept by an earlier run: taken up again before reading on.
     let mut store = store;
@@ -156,17 +166,40 @@ where
             max_packets: config.reassembly_max_held_packets,
         },
         linger: std::time::Duration::from_millis(config.commit_linger_ms),
-        passwords,
+        passwords: passwords.clone(),
+        mg_m3_stations,
+    };
+    // The loggers' listener, bound before anything starts so a taken port stops the service.
+    let (frames, listener) = match &config.hj212_tcp.listen {
+        Some(addr) => {
+            let listener = tcp::bind(addr).await?;
+            let (tx, rx) = mpsc::channel(runs_for(config.channel_capacity).max(64));
+            let shared = Arc::new(tcp::Shared {
+                config: config.hj212_tcp.clone(),
+                registry: registry.clone(),
+                topics: mqtt.topics(),
+                frames: tx,
+                passwords,
+                clock: clock.clone(),
+                backfill: tcp::backfill::Backfill::new(config.hj212_tcp.backfill_requests),
+            });
+            (Some(rx), Some((listener, shared)))
+        }
+        None => (None, None),
     };
     let mut tasks = tokio::task::JoinSet::new();
     let driver_task = driver.map(|d| tokio::spawn(d.run(publisher_done.clone())));
     tasks.spawn(source.run(input_tx, ack_rx, shutdown.clone()));
+    if let Some((listener, shared)) = listener {
+        tasks.spawn(tcp::listen(listener, shared, shutdown.clone()));
+    }
     let batcher_args = BatcherArgs {
         registry: registry.clone(),
         topics: mqtt.topics(),
         settings,
         held,
         clock,
+        frames,
     };
     tasks.spawn(batcher(batcher_args, input_rx, demand_rx));
     let committed = tokio::spawn(committer(
@@ -192,4 +225,29 @@ where
         Some(f) => Err(Error::Task(f)),
         None => Ok(()),
     }
+}
+
+/// The station ids of `hj212_mg_m3_stations` (given as ids or MNs).
+///
+/// # Errors
+/// A name that is neither a station id nor an MN of the registry.
+pub fn mg_m3_stations(
+    config: &IngestConfig,
+    registry: &Registry,
+) -> Result<std::collections::HashSet<String>, ConfigError> {
+    config
+        .hj212_mg_m3_stations
+        .iter()
+        .map(|s| {
+            registry
+                .station(s)
+                .or_else(|| registry.station_by_mn(s))
+                .map(|st| st.id.to_string())
+                .ok_or_else(|| {
+                    ConfigError::Missing(format!(
+                        "hj212_mg_m3_stations: `{s}` is neither a station id nor an MN of the registry"
+                    ))
+                })
+        })
+        .collect()
 }

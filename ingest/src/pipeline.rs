@@ -1,7 +1,8 @@
-//! The two stages between the MQTT source and the broker acks: the batcher decodes and
-//! validates messages as they arrive; the committer pulls whatever the batcher has
-//! gathered, writes it durably in one transaction, then acknowledges the messages and
-//! publishes the new readings.
+//! The two stages between the sources (the MQTT subscriber, the HJ 212 TCP connections) and
+//! their acknowledgements: the batcher decodes and validates messages as they arrive; the
+//! committer pulls whatever the batcher has gathered, writes it durably in one transaction,
+//! then acknowledges the messages (broker acks to the subscriber, 9014 replies on the
+//! loggers' connections) and publishes the new readings.
 //!
 //! The committer *pulls* (it asks for a batch when it is free), so batches grow with load:
 //! one message per commit when quiet, thousands when a backlog drains, with no timer to
@@ -30,6 +31,7 @@ use crate::decode::password::StationPasswords;
 use crate::decode::reassembly::{self, Limits, Offer, Reassembler};
 use crate::decode::{Decoded, Message, Outcome, Validator, conflict_dead_letter, hj212};
 use crate::publish::ReadingsPublisher;
+use crate::tcp::{Reply, StreamFrame, StreamInput};
 use crate::telemetry::Metrics;
 
 /// What the committer writes and then acknowledges.
@@ -37,8 +39,12 @@ use crate::telemetry::Metrics;
 pub struct Commit {
     /// Readings and dead letters.
     pub write: WriteBatch,
-    /// The messages to acknowledge after the commit.
+    /// The broker messages to acknowledge after the commit.
     pub acks: Vec<PacketAck>,
+    /// The replies (9014) to write on loggers' connections after the commit.
+    pub replies: Vec<Reply>,
+    /// Stream inputs taken that produced nothing to write (counted for the batch size).
+    pub stream_inputs: usize,
     /// The message each reading came from, for the dead letter of a reading the store
     /// refuses as a conflict: message `i` gave the readings before `origins[i].end`.
     pub origins: Vec<Origin>,
@@ -59,7 +65,15 @@ pub struct Origin {
 
 impl Commit {
     fn is_empty(&self) -> bool {
-        self.acks.is_empty() && self.write.is_empty()
+        self.acks.is_empty()
+            && self.write.is_empty()
+            && self.replies.is_empty()
+            && self.stream_inputs == 0
+    }
+
+    /// Messages of either source in the batch.
+    fn messages(&self) -> usize {
+        self.acks.len() + self.stream_inputs
     }
 
     fn add(&mut self, msg: &Message<'_>, outcome: Outcome) {
@@ -126,6 +140,8 @@ impl Commit {
         self.write.dead_letters.clear();
         self.write.held.clear();
         self.acks.clear();
+        self.replies.clear();
+        self.stream_inputs = 0;
         self.origins.clear();
     }
 }
@@ -145,6 +161,8 @@ pub struct BatcherSettings {
     pub linger: Duration,
     /// The HJ 212 access passwords of the stations that have one.
     pub passwords: StationPasswords,
+    /// Stations whose HJ 212 µg/m³ values arrive in mg/m³.
+    pub mg_m3_stations: std::collections::HashSet<String>,
 }
 
 /// A held batch goes to the committer once no message has arrived for this long: the
@@ -163,6 +181,8 @@ pub struct BatcherArgs {
     pub held: Vec<HeldPacket>,
     /// Dates the expiry of split messages.
     pub clock: Arc<dyn Clock>,
+    /// Frames of the HJ 212 TCP connections, when ingest listens for loggers.
+    pub frames: Option<mpsc::Receiver<StreamInput>>,
 }
 
 /// Decodes messages into a batch until the committer asks for it.
@@ -177,12 +197,14 @@ pub async fn batcher(
         settings,
         held,
         clock,
+        mut frames,
     } = args;
     let validator = Validator {
         registry: &registry,
         future_tolerance: settings.future_tolerance,
         max_payload_bytes: settings.max_payload_bytes,
         passwords: &settings.passwords,
+        mg_m3_stations: &settings.mg_m3_stations,
     };
     let mut reassembler = Reassembler::new(settings.reassembly);
     if !held.is_empty() {
@@ -196,6 +218,7 @@ pub async fn batcher(
     let mut waiting: Option<oneshot::Sender<Commit>> = None;
     let mut spare: Option<Commit> = None;
     let mut input_open = true;
+    let mut frames_open = frames.is_some();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // While the committer waits and the batch is not full, the batch is held until the
@@ -203,13 +226,14 @@ pub async fn batcher(
     let mut hold_until: Option<tokio::time::Instant> = None;
     let mut last_arrival = tokio::time::Instant::now();
     loop {
-        if !input_open && pending.is_empty() {
+        if !input_open && !frames_open && pending.is_empty() {
             break;
         }
         // Messages that produce only dead letters count too, so a flood of bad input
         // cannot grow a batch without bound.
         let room = pending.write.readings.len() < settings.max_readings
-            && pending.acks.len() < settings.max_readings;
+            && pending.messages() < settings.max_readings
+            && pending.write.dead_letters.len() < settings.max_readings;
         if !pending.is_empty() && waiting.is_some() {
             let now = tokio::time::Instant::now();
             let until = *hold_until.get_or_insert(now + settings.linger);
@@ -248,6 +272,13 @@ pub async fn batcher(
                 }
                 None => input_open = false,
             },
+            input = next_frame(&mut frames), if frames_open && room => match input {
+                Some(input) => {
+                    last_arrival = tokio::time::Instant::now();
+                    decode_stream(&validator, &mut reassembler, &mut pending, input);
+                }
+                None => frames_open = false,
+            },
             () = tokio::time::sleep_until(wake), if held => {}
             _ = tick.tick() => {
                 for expired in reassembler.expire(clock.now()) {
@@ -265,6 +296,67 @@ pub async fn batcher(
             packets = reassembler.held(),
             "Unfinished multi-packet messages kept in the store for the next start."
         );
+    }
+}
+
+/// The next input of the TCP connections (never, without a listener).
+async fn next_frame(frames: &mut Option<mpsc::Receiver<StreamInput>>) -> Option<StreamInput> {
+    match frames {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Decodes what a logger's connection handed over, exactly as an MQTT message of its
+/// station; its 9014 joins the batch, to be sent after the commit. A frame refused as a
+/// whole for its access password is not answered: the logger keeps it and sends it again
+/// once the password is set right.
+fn decode_stream(
+    validator: &Validator<'_>,
+    reassembler: &mut Reassembler,
+    pending: &mut Commit,
+    input: StreamInput,
+) {
+    pending.stream_inputs += 1;
+    let StreamFrame {
+        station,
+        topic,
+        bytes,
+        received_at,
+        max_segment_len,
+        reply,
+    } = match input {
+        StreamInput::Dead(dead) => {
+            let mut dead = [*dead];
+            validator.redact(&mut dead);
+            pending.write.dead_letters.extend(dead);
+            return;
+        }
+        StreamInput::Frame(f) => f,
+    };
+    let msg = Message {
+        topic: &topic,
+        payload: &bytes,
+        received_at,
+    };
+    match validator.decode_stream(&msg, station.as_str(), max_segment_len) {
+        Decoded::Done(outcome) => {
+            let refused = outcome.readings.is_empty()
+                && outcome
+                    .dead_letters
+                    .iter()
+                    .any(|d| d.reason_code == ReasonCode::BadPassword);
+            pending.add(&msg, outcome);
+            if let Some(r) = reply.filter(|_| !refused) {
+                pending.replies.push(r);
+            }
+        }
+        Decoded::Partial(packet) => {
+            let payload = validator.storable(&packet.station, &bytes);
+            let offered = reassembler.offer(*packet, &topic, payload, received_at);
+            add_offer(validator, pending, offered);
+            pending.replies.extend(reply);
+        }
     }
 }
 
@@ -389,14 +481,17 @@ pub async fn committer<S: StoreWriter>(
         let Commit {
             write,
             acks: mut to_ack,
+            mut replies,
             mut origins,
+            ..
         } = batch;
         let write = Arc::new(write);
         let span = info_span!(
             "commit",
             readings = write.readings.len(),
             dead_letters = write.dead_letters.len(),
-            messages = to_ack.len()
+            messages = to_ack.len(),
+            replies = replies.len()
         );
         let durable = write_durably(&mut store, &write, &mut backoff, &metrics, &token, &span);
         let Some(report) = durable.await else {
@@ -438,7 +533,12 @@ pub async fn committer<S: StoreWriter>(
         }
         // The source may be gone at shutdown; the broker then redelivers and the store
         // ignores the copy.
-        let _ = acks.send(std::mem::take(&mut to_ack)).await;
+        if !to_ack.is_empty() {
+            let _ = acks.send(std::mem::take(&mut to_ack)).await;
+        }
+        for reply in replies.drain(..) {
+            reply.send();
+        }
         if let Some(p) = &publisher {
             for (station, body) in readings_payloads(&registry, &write, &report.inserted) {
                 p.publish(&station, body).await;
@@ -450,6 +550,8 @@ pub async fn committer<S: StoreWriter>(
             spare = Some(Commit {
                 write,
                 acks: to_ack,
+                replies,
+                stream_inputs: 0,
                 origins,
             });
         }

@@ -48,6 +48,8 @@ pub struct ReplayArgs<'a> {
     pub max_payload_bytes: usize,
     /// The stations' HJ 212 access passwords.
     pub passwords: &'a StationPasswords,
+    /// Stations whose HJ 212 µg/m³ values arrive in mg/m³ ([`crate::mg_m3_stations`]).
+    pub mg_m3_stations: &'a std::collections::HashSet<String>,
     /// The reception time of the replay.
     pub clock: Arc<dyn Clock>,
 }
@@ -122,6 +124,7 @@ pub async fn replay<S: StoreWriter>(
         future_tolerance: args.future_tolerance,
         max_payload_bytes: args.max_payload_bytes,
         passwords: args.passwords,
+        mg_m3_stations: args.mg_m3_stations,
     };
     for chunk in messages.chunks(MESSAGES_PER_WRITE) {
         let now = args.clock.now();

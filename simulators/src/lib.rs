@@ -25,19 +25,21 @@
 //! - [`manifest`]: the ground truth written beside a recording.
 //! - [`simulate`]: [`run`] — re-dating to the run's start, pacing, publishing, recording.
 //! - [`publish`]: the QoS 1 publisher that waits for every PUBACK.
+//! - [`hj212_tcp`]: the stations' data loggers as HJ 212 TCP clients (`--hj212-tcp`).
 //! - [`recorder`]: recording a live broker (the `record` command).
 //! - [`replay`]: re-publishing a recording.
 //! - [`error`]: the simulator's error type.
 //!
 //! Data flow: scenario (re-dated to the run's start) + registry + seed →
 //! [`generate::Generator`] → observations →
-//! [`encode`] → MQTT ([`publish`]) and/or rows ([`recording`]) + [`manifest`].
+//! [`encode`] → MQTT ([`publish`]) or loggers' TCP connections ([`hj212_tcp`]) and/or rows ([`recording`]) + [`manifest`].
 
 pub mod encode;
 pub mod episodes;
 pub mod error;
 pub mod fault;
 pub mod generate;
+pub mod hj212_tcp;
 pub mod manifest;
 pub mod model;
 pub mod noise;

@@ -66,6 +66,9 @@ pub struct SimulateConfig {
     pub interval_override_secs: Option<u32>,
     /// Broker to publish to (QoS 1); none: do not publish.
     pub mqtt: Option<MqttConfig>,
+    /// Send the HJ 212 stations' frames as data loggers over TCP to this address
+    /// (`HOST:PORT`) instead of MQTT ([`crate::hj212_tcp`]); JSON stations still publish.
+    pub hj212_tcp: Option<String>,
     /// MQTT client id; `rw-sim-{scenario}-{seed}-{pid}` when `None`.
     pub client_id: Option<String>,
     /// Recording to write (`.csv` or `.parquet`), with its manifest beside it.
@@ -89,6 +92,7 @@ impl SimulateConfig {
             format: OutputFormat::Json,
             interval_override_secs: None,
             mqtt: None,
+            hj212_tcp: None,
             client_id: None,
             out: None,
             progress_every: Duration::from_secs(5),
@@ -378,6 +382,10 @@ async fn run_inner(config: SimulateConfig, shutdown: CancellationToken) -> Resul
         .clone()
         .unwrap_or_else(|| client_id(&format!("rw-sim-{}-{}", config.scenario.name, config.seed)));
     let publisher = Publisher::start(&mqtt, &id)?;
+    let mut loggers = config
+        .hj212_tcp
+        .as_deref()
+        .map(crate::hj212_tcp::Loggers::new);
     let mut sink = Sink::new(config.out.is_some());
     let mut reached = start;
     let mut last_log = Instant::now();
@@ -416,6 +424,12 @@ async fn run_inner(config: SimulateConfig, shutdown: CancellationToken) -> Resul
         let bytes = msgs.iter().map(|m| m.payload.len() as u64).sum();
         let n = msgs.len() as u64;
         for m in msgs {
+            if let Some(l) = loggers.as_mut()
+                && m.channel == crate::encode::Channel::Hj212
+            {
+                l.send(&m.payload);
+                continue;
+            }
             tokio::select! {
                 () = shutdown.cancelled() => { interrupted = true; break 'run; }
                 r = publisher.publish(&m.topic, m.payload) => {
@@ -433,7 +447,12 @@ async fn run_inner(config: SimulateConfig, shutdown: CancellationToken) -> Resul
             log_progress(reached, sink.messages, publisher.counts().acked, wall);
         }
     }
-    let counts = publisher.finish(&shutdown).await?;
+    let mut counts = publisher.finish(&shutdown).await?;
+    if let Some(l) = loggers {
+        let (acked, unacked) = l.finish(&shutdown, Duration::from_secs(10)).await;
+        counts.acked += acked;
+        counts.lost += unacked;
+    }
     if let Some(e) = publish_error {
         return Err(e);
     }

@@ -21,6 +21,7 @@ pub mod args;
 pub mod bench;
 pub mod config;
 pub mod console;
+pub mod hj212;
 pub mod ingest;
 pub mod keys;
 pub mod render;
@@ -111,6 +112,9 @@ pub enum Command {
     Query(ingest::query::QueryArgs),
     /// Read the dead-letter table (rejected input with its reasons).
     DeadLetters(ingest::dead_letters::DeadLettersArgs),
+    /// HJ 212 tools: check frames as ingest would take them.
+    #[command(subcommand)]
+    Hj212(hj212::Hj212Command),
     /// Benchmarks against a baseline in the same run (build with --release --features bench).
     #[cfg(feature = "bench")]
     #[command(subcommand)]
@@ -263,6 +267,7 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(&cmd, &ctx),
         Command::Query(args) => ingest::query::run(&args, &ctx).await,
         Command::DeadLetters(args) => ingest::dead_letters::run(&args, &ctx).await,
+        Command::Hj212(cmd) => hj212::run(&cmd, &ctx),
         #[cfg(feature = "bench")]
         Command::Bench(cmd) => bench::run(&cmd, &ctx).await,
         #[cfg(not(feature = "bench"))]

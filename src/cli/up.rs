@@ -51,6 +51,10 @@ pub struct UpArgs {
     /// RIVERWATCH_SMTP_PASSWORD) instead of writing them to `<data-dir>/outbox/`.
     #[arg(long)]
     pub smtp: Option<String>,
+    /// Also listen for HJ 212 data loggers over TCP on this port (all interfaces), as
+    /// `[ingest.hj212_tcp] listen` does.
+    #[arg(long)]
+    pub hj212_port: Option<u16>,
     /// Port of the console (HTTP API and live feed); overrides the port of
     /// `[console] listen` (default 127.0.0.1:8080).
     #[arg(long)]
@@ -109,6 +113,12 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     let shutdown = Shutdown::new();
     let mut ingest = ingest_args(ctx, mqtt.clone()).await?;
+    if let Some(port) = args.hj212_port {
+        let addr = format!("0.0.0.0:{port}");
+        super::ingest::check_listen(&addr)?;
+        ingest.config.hj212_tcp.listen = Some(addr);
+    }
+    let hj212 = ingest.config.hj212_tcp.listen.clone();
     if args.mqtt.is_none() {
         // rumqttd has no `$SYS` tree and drops a client that subscribes to it.
         ingest.config.watch_broker_drops = false;
@@ -181,6 +191,19 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             ),
         )
     );
+    if let Some(addr) = &hj212 {
+        eprintln!(
+            "{}",
+            ctx.lang.pick(
+                &format!(
+                    "HJ 212 数采仪可通过 TCP 连接 {addr}（MN 须为站点登记的 MN；检查报文：riverwatch hj212 check）。"
+                ),
+                &format!(
+                    "HJ 212 data loggers can connect over TCP to {addr} (their MN must be a registered station's; check frames: riverwatch hj212 check)."
+                ),
+            )
+        );
+    }
     if let Some(plan) = &plan {
         eprintln!("{}", describe_live(plan, &ctx.loaded.registry, ctx.lang));
     }

@@ -364,7 +364,7 @@ impl Pipeline {
 
     /// Starts ingest in this process on `readings.db` (without priming its session).
     pub fn start_ingest(&mut self, config: IngestConfig) {
-        self.start_ingest_on(config, Arc::new(SystemClock));
+        self.start_ingest_with(config, registry(), Arc::new(SystemClock));
     }
 
     /// Starts ingest in this process on `readings.db` with its reception times from `clock`
@@ -374,13 +374,23 @@ impl Pipeline {
         config: IngestConfig,
         clock: Arc<dyn riverwatch_core::time::Clock>,
     ) {
+        self.start_ingest_with(config, registry(), clock);
+    }
+
+    /// [`Pipeline::start_ingest_on`] with another station registry.
+    pub fn start_ingest_with(
+        &mut self,
+        config: IngestConfig,
+        registry: Arc<riverwatch_core::registry::Registry>,
+        clock: Arc<dyn riverwatch_core::time::Clock>,
+    ) {
         assert!(self.ingest.is_none(), "ingest already runs");
         let store = SqliteStore::open(&self.readings_db(), &test_sqlite_config()).unwrap();
         let args = riverwatch_ingest::IngestArgs {
             config,
             mqtt: self.mqtt(),
             store,
-            registry: registry(),
+            registry,
             clock,
         };
         let token = CancellationToken::new();

@@ -45,6 +45,9 @@ mod alerts;
 /// metrics) and the live feed's resumption.
 mod console;
 
+/// HJ 212 over TCP: loggers' connections into ingest, replies after the commit, backfill.
+mod hj212_tcp;
+
 /// A headless Chromium over the DevTools protocol, for the console's pages.
 mod cdp;
 

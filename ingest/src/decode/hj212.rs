@@ -44,7 +44,8 @@ pub fn period_of_cn(cn: &str) -> Option<Period> {
     }
 }
 
-fn reason_code(e: &FrameError) -> ReasonCode {
+/// The dead-letter reason code of a frame that does not decode.
+pub fn reason_code(e: &FrameError) -> ReasonCode {
     e.reason_code()
         .parse()
         .unwrap_or(ReasonCode::MalformedFrame)
@@ -52,13 +53,28 @@ fn reason_code(e: &FrameError) -> ReasonCode {
 
 /// Decodes one frame. Packets of a split message come back as [`Decoded::Partial`].
 pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Decoded {
+    decode_with_limit(
+        v,
+        msg,
+        topic_station,
+        riverwatch_core::hj212::MAX_SEGMENT_LEN,
+    )
+}
+
+/// [`decode`] with a data segment limit of `max_segment_len` bytes (a TCP listener's).
+pub fn decode_with_limit(
+    v: &Validator<'_>,
+    msg: &Message<'_>,
+    topic_station: &str,
+    max_segment_len: usize,
+) -> Decoded {
     let done = |d: DeadLetter| {
         Decoded::Done(Outcome {
             readings: vec![],
             dead_letters: vec![d],
         })
     };
-    let frame = match Frame::decode(msg.payload) {
+    let frame = match Frame::decode_with_limit(msg.payload, max_segment_len) {
         Ok(f) => f,
         Err(e) => return done(v.reject(msg, reason_code(&e), e.to_string(), Some(topic_station))),
     };
@@ -119,6 +135,9 @@ pub fn decode(v: &Validator<'_>, msg: &Message<'_>, topic_station: &str) -> Deco
     };
     Decoded::Done(values(v, msg, station, &frame, &cp))
 }
+
+/// The registry unit that stations listed in `hj212_mg_m3_stations` send in mg/m³.
+pub const MICROGRAMS: &str = "µg/m³";
 
 /// Turns the joined CP data of a complete message into readings and dead letters.
 pub fn values(
@@ -231,6 +250,15 @@ pub fn values(
         let raw = match item.value_for_cn(&frame.cn) {
             Some((_, text)) => RawValue::parse(text),
             None => RawValue::Text(""),
+        };
+        // A logger that sends mg/m³ where the registry keeps µg/m³ (1 mg/m³ = 1000 µg/m³).
+        let raw = match raw {
+            RawValue::Number(x)
+                if param.unit == MICROGRAMS && v.mg_m3_stations.contains(station.id.as_str()) =>
+            {
+                RawValue::Number(x * 1000.0)
+            }
+            other => other,
         };
         v.value(
             msg,

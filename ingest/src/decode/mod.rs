@@ -51,6 +51,9 @@ pub struct Validator<'r> {
     pub max_payload_bytes: usize,
     /// The HJ 212 access passwords of the stations that have one.
     pub passwords: &'r StationPasswords,
+    /// Stations (ids) whose HJ 212 values of µg/m³ parameters arrive in mg/m³
+    /// (`hj212_mg_m3_stations`).
+    pub mg_m3_stations: &'r std::collections::HashSet<String>,
 }
 
 /// Added to the reason of a dead letter whose stored payload had its password masked.
@@ -121,6 +124,24 @@ impl<'r> Validator<'r> {
         };
         match decoded {
             Decoded::Done(mut outcome) if kind == TopicKind::Hj212 => {
+                self.redact(&mut outcome.dead_letters);
+                Decoded::Done(outcome)
+            }
+            other => other,
+        }
+    }
+
+    /// Decodes one HJ 212 frame of a logger's TCP connection, whose station is known by its
+    /// MN, with the listener's segment limit; otherwise as [`Validator::decode`] (dead
+    /// letters with the `PW` masked).
+    pub fn decode_stream(
+        &self,
+        msg: &Message<'_>,
+        station: &str,
+        max_segment_len: usize,
+    ) -> Decoded {
+        match hj212::decode_with_limit(self, msg, station, max_segment_len) {
+            Decoded::Done(mut outcome) => {
                 self.redact(&mut outcome.dead_letters);
                 Decoded::Done(outcome)
             }

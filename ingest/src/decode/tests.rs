@@ -23,8 +23,11 @@ fn validator(r: &'static Registry) -> Validator<'static> {
         future_tolerance: chrono::Duration::minutes(10),
         max_payload_bytes: 64 * 1024,
         passwords: NONE.get_or_init(StationPasswords::new),
+        mg_m3_stations: NO_MG.get_or_init(std::collections::HashSet::new),
     }
 }
+
+static NO_MG: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
 
 /// The password of LLH-CJG in the tests that configure one; LLH-HK has none.
 const SECRET: &str = "s3cret";
@@ -867,4 +870,66 @@ proptest! {
                     && RawValue::parse(t) == RawValue::Number(r.value))));
         }
     }
+}
+
+#[test]
+fn a_station_sending_mg_per_m3_has_its_microgram_parameters_converted() {
+    // HJ 212's code table gives SO2 (a21026) and PM2.5 (a34004) in mg/m³; the registry keeps
+    // them in µg/m³ (GB 3095-2012): 0.035 mg/m³ is 35 µg/m³. CO (a21005) is mg/m³ in both
+    // and stays as sent.
+    static MG: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    let v = Validator {
+        mg_m3_stations: MG.get_or_init(|| ["AIR-HRB".to_string()].into_iter().collect()),
+        ..validator(registry())
+    };
+    let station = registry().station("AIR-HRB").unwrap();
+    let mut data = CpData {
+        data_time: Some(
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+                .unwrap()
+                .and_hms_opt(8, 0, 0)
+                .unwrap(),
+        ),
+        ..CpData::default()
+    };
+    for (code, value) in [("a21026", "0.035"), ("a34004", "0.075"), ("a21005", "1.2")] {
+        let mut item = CpItem::new(code);
+        item.avg = Some(value.into());
+        data.items.push(item);
+    }
+    let frame = Frame {
+        qn: Some("20261122080000000".into()),
+        st: "22".into(),
+        cn: "2061".into(),
+        pw: "123456".into(),
+        mn: station.mn.clone(),
+        flag: Flag::new(Version::Hj212_2017, true, false),
+        pnum: None,
+        pno: None,
+        cp: data.render(),
+    };
+    let values = |v: Validator<'_>| -> Vec<(String, f64)> {
+        let o = run_with(v, TopicKind::Hj212, "AIR-HRB", frame.encode().as_bytes());
+        assert!(o.dead_letters.is_empty(), "{:?}", o.dead_letters);
+        let mut out: Vec<(String, f64)> = o
+            .readings
+            .iter()
+            .map(|r| (r.parameter.to_string(), r.value))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let close = |got: Vec<(String, f64)>, want: &[(&str, f64)]| {
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((p, x), (q, y)) in got.iter().zip(want) {
+            assert_eq!(p, q);
+            assert!((x - y).abs() < 1e-9, "{p}: {x} vs {y}");
+        }
+    };
+    close(values(v), &[("CO", 1.2), ("PM25", 75.0), ("SO2", 35.0)]);
+    // Without the setting, 0.035 is taken as µg/m³.
+    close(
+        values(validator(registry())),
+        &[("CO", 1.2), ("PM25", 0.075), ("SO2", 0.035)],
+    );
 }

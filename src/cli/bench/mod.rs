@@ -7,6 +7,7 @@
 //! - [`alert_service`]: alert latency from an evaluation event to the email, against lettre.
 //! - [`analytics`]: a year's daily and monthly evaluation and the live path.
 //! - [`simulator`]: the simulator's generation and publishing rate.
+//! - [`hj212`]: HJ 212 frames over the loggers' TCP path (write → 9014) against MQTT.
 //!
 //! They start their own servers from `riverwatch-testkit` (mosquitto, the SMTP server),
 //! which is why they exist only in a build with `--features bench`.
@@ -14,6 +15,7 @@
 pub mod alert_service;
 pub mod alerts;
 pub mod analytics;
+pub mod hj212;
 pub mod ingest;
 pub mod simulator;
 
@@ -38,6 +40,9 @@ pub enum BenchCommand {
     Analytics(analytics::AnalyticsBenchArgs),
     /// Simulator throughput: generation and encoding, then publishing with --mqtt.
     Simulator(simulator::SimulatorBenchArgs),
+    /// HJ 212 frames/s and latency over TCP (write → 9014) against the same frames
+    /// through MQTT (publish → readings out).
+    Hj212(hj212::Hj212BenchArgs),
 }
 
 /// Runs `riverwatch bench …`.
@@ -51,6 +56,7 @@ pub async fn run(cmd: &BenchCommand, ctx: &Context) -> anyhow::Result<()> {
         BenchCommand::AlertService(a) => alert_service::run(a, ctx).await,
         BenchCommand::Analytics(a) => analytics::run(a, ctx).await,
         BenchCommand::Simulator(a) => simulator::run(a, ctx).await,
+        BenchCommand::Hj212(a) => hj212::run(a).await,
     }
 }
 

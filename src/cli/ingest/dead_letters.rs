@@ -209,6 +209,8 @@ async fn replay(args: &ReplayArgs, ctx: &Context) -> anyhow::Result<()> {
         .await
         .map_err(|e| store_error(ctx, &e))?;
     let topics = config.mqtt.topics();
+    let mg_m3_stations = riverwatch_ingest::mg_m3_stations(&config.ingest, &registry)
+        .map_err(|e| user_error(format!("配置错误：{e}"), format!("configuration: {e}")))?;
     let replay_args = riverwatch_ingest::replay::ReplayArgs {
         reason,
         since,
@@ -218,6 +220,7 @@ async fn replay(args: &ReplayArgs, ctx: &Context) -> anyhow::Result<()> {
             .unwrap_or(chrono::Duration::minutes(10)),
         max_payload_bytes: config.ingest.max_payload_bytes,
         passwords: &passwords,
+        mg_m3_stations: &mg_m3_stations,
         clock,
     };
     let result = riverwatch_ingest::replay::replay(&replay_args, &dead, &marker, &mut writer).await;

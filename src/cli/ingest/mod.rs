@@ -28,6 +28,24 @@ pub struct IngestCmdArgs {
     /// Share the load with other ingest processes through `$share/GROUP/...`.
     #[arg(long)]
     pub shared_group: Option<String>,
+    /// Listen for HJ 212 data loggers over TCP on this address (e.g. `0.0.0.0:9212`);
+    /// overrides `[ingest.hj212_tcp] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub hj212_listen: Option<String>,
+}
+
+/// Stops the command at once, in the operator's language, when the HJ 212 listening
+/// address cannot be bound (the service binds it again when it starts).
+///
+/// # Errors
+/// The address does not parse or is taken.
+pub fn check_listen(addr: &str) -> anyhow::Result<()> {
+    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
+        user_error(
+            format!("无法在 {addr} 上监听 HJ 212 数采仪连接：{e}。请换一个端口或地址。"),
+            format!("cannot listen for HJ 212 data loggers on {addr}: {e}; choose another port or address"),
+        )
+    })
 }
 
 /// Builds the ingest service's arguments from the configuration.
@@ -92,6 +110,12 @@ pub async fn run(args: &IngestCmdArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     if let Some(g) = &args.shared_group {
         ingest.config.shared_group = Some(g.clone());
+    }
+    if let Some(addr) = &args.hj212_listen {
+        ingest.config.hj212_tcp.listen = Some(addr.clone());
+    }
+    if let Some(addr) = &ingest.config.hj212_tcp.listen {
+        check_listen(addr)?;
     }
     let token = CancellationToken::new();
     let service = tokio::spawn(riverwatch_ingest::run(ingest, token.clone()));

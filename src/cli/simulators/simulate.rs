@@ -37,6 +37,11 @@ pub struct SimulateArgs {
     /// Broker to publish to at QoS 1 (default: the configured broker, unless --out is given).
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// Run the HJ 212 stations as data loggers connecting over TCP to HOST:PORT (one
+    /// connection each, 9014 awaited, reconnect and resend); JSON stations still publish
+    /// to the broker. Use with --format hj212 for every station.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub hj212_tcp: Option<String>,
     /// Record to FILE.csv or FILE.parquet; the manifest goes to FILE.manifest.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -66,6 +71,10 @@ pub async fn run(args: &SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
         None => Pacing::Fast,
     };
     if args.mqtt.is_some() || args.out.is_none() {
+        config.mqtt = Some(broker(ctx, args.mqtt.as_deref())?);
+    }
+    config.hj212_tcp = args.hj212_tcp.clone();
+    if config.hj212_tcp.is_some() && config.mqtt.is_none() {
         config.mqtt = Some(broker(ctx, args.mqtt.as_deref())?);
     }
     if args.wall_clock {

@@ -300,6 +300,7 @@ fn unknown_parameters(n: usize, received_at: DateTime<Utc>) -> Vec<DeadLetter> {
         future_tolerance: chrono::Duration::minutes(10),
         max_payload_bytes: 256 * 1024,
         passwords: &passwords,
+        mg_m3_stations: &std::collections::HashSet::new(),
     };
     let values: Vec<String> = (0..n).map(|i| format!("\"X{i:05}\":1.5")).collect();
     let payload = Bytes::from(format!(
