@@ -561,7 +561,10 @@ async fn watch_events(
 ) -> Result<(Seen, tokio::task::JoinHandle<()>), BenchError> {
     let fail = |e: String| BenchError::Publish(format!("event watcher: {e}"));
     let opts = mqtt
-        .options(&format!("rw-alerts-bench-watch-{}", std::process::id()), true)
+        .options(
+            &format!("rw-alerts-bench-watch-{}", std::process::id()),
+            true,
+        )
         .map_err(|e| fail(e.to_string()))?;
     let (client, mut eventloop) = AsyncClient::new(opts, 100);
     eventloop.set_network_options(network_options());
@@ -642,7 +645,9 @@ fn stage_figures(i: StageInputs<'_>) -> Result<Vec<StageFigures>, BenchError> {
             alert_id: Some(id.clone()),
             ..Default::default()
         };
-        let notifications = reader.notifications(&query).map_err(|e| fail(e.to_string()))?;
+        let notifications = reader
+            .notifications(&query)
+            .map_err(|e| fail(e.to_string()))?;
         for n in notifications.iter().filter(|n| n.channel == Channel::Email) {
             let Some(r) = i.received.iter().find(|r| r.data.contains(&n.message_id)) else {
                 continue;
