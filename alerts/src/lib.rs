@@ -26,8 +26,8 @@
 //!   inhibit rules attach more (by default a section's class alert to a parameter alert of
 //!   the same section), so one problem makes one notification.
 //! - [`escalation`]: per-province escalation while unacknowledged.
-//! - [`notify`]: templates, email (lettre; `smtp://` relays over TCP_NODELAY sockets of
-//!   its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
+//! - [`notify`]: templates, email (lettre; `smtp://` and `smtps://` relays over
+//!   TCP_NODELAY sockets of its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox (with attachments
 //!   and the report emails queued), audit.
 //! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)

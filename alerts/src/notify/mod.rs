@@ -5,7 +5,8 @@
 //!
 //! - [`templates`]: subject, plain text, HTML and robot markdown, Chinese or English.
 //! - [`email`]: lettre, SMTP relay (STARTTLS or TLS) or `.eml` files in the outbox folder.
-//! - [`relay`]: `smtp://` relay connections with TCP_NODELAY, kept open for reuse.
+//! - [`relay`]: `smtp://` and `smtps://` relay connections with TCP_NODELAY, kept open for
+//!   reuse.
 //! - [`webhook`]: generic JSON, DingTalk and WeCom group robots.
 //! - [`mqtt`]: retained alert state and the service status.
 
