@@ -11,7 +11,7 @@
 //!
 //! # Layout
 //! - [`model`]: the typed report: section rows, rivers, boundary sections, incidents, the
-//!   ledger, alerts, air, the audit head.
+//!   ledger, alerts, air, outfalls, gauges, the audit head.
 //! - [`assemble`]: reads the stores and builds a [`model::Report`] for a period and date.
 //! - [`json`]: the programs' view (`--format json`) and the digest that tells a revision.
 //! - [`tables`]: the report as titled tables of typed cells, headers with units; the

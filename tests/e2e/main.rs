@@ -37,6 +37,10 @@ mod up;
 /// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
 mod analytics;
 
+/// River-chief reports: a simulated month through the readings store and analytics into the
+/// monthly report and its workbook, against the standards' tables.
+mod report;
+
 /// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
 mod alerts;
