@@ -7,7 +7,8 @@
 //! number is the same in the report, on the console and in `riverwatch evaluations`.
 //!
 //! Data flow: [`assemble`] (stores → typed [`model::Report`]) → [`json`] (the programs'
-//! view) and [`tables`] (titled tables in the operator's language) → [`csv`], [`html`], [`xlsx`].
+//! view) and [`tables`] (titled tables in the operator's language) → [`csv`], [`html`], [`xlsx`];
+//! [`delivery`] makes the email and picks the recipients.
 //!
 //! # Layout
 //! - [`model`]: the typed report: section rows, rivers, boundary sections, incidents, the
@@ -19,10 +20,13 @@
 //! - [`csv`]: one CSV file per table.
 //! - [`html`]: the HTML report and the email body (inline styles only).
 //! - [`xlsx`]: the Excel workbook: summary, one sheet per table, the boundary-class chart.
+//! - [`delivery`]: file name, outbox key, subject (修订 marks), the report email, and the
+//!   recipients from the alert routing (`riverwatch report --send`).
 #![deny(missing_docs)]
 
 pub mod assemble;
 pub mod csv;
+pub mod delivery;
 pub mod html;
 pub mod json;
 pub mod model;
