@@ -56,7 +56,11 @@ pub fn run(args: &ListArgs, ctx: &Context) -> anyhow::Result<()> {
     let rows = entries.iter().map(|e| {
         vec![
             e.period.as_str().to_string(),
-            format!("{}–{}", e.first_day, e.last_day),
+            if e.first_day == e.last_day {
+                e.first_day.to_string()
+            } else {
+                format!("{}–{}", e.first_day, e.last_day)
+            },
             e.river
                 .clone()
                 .unwrap_or_else(|| lang.pick("全区域", "zone").to_string()),
