@@ -176,3 +176,125 @@ fn a_run_rechecks_the_periods_that_ended_within_the_window() {
         vec![d("2026-01-01")]
     );
 }
+
+/// The schedule over real SQLite files (an empty evaluation store, an alert store): a
+/// report archived but never queued (a crash between the two) is queued at the next run and
+/// not issued again; a second run queues nothing; the next day's run issues the next day.
+#[test]
+fn a_report_archived_but_not_queued_is_queued_once_and_runs_repeat_nothing() {
+    use riverwatch_alerts::model::Channel;
+    use riverwatch_core::time::ManualClock;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let off = |s: &crate::config::PeriodSchedule| crate::config::PeriodSchedule {
+        enabled: false,
+        ..s.clone()
+    };
+    let defaults = ReportsConfig::default();
+    let config = ReportsConfig {
+        week: off(&defaults.week),
+        month: off(&defaults.month),
+        quarter: off(&defaults.quarter),
+        year: off(&defaults.year),
+        ..ReportsConfig::test_config()
+    };
+    let args = ScheduleArgs {
+        config,
+        lang: Lang::Zh,
+        registry: Arc::new(Registry::builtin().unwrap()),
+        analytics: AnalyticsConfig::default(),
+        alerts: AlertsConfig::default(),
+        data_dir: data.clone(),
+        clock: Arc::new(ManualClock::new(t("2026-11-30T07:00:00+08:00"))),
+    };
+    drop(riverwatch_analytics::store::AnalyticsStore::open(&data.join("analytics.db")).unwrap());
+    let alerts_db = data.join("alerts.db");
+    drop(AlertStore::open(&alerts_db).unwrap());
+    let dues = args.config.validate().unwrap();
+    let scopes = scopes(&args);
+    // The built-in routing: the zone, lalin, songhua, second-songhua.
+    assert_eq!(scopes.len(), 4, "{scopes:?}");
+    let first_start = t("2026-11-30T07:00:00+08:00");
+    let at8 = t("2026-11-30T08:00:00+08:00");
+
+    // A crash after archiving the Lalin report of the 29th, before queueing it.
+    let unit = Unit {
+        span: Span::containing(WindowPeriod::Day, d("2026-11-29")).unwrap(),
+        river: Some("lalin".into()),
+    };
+    let ctx = RunContext::open(&args).unwrap();
+    let report = ctx.assemble(&args, &unit, at8).unwrap();
+    let mut archive = Archive::open(&args.archive_path()).unwrap();
+    archive
+        .insert(&NewEntry {
+            period: WindowPeriod::Day,
+            first_day: d("2026-11-29"),
+            last_day: d("2026-11-29"),
+            river: Some("lalin".into()),
+            lang: Lang::Zh,
+            revision: 0,
+            digest: crate::json::digest(&report),
+            file: data.join("lost.xlsx"),
+            created_at: at8,
+        })
+        .unwrap();
+    drop(ctx);
+
+    let never = CancellationToken::new();
+    let queued = || {
+        AlertStore::open(&alerts_db)
+            .unwrap()
+            .due_notifications(Channel::Email, t("2026-12-31T00:00:00Z"), 100)
+            .unwrap()
+    };
+    let run = run_once(&args, &dues, &scopes, first_start, at8, &never);
+    assert_eq!(
+        (run.issued, run.requeued, run.revised, run.failed),
+        (3, 1, 0, 0),
+        "{run:?}"
+    );
+    // Lalin: two offices; the zone two departments; Songhua two offices; Second Songhua one.
+    assert_eq!(queued().len(), 7);
+    let lalin = archive
+        .latest(WindowPeriod::Day, d("2026-11-29"), Some("lalin"), Lang::Zh)
+        .unwrap()
+        .unwrap();
+    assert_eq!(lalin.revision, 0);
+    assert_eq!(lalin.queued_at, Some(at8));
+    assert_eq!(lalin.recipients, 2);
+
+    // The same morning again (a restart): nothing new.
+    let again = run_once(
+        &args,
+        &dues,
+        &scopes,
+        first_start,
+        t("2026-11-30T08:05:00+08:00"),
+        &never,
+    );
+    assert_eq!((again.issued, again.unchanged, again.requeued), (0, 4, 0));
+    assert_eq!(queued().len(), 7);
+
+    // Tuesday: the 30th is issued, the 29th re-checked and unchanged, the 28th (due before
+    // the first start) never issued.
+    let tuesday = run_once(
+        &args,
+        &dues,
+        &scopes,
+        first_start,
+        t("2026-12-01T08:00:00+08:00"),
+        &never,
+    );
+    assert_eq!((tuesday.issued, tuesday.unchanged), (4, 4), "{tuesday:?}");
+    assert_eq!(queued().len(), 14);
+    assert!(
+        archive
+            .latest(WindowPeriod::Day, d("2026-11-28"), None, Lang::Zh)
+            .unwrap()
+            .is_none()
+    );
+    let (last, what) = archive.last_run().unwrap().unwrap();
+    assert_eq!(last, t("2026-12-01T08:00:00+08:00"));
+    assert!(what.contains("\"issued\":4"), "{what}");
+}
