@@ -68,8 +68,8 @@ pub struct PeriodSchedule {
     /// Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub day: Option<u32>,
-    /// Days after the period ends during which each run re-assembles its report and
-    /// re-issues it marked 修订 when its numbers changed. Default 7 (day), 14 (week),
+    /// Days after the report falls due during which each run re-assembles it and re-issues
+    /// it marked 修订 when its numbers changed (at least 1). Default 7 (day), 14 (week),
     /// 31 (month, quarter, year).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recheck_days: Option<u32>,
@@ -158,7 +158,7 @@ pub struct Due {
     pub weekday: Weekday,
     /// Monthly, quarterly, annual reports: the day of the month, 1–28.
     pub day: u32,
-    /// Days after the period's end during which it is re-checked.
+    /// Days after the due time during which the report is re-checked.
     pub recheck_days: u32,
 }
 
@@ -215,6 +215,9 @@ impl ReportsConfig {
                 (Some(d), _) if (1..=28).contains(&d) => d,
                 (Some(d), _) => return Err(format!("{name}.day {d}: use 1 to 28")),
             };
+            if s.recheck_days == Some(0) {
+                return Err(format!("{name}.recheck_days: at least 1"));
+            }
             if s.enabled {
                 out.push(Due {
                     period,
@@ -253,6 +256,8 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("month.day 31"));
         let bad: ReportsConfig = toml::from_str("[day]\nat = \"8 am\"\n").unwrap();
         assert!(bad.validate().unwrap_err().contains("day.at"));
+        let bad: ReportsConfig = toml::from_str("[day]\nrecheck_days = 0\n").unwrap();
+        assert!(bad.validate().unwrap_err().contains("day.recheck_days"));
         let off: ReportsConfig = toml::from_str("[year]\nenabled = false\n").unwrap();
         assert_eq!(off.validate().unwrap().len(), 4);
     }

@@ -7,8 +7,8 @@
 //!
 //! What decides is stored, not remembered: a report already archived is not issued again;
 //! one archived but not yet queued (a crash between the two) is queued again, which the
-//! outbox makes idempotent per report, recipient and digest. At each run the reports whose
-//! period ended less than `recheck_days` ago (7 days for daily, 14 for weekly, 31 for the
+//! outbox makes idempotent per report, recipient and digest. At each run the reports that
+//! fell due less than `recheck_days` ago (7 days for daily, 14 for weekly, 31 for the
 //! others) are assembled again: a changed digest is re-issued as the next revision, marked
 //! 修订, and re-sent; an unchanged one is left alone. On start, a report that fell due while
 //! the service was down is caught up, but only the latest due period of each kind, only
@@ -92,8 +92,9 @@ pub fn next_due(dues: &[Due], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .min()
 }
 
-/// The periods of `due`'s kind a run at `now` looks at, the newest first: the latest due one
-/// and those before it that ended less than `recheck_days` ago.
+/// The periods of `due`'s kind a run at `now` looks at, the newest first: those that fell
+/// due less than `recheck_days` ago (measured from the due time, so a report due late in the
+/// month after its period is still looked at).
 pub fn periods_to_check(due: &Due, now: DateTime<Utc>) -> Vec<(Span, DateTime<Utc>)> {
     let window = Duration::days(i64::from(due.recheck_days));
     let mut out = Vec::new();
@@ -102,7 +103,7 @@ pub fn periods_to_check(due: &Due, now: DateTime<Utc>) -> Vec<(Span, DateTime<Ut
     };
     // Bounded: one period per day of the window at most.
     for _ in 0..=due.recheck_days {
-        if span.end() + window <= now {
+        if at + window <= now {
             break;
         }
         out.push((span, at));

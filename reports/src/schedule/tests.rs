@@ -159,18 +159,33 @@ fn a_run_rechecks_the_periods_that_ended_within_the_window() {
             .map(|(s, _)| s.first_day)
             .collect::<Vec<_>>()
     };
-    // Daily, 7 days: the 29th (just due) back to the 23rd, which ended 6 days 8 hours ago.
+    // Daily, 7 days: the 29th (just due) back to the 23rd, due 6 days ago; the 22nd fell
+    // due exactly 7 days ago.
     let days = firsts(WindowPeriod::Day, "2026-11-30T08:00:00+08:00");
     assert_eq!(days.len(), 7, "{days:?}");
     assert_eq!(days[0], d("2026-11-29"));
     assert_eq!(days[6], d("2026-11-23"));
-    // Weekly, 14 days: the weeks of the 23rd and the 16th; the 9th's ended 14 days ago.
+    // Weekly, 14 days: the weeks of the 23rd and the 16th; the 9th's fell due 14 days ago.
     assert_eq!(
         firsts(WindowPeriod::Week, "2026-11-30T08:00:00+08:00"),
         vec![d("2026-11-23"), d("2026-11-16")]
     );
     // Annual, 31 days: in December the 2025 report is no longer looked at.
     assert!(firsts(WindowPeriod::Year, "2026-12-01T08:00:00+08:00").is_empty());
+    // A monthly report due on the 28th is looked at from then on, whatever recheck_days.
+    let late = Due {
+        day: 28,
+        recheck_days: 1,
+        ..due(WindowPeriod::Month)
+    };
+    let months = |now| {
+        periods_to_check(&late, t(now))
+            .into_iter()
+            .map(|(s, _)| s.first_day)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(months("2026-12-28T08:00:00+08:00"), vec![d("2026-11-01")]);
+    assert!(months("2026-12-29T08:00:00+08:00").is_empty());
     assert_eq!(
         firsts(WindowPeriod::Year, "2027-01-20T08:00:00+08:00"),
         vec![d("2026-01-01")]
