@@ -52,6 +52,10 @@ mod console;
 /// HJ 212 over TCP: loggers' connections into ingest, replies after the commit, backfill.
 mod hj212_tcp;
 
+/// The report schedule: daily reports issued once across a restart, archived, and re-issued
+/// marked 修订 when a late reading changes their numbers.
+mod reports;
+
 /// A headless Chromium over the DevTools protocol, for the console's pages.
 mod cdp;
 
