@@ -39,7 +39,7 @@ mod analytics;
 
 /// River-chief reports: a simulated month through the readings store and analytics into the
 /// monthly report and its workbook, against the standards' tables.
-mod report;
+mod report_month;
 
 /// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
@@ -54,7 +54,7 @@ mod hj212_tcp;
 
 /// The report schedule: daily reports issued once across a restart, archived, and re-issued
 /// marked 修订 when a late reading changes their numbers.
-mod reports;
+mod report_schedule;
 
 /// A headless Chromium over the DevTools protocol, for the console's pages.
 mod cdp;
