@@ -8,6 +8,8 @@
 //! - [`analytics`]: a year's daily and monthly evaluation and the live path.
 //! - [`simulator`]: the simulator's generation and publishing rate.
 //! - [`hj212`]: HJ 212 frames over the loggers' TCP path (write → 9014) against MQTT.
+//! - [`report`]: a month's river-chief report from the stored evaluations against
+//!   recomputing the month from the raw readings.
 //!
 //! They start their own servers from `riverwatch-testkit` (mosquitto, the SMTP server),
 //! which is why they exist only in a build with `--features bench`.
@@ -17,6 +19,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod hj212;
 pub mod ingest;
+pub mod report;
 pub mod simulator;
 
 use std::time::Duration;
@@ -43,6 +46,9 @@ pub enum BenchCommand {
     /// HJ 212 frames/s and latency over TCP (write → 9014) against the same frames
     /// through MQTT (publish → readings out).
     Hj212(hj212::Hj212BenchArgs),
+    /// A month's river-chief report of the whole network from the stored evaluations (wall
+    /// time, peak memory) against recomputing the month from the raw readings.
+    Report(report::ReportBenchArgs),
 }
 
 /// Runs `riverwatch bench …`.
@@ -57,6 +63,7 @@ pub async fn run(cmd: &BenchCommand, ctx: &Context) -> anyhow::Result<()> {
         BenchCommand::Analytics(a) => analytics::run(a, ctx).await,
         BenchCommand::Simulator(a) => simulator::run(a, ctx).await,
         BenchCommand::Hj212(a) => hj212::run(a).await,
+        BenchCommand::Report(a) => report::run(a, ctx).await,
     }
 }
 
