@@ -61,6 +61,18 @@ fn the_latency_benchmark_measures_a_small_burst() {
         r["max_ms"].as_f64().unwrap(),
     );
     assert!(p50 > 0.0 && p99 >= p50 && max >= p99, "{r}");
+    // The stages of each email: from the event to its outbox row, from the row to the `250`;
+    // each is part of the whole (wall-clock times, the row's in ms).
+    let stages = r["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["event→queued", "queued→250"], "{r}");
+    for s in stages {
+        let (s50, s99) = (s["p50_ms"].as_f64().unwrap(), s["p99_ms"].as_f64().unwrap());
+        assert!(s99 >= s50 && s99 <= max + 2.0, "{r}");
+    }
 }
 
 #[test]

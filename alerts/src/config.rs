@@ -117,9 +117,9 @@ pub struct AlertsConfig {
     /// Timeout of one SMTP conversation, seconds. Default 30.
     #[serde(default = "default_smtp_timeout_secs")]
     pub smtp_timeout_secs: u64,
-    /// Reach an `smtp://` relay over a socket with TCP_NODELAY (Nagle off; otherwise each
-    /// email waits about 40 ms for the relay's delayed ACK). `false` uses lettre's own
-    /// pooled transport, with Nagle on. `smtps://` relays always use lettre's. Default true.
+    /// Reach the relay (`smtp://` or `smtps://`) over a socket with TCP_NODELAY (Nagle off;
+    /// otherwise each email waits about 40 ms for the relay's delayed ACK). `false` uses
+    /// lettre's own pooled transport, with Nagle on. Default true.
     #[serde(default = "default_smtp_nodelay")]
     pub smtp_nodelay: bool,
     /// Timeout of one webhook request, seconds. Default 10.

@@ -7,10 +7,10 @@
 //!
 //! Data flow: [`source`] (`{prefix}/events/+`, QoS 1, persistent session, manual acks) →
 //! [`service`] processor ([`lifecycle`] → [`inhibit`] → [`routing`] → [`grouping`], with
-//! [`silence`] and [`escalation`] on the clock) → one [`store`] transaction per event (alert,
-//! grouping state, [`audit`] rows), then the broker ack → due groups become notifications
-//! queued in the store's outbox → [`notify`] senders (email, webhook) deliver and record the
-//! outcome; [`notify::mqtt`] keeps the retained state on `{prefix}/alerts/{id}`. The console
+//! [`silence`] and [`escalation`] on the clock; due groups become notifications) → one
+//! [`store`] transaction per run of events (alerts, grouping state, [`audit`] rows, the
+//! notifications queued in the store's outbox), then the broker acks → [`notify`] senders
+//! (email, webhook) deliver and record the outcomes; [`notify::mqtt`] keeps the retained state on `{prefix}/alerts/{id}`. The console
 //! and reports read everything through [`reader::AlertReader`].
 //!
 //! # Layout
@@ -26,8 +26,8 @@
 //!   inhibit rules attach more (by default a section's class alert to a parameter alert of
 //!   the same section), so one problem makes one notification.
 //! - [`escalation`]: per-province escalation while unacknowledged.
-//! - [`notify`]: templates, email (lettre; `smtp://` relays over TCP_NODELAY sockets of
-//!   its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
+//! - [`notify`]: templates, email (lettre; `smtp://` and `smtps://` relays over
+//!   TCP_NODELAY sockets of its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox (with attachments
 //!   and the report emails queued), audit.
 //! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)

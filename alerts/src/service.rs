@@ -4,12 +4,15 @@
 //! The processor owns the alert state. For each event it applies the lifecycle, attaches
 //! alerts to the alert they are inhibited by (downstream alerts of an incident to its source,
 //! and what the inhibit rules say), routes the alert to both provinces and
-//! puts it in each recipient's group, and commits all of it — alert, event id, grouping state
-//! and audit rows — in one transaction before the event is acknowledged to the broker. On
-//! each tick (and right after each event) it picks up acknowledgements and silences written
-//! by the command line, escalates what is overdue and flushes due groups: each notification
-//! is queued in the outbox in the same transaction as the grouping and escalation state that
-//! decided it. The senders deliver from the outbox.
+//! puts it in each recipient's group. On each tick, and right after each run of event
+//! messages, it picks up acknowledgements and silences written by the command line, escalates
+//! what is overdue and flushes due groups. A run of messages (those the subscription had at
+//! hand, at most [`riverwatch_core::mqtt::subscriber::RUN`]) is committed as one transaction —
+//! alerts, event ids, grouping state, audit rows, refused messages and the notifications the
+//! run made due in the outbox — before its messages are acknowledged to the broker: one
+//! durable commit per run rather than two per event, so a burst reaches the outbox without
+//! queueing behind a sync per event. Each notification is queued in the same transaction as
+//! the grouping and escalation state that decided it. The senders deliver from the outbox.
 //!
 //! An event message is applied only when it carries analytics' MAC (core's
 //! [`riverwatch_core::mqtt::auth`]) and its time lies in the window around the clock
@@ -274,6 +277,8 @@ struct Changes {
     alerts: BTreeMap<String, Alert>,
     audits: Vec<PendingAudit>,
     notifications: Vec<NewNotification>,
+    /// Event messages refused (kept in `rejected_messages`).
+    rejected: Vec<Rejected>,
 }
 
 impl Changes {
@@ -299,6 +304,7 @@ impl Changes {
         self.events.is_empty()
             && self.alerts.is_empty()
             && self.audits.is_empty()
+            && self.rejected.is_empty()
             && self.notifications.is_empty()
     }
 }
@@ -413,44 +419,40 @@ impl Processor {
             tokio::select! {
                 run = events.recv() => {
                     let Some(run) = run else { break };
-                    for message in run {
-                        // A failed commit is retried after reloading the state from the
-                        // store; the event stays unacknowledged meanwhile.
-                        loop {
-                            match self.handle_event(&message) {
-                                Ok(()) => {
-                                    if backoff.attempts() > 0 {
-                                        info!(attempts = backoff.attempts(), "Alert state commits again.");
-                                    }
-                                    backoff.reset();
-                                    let _ = acks.send(vec![PacketAck::from(&message)]);
-                                    break;
+                    // A failed commit is retried after reloading the state from the store;
+                    // the run's events stay unacknowledged meanwhile.
+                    loop {
+                        match self.handle_run(&run) {
+                            Ok(()) => {
+                                if backoff.attempts() > 0 {
+                                    info!(attempts = backoff.attempts(), "Alert state commits again.");
                                 }
-                                Err(error) => {
-                                    let delay = backoff.next_delay();
-                                    if backoff.attempts() == 1 {
-                                        self.metrics.store_failed();
-                                        error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying until it succeeds.");
-                                    } else {
-                                        debug!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state yet.");
+                                backoff.reset();
+                                let _ = acks.send(run.iter().map(PacketAck::from).collect());
+                                break;
+                            }
+                            Err(error) => {
+                                let delay = backoff.next_delay();
+                                if backoff.attempts() == 1 {
+                                    self.metrics.store_failed();
+                                    error!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state; retrying until it succeeds.");
+                                } else {
+                                    debug!(%error, retry_in_ms = delay.as_millis() as u64, "Cannot commit alert state yet.");
+                                }
+                                // Ctrl-C ends the retries: the events in hand stay
+                                // unacknowledged and the broker hands them over again after
+                                // the restart.
+                                tokio::select! {
+                                    () = tokio::time::sleep(delay) => {}
+                                    () = shutdown.cancelled() => {
+                                        info!("Shutting down while the alert store fails; the events in hand stay with the broker.");
+                                        break 'run;
                                     }
-                                    // Ctrl-C ends the retries: the event stays unacknowledged
-                                    // and the broker hands it over again after the restart.
-                                    tokio::select! {
-                                        () = tokio::time::sleep(delay) => {}
-                                        () = shutdown.cancelled() => {
-                                            info!("Shutting down while the alert store fails; the event in hand stays with the broker.");
-                                            break 'run;
-                                        }
-                                    }
-                                    if let Err(error) = self.reload() {
-                                        error!(%error, "Cannot reload alert state.");
-                                    }
+                                }
+                                if let Err(error) = self.reload() {
+                                    error!(%error, "Cannot reload alert state.");
                                 }
                             }
-                        }
-                        if let Err(error) = self.tick() {
-                            self.recover(error);
                         }
                     }
                 }
@@ -462,6 +464,20 @@ impl Processor {
             }
         }
         info!("Alert processor stopped; all applied events are committed and acknowledged.");
+    }
+
+    /// Applies a run of event messages, each followed by the timer work it makes due (with
+    /// `group_wait_secs = 0` the groups it filled flush at once, exactly as when each event
+    /// was committed on its own), and commits it all in one transaction. On an error nothing
+    /// is committed and the in-memory state is ahead of the store: the caller reloads it
+    /// before trying again.
+    fn handle_run(&mut self, run: &[BrokerMessage]) -> Result<(), StoreError> {
+        let mut batch = Changes::default();
+        for message in run {
+            self.handle_event(message, &mut batch)?;
+            self.timer_work(&mut batch)?;
+        }
+        self.commit(batch)
     }
 
     fn recover(&mut self, error: StoreError) {
@@ -513,6 +529,9 @@ impl Processor {
             hook |= n.channel == Channel::Webhook;
         }
         tx.save_groups(&changes)?;
+        if !batch.rejected.is_empty() {
+            tx.keep_rejected(&batch.rejected)?;
+        }
         tx.commit()?;
         if email {
             self.wake_email.notify_one();
@@ -541,21 +560,26 @@ impl Processor {
 
     /// An event message refused (no valid MAC, not an event, dated too far from the clock):
     /// kept with its reason, counted, never applied; acknowledged once kept.
-    fn refuse(&mut self, message: &BrokerMessage, refusal: Refusal) -> Result<(), StoreError> {
+    fn refuse(&mut self, message: &BrokerMessage, refusal: Refusal, batch: &mut Changes) {
         self.metrics.bad_events.inc();
         self.verifier.count(refusal.code);
         warn!(topic = %message.publish.topic, reason = %refusal, "Event refused; kept in rejected_messages, not applied.");
-        let tx = self.store.write()?;
-        tx.keep_rejected(&[Rejected {
+        batch.rejected.push(Rejected {
             received_at: message.received_at,
             topic: message.publish.topic.clone(),
             refusal,
             payload: message.publish.payload.to_vec(),
-        }])?;
-        tx.commit()
+        });
     }
 
-    fn handle_event(&mut self, message: &BrokerMessage) -> Result<(), StoreError> {
+    /// Applies one event message to the state and adds what it changed to `batch`. Earlier
+    /// events of the same batch count as stored: a redelivered id is a duplicate, a
+    /// resolution is the fingerprint's last.
+    fn handle_event(
+        &mut self,
+        message: &BrokerMessage,
+        batch: &mut Changes,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let topic = &message.publish.topic;
         let opened = self
@@ -571,16 +595,26 @@ impl Processor {
             });
         let event = match opened {
             Ok(e) => e,
-            Err(refusal) => return self.refuse(message, refusal),
+            Err(refusal) => {
+                self.refuse(message, refusal, batch);
+                return Ok(());
+            }
         };
         let _span =
             info_span!("event", id = %event.id, fingerprint = %event.fingerprint()).entered();
         let fp = event.fingerprint();
-        let duplicate = self.store.event_seen(&event.id)?;
+        let duplicate = batch.events.iter().any(|(id, ..)| *id == event.id)
+            || self.store.event_seen(&event.id)?;
         let open_id = self.by_fingerprint.get(&fp).cloned();
         let open = open_id.as_ref().and_then(|id| self.open.get(id));
         let last_resolved_at = if open.is_none() {
-            self.store.last_resolved_at(&fp)?
+            let in_batch = batch
+                .alerts
+                .values()
+                .filter(|a| a.fingerprint == fp && a.status == AlertStatus::Resolved)
+                .filter_map(|a| a.resolved_at)
+                .max();
+            self.store.last_resolved_at(&fp)?.max(in_batch)
         } else {
             None
         };
@@ -595,7 +629,6 @@ impl Processor {
             now,
         );
         trace!(outcome = outcome.name(), "Event applied.");
-        let mut batch = Changes::default();
         if outcome == Outcome::Duplicate {
             self.metrics.duplicate_events.inc();
             return Ok(());
@@ -681,8 +714,8 @@ impl Processor {
                 batch.alerts.insert(a.id.clone(), a);
             }
         }
-        self.reinhibit(now, &mut batch);
-        self.commit(batch)
+        self.reinhibit(now, batch);
+        Ok(())
     }
 
     /// Puts an alert in the groups of its level-0 and information-copy recipients.
@@ -760,14 +793,19 @@ impl Processor {
         }
     }
 
-    /// Timer work: command-line changes, escalation, due groups.
+    /// Timer work, committed on its own.
     fn tick(&mut self) -> Result<(), StoreError> {
-        let now = self.clock.now();
         let mut batch = Changes::default();
-        self.pick_up_cli_changes(now, &mut batch)?;
-        self.escalate(now, &mut batch);
-        self.flush_groups(now, &mut batch)?;
+        self.timer_work(&mut batch)?;
         self.commit(batch)
+    }
+
+    /// Command-line changes, escalation, due groups.
+    fn timer_work(&mut self, batch: &mut Changes) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.pick_up_cli_changes(now, batch)?;
+        self.escalate(now, batch);
+        self.flush_groups(now, batch)
     }
 
     fn pick_up_cli_changes(
@@ -876,9 +914,10 @@ impl Processor {
         }
     }
 
-    /// The alert with this id: firing ones from memory, others from the store.
-    fn lookup(&self, id: &str) -> Option<Alert> {
-        if let Some(a) = self.open.get(id) {
+    /// The alert with this id: firing ones from memory, then what the batch changed (not
+    /// stored yet), then the store.
+    fn lookup(&self, id: &str, batch: &Changes) -> Option<Alert> {
+        if let Some(a) = self.open.get(id).or_else(|| batch.alerts.get(id)) {
             return Some(a.clone());
         }
         match self.store.alert(id) {
@@ -905,7 +944,9 @@ impl Processor {
                 .unwrap_or_default();
             let mut states: HashMap<String, (Alert, MemberNow)> = HashMap::new();
             for id in members {
-                let Some(a) = self.lookup(&id) else { continue };
+                let Some(a) = self.lookup(&id, batch) else {
+                    continue;
+                };
                 let silenced = self.silenced(&a, now);
                 if !silenced.is_empty() && a.is_firing() {
                     self.note_muted(&a, &silenced, &recipient.id, now, batch);
@@ -997,7 +1038,7 @@ impl Processor {
         }
     }
 
-    fn items<'a>(&self, alerts: &'a [Alert]) -> Vec<Item<'a>> {
+    fn items<'a>(&self, alerts: &'a [Alert], batch: &Changes) -> Vec<Item<'a>> {
         alerts
             .iter()
             .map(|a| Item {
@@ -1007,14 +1048,14 @@ impl Processor {
                     .get(&a.id)
                     .cloned()
                     .unwrap_or_else(|| self.store.acks_of(&a.id).unwrap_or_default()),
-                attached: self.attached_alerts(a),
+                attached: self.attached_alerts(a, batch),
             })
             .collect()
     }
 
     /// What a notification lists under an alert: the firing alerts attached to it, or for a
     /// resolved one, those attached when it resolved as they stand now.
-    fn attached_alerts(&self, a: &Alert) -> Vec<Alert> {
+    fn attached_alerts(&self, a: &Alert, batch: &Changes) -> Vec<Alert> {
         match a.status {
             AlertStatus::Firing => inhibit::attached_to(&a.id, self.open_sorted())
                 .into_iter()
@@ -1023,7 +1064,7 @@ impl Processor {
             AlertStatus::Resolved => a
                 .attached_when_resolved
                 .iter()
-                .filter_map(|id| self.lookup(id))
+                .filter_map(|id| self.lookup(id, batch))
                 .collect(),
             AlertStatus::Notice => Vec::new(),
         }
@@ -1072,8 +1113,8 @@ impl Processor {
             kind,
             level: r.level,
         };
-        let firing_items = self.items(firing);
-        let resolved_items = self.items(resolved);
+        let firing_items = self.items(firing, batch);
+        let resolved_items = self.items(resolved, batch);
         // The alerts notified, then those listed as attached to them (so `alerts show` of an
         // attached alert finds the notifications that carried it).
         let mut alert_ids: Vec<String> = firing
@@ -1134,5 +1175,209 @@ impl Processor {
                 message_domain: self.message_domain.clone(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GROUP_BY_ALL;
+    use crate::lifecycle::tests::{event, t};
+    use crate::model::NotificationKind;
+    use crate::reader::NotificationQuery;
+    use riverwatch_core::events::EventStatus;
+    use riverwatch_core::keys::KeyRing;
+    use riverwatch_core::time::ManualClock;
+    use rumqttc::{Publish, QoS};
+
+    struct Harness {
+        processor: Processor,
+        keys: KeyRing,
+        wake_email: Arc<Notify>,
+        clock: Arc<ManualClock>,
+        db: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A processor on a fresh store: every alert its own group, no group wait, one duty
+    /// office per province.
+    fn harness() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("alerts.db");
+        let mut config = AlertsConfig {
+            group_by: vec![GROUP_BY_ALL.to_string()],
+            group_wait_secs: 0,
+            group_interval_secs: 60,
+            repeat_interval_secs: 86_400,
+            ..AlertsConfig::default()
+        };
+        config.routing.hlj.recipients.retain(|r| r.id == "hlj-duty");
+        config.routing.jl.recipients.retain(|r| r.id == "jl-duty");
+        let keys = KeyRing::generate().unwrap();
+        let mqtt = MqttConfig {
+            keys: Some(keys.clone()),
+            ..MqttConfig::with_url("mqtt://127.0.0.1:1883")
+        };
+        let clock = Arc::new(ManualClock::new(t(1)));
+        let wake_email = Arc::new(Notify::new());
+        let processor = Processor::new(ProcessorArgs {
+            inhibit_rules: inhibit::rules(&config.inhibit_rules).unwrap(),
+            config,
+            lang: Lang::Zh,
+            registry: Arc::new(Registry::builtin().unwrap()),
+            store: Store::open(&db).unwrap(),
+            clock: clock.clone(),
+            wake_email: wake_email.clone(),
+            wake_webhook: Arc::new(Notify::new()),
+            wake_mqtt: Arc::new(Notify::new()),
+            metrics: Metrics::new(),
+            message_domain: "riverwatch.example.org".into(),
+            verifier: mqtt.verifier("alerts").unwrap(),
+        })
+        .unwrap();
+        Harness {
+            processor,
+            keys,
+            wake_email,
+            clock,
+            db,
+            _dir: dir,
+        }
+    }
+
+    impl Harness {
+        /// An event as analytics publishes it: on its subject's topic, signed.
+        fn message(&self, e: &Event, pkid: u16) -> BrokerMessage {
+            let topic = format!("rw/v1/events/{}", e.subject);
+            let payload = riverwatch_core::mqtt::auth::sign(
+                &self.keys,
+                &topic,
+                &serde_json::to_vec(e).unwrap(),
+            )
+            .unwrap();
+            let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload);
+            publish.pkid = pkid;
+            BrokerMessage {
+                publish,
+                epoch: 1,
+                received_at: self.clock.now(),
+            }
+        }
+
+        /// The email notifications queued for an alert: (recipient, kind).
+        fn emails(&self, alert: &str) -> Vec<(String, NotificationKind)> {
+            let reader = AlertReader::open(&self.db, self.clock.clone()).unwrap();
+            let q = NotificationQuery {
+                alert_id: Some(alert.to_string()),
+                ..Default::default()
+            };
+            let mut v: Vec<(String, NotificationKind)> = reader
+                .notifications(&q)
+                .unwrap()
+                .into_iter()
+                .filter(|n| n.channel == Channel::Email)
+                .map(|n| (n.recipient_id, n.kind))
+                .collect();
+            v.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+            v
+        }
+
+        fn alert_of(&self, fingerprint: &str) -> Alert {
+            let store = Store::open(&self.db).unwrap();
+            let mut firing = store.alerts_with_status(AlertStatus::Firing).unwrap();
+            firing.extend(store.alerts_with_status(AlertStatus::Resolved).unwrap());
+            firing
+                .into_iter()
+                .find(|a| a.fingerprint == fingerprint)
+                .unwrap()
+        }
+    }
+
+    /// A water exceedance event at a provincial-boundary section: both provinces as equals.
+    fn boundary(id: &str, status: EventStatus, station: &str, param: &str, min: i64) -> Event {
+        let mut e = event(id, status, station, param, min);
+        e.provinces = Province::ALL.to_vec();
+        e.cross_border = true;
+        e
+    }
+
+    fn both(kind: NotificationKind) -> Vec<(String, NotificationKind)> {
+        vec![("hlj-duty".into(), kind), ("jl-duty".into(), kind)]
+    }
+
+    #[tokio::test]
+    async fn a_run_of_events_is_committed_at_once_with_the_notifications_it_made_due() {
+        let mut h = harness();
+        let a = boundary("a", EventStatus::Firing, "LLH-CJG", "NH3N", 0);
+        let b = boundary("b", EventStatus::Firing, "LLH-YS", "TP", 0);
+        let mut unsigned = h.message(&b, 4);
+        unsigned.publish.payload = serde_json::to_vec(&b).unwrap().into();
+        // The broker hands `a` over twice in one run (a redelivery): applied once.
+        let run = vec![
+            h.message(&a, 1),
+            h.message(&a, 2),
+            h.message(&b, 3),
+            unsigned,
+        ];
+        h.processor.handle_run(&run).unwrap();
+
+        let (alert_a, alert_b) = (h.alert_of(&a.fingerprint()), h.alert_of(&b.fingerprint()));
+        assert_eq!(h.emails(&alert_a.id), both(NotificationKind::Firing));
+        assert_eq!(h.emails(&alert_b.id), both(NotificationKind::Firing));
+        assert_eq!(
+            alert_a.version, alert_b.version,
+            "the redelivered event changed nothing"
+        );
+        let store = Store::open(&h.db).unwrap();
+        assert!(store.event_seen("a").unwrap() && store.event_seen("b").unwrap());
+        let conn = rusqlite::Connection::open(&h.db).unwrap();
+        let rejected: i64 = conn
+            .query_row("SELECT count(*) FROM rejected_messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rejected, 1, "the unsigned message is kept with its reason");
+        // The email sender was told: it finds the notifications without waiting for a tick.
+        tokio::time::timeout(Duration::from_secs(5), h.wake_email.notified())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_alert_that_fires_and_resolves_in_one_run_is_notified_as_each_event_alone_was() {
+        let mut h = harness();
+        let fire = boundary("f", EventStatus::Firing, "LLH-CJG", "NH3N", 0);
+        let resolve = boundary("r", EventStatus::Resolved, "LLH-CJG", "NH3N", 1);
+        h.processor
+            .handle_run(&[h.message(&fire, 1), h.message(&resolve, 2)])
+            .unwrap();
+        let alert = h.alert_of(&fire.fingerprint());
+        assert_eq!(alert.status, AlertStatus::Resolved);
+        // The firing notification went out before the resolution was applied, as when each
+        // event was committed on its own; the resolution follows a group interval later.
+        assert_eq!(h.emails(&alert.id), both(NotificationKind::Firing));
+        h.clock.advance(Duration::from_secs(61));
+        h.processor.tick().unwrap();
+        let mut want = both(NotificationKind::Firing);
+        want.extend(both(NotificationKind::Resolved));
+        want.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+        assert_eq!(h.emails(&alert.id), want);
+    }
+
+    #[tokio::test]
+    async fn a_resolution_flushed_in_its_own_run_finds_the_alert_not_yet_committed() {
+        let mut h = harness();
+        let fire = boundary("f", EventStatus::Firing, "LLH-CJG", "NH3N", 0);
+        h.processor.handle_run(&[h.message(&fire, 1)]).unwrap();
+        // The group is due again when the resolution arrives: it is flushed in the same run,
+        // before the resolved alert is in the store.
+        h.clock.advance(Duration::from_secs(61));
+        let resolve = boundary("r", EventStatus::Resolved, "LLH-CJG", "NH3N", 1);
+        h.processor.handle_run(&[h.message(&resolve, 2)]).unwrap();
+        let alert = h.alert_of(&fire.fingerprint());
+        let resolved: Vec<_> = h
+            .emails(&alert.id)
+            .into_iter()
+            .filter(|(_, k)| *k == NotificationKind::Resolved)
+            .collect();
+        assert_eq!(resolved, both(NotificationKind::Resolved));
     }
 }

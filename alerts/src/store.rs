@@ -601,14 +601,29 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn mark_published(&mut self, id: &str, version: u64) -> Result<()> {
-        self.db
-            .conn
-            .execute(
-                "UPDATE alerts SET published_version = max(published_version, ?2) WHERE id = ?1",
-                params![id, version as i64],
-            )
-            .map(|_| ())
-            .map_err(|e| self.db.sql(e))
+        self.mark_published_all(&[(id.to_string(), version)])
+    }
+
+    /// Records several published alert states in one transaction (one durable commit for a
+    /// pass of the state publisher, rather than one per alert competing with the processor's
+    /// and the senders' commits).
+    ///
+    /// # Errors
+    /// A database error; none of them is recorded.
+    pub fn mark_published_all(&mut self, published: &[(String, u64)]) -> Result<()> {
+        if published.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write()?;
+        for (id, version) in published {
+            tx.tx
+                .execute(
+                    "UPDATE alerts SET published_version = max(published_version, ?2) WHERE id = ?1",
+                    params![id, *version as i64],
+                )
+                .map_err(|e| tx.sql(e))?;
+        }
+        tx.commit()
     }
 
     /// Schedules firing alerts and those changed in the day before `now` for republishing
@@ -764,8 +779,22 @@ impl Store {
         outcome: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.record_deliveries(&[(n, outcome)], now)
+    }
+
+    /// Records several delivery outcomes (each with its audit row) in one transaction.
+    ///
+    /// # Errors
+    /// A database error; none of them is recorded.
+    pub fn record_deliveries(
+        &mut self,
+        outcomes: &[(&Notification, &Delivery)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self.write()?;
-        tx.record_delivery(n, outcome, now)?;
+        for (n, outcome) in outcomes {
+            tx.record_delivery(n, outcome, now)?;
+        }
         tx.commit()
     }
 
@@ -1264,6 +1293,52 @@ mod tests {
             expires_at: t(600),
             message_domain: "riverwatch.example.org".into(),
         }
+    }
+
+    #[test]
+    fn outcomes_and_published_states_recorded_together_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.db");
+        let reg = Registry::builtin().unwrap();
+        let mut store = Store::open(&path).unwrap();
+        let mut alerts = Vec::new();
+        let tx = store.write().unwrap();
+        for (i, station) in ["LLH-CJG", "LLH-YS"].into_iter().enumerate() {
+            let e = event(&format!("e{i}"), EventStatus::Firing, station, "NH3N", 0);
+            let Outcome::Opened(a) = apply(Known::default(), &e, &reg, t(1)) else {
+                panic!()
+            };
+            tx.put_alert(&a).unwrap();
+            tx.queue(&new_notification(&a.id), t(1)).unwrap();
+            alerts.push(a);
+        }
+        tx.commit().unwrap();
+        let due = store.due_notifications(Channel::Email, t(1), 10).unwrap();
+        let sent = Delivery::Sent("250 OK".into());
+        let retry = Delivery::Retry {
+            reply: "421 later".into(),
+            at: t(3),
+        };
+        store
+            .record_deliveries(
+                &[
+                    (&due[0].notification, &sent),
+                    (&due[1].notification, &retry),
+                ],
+                t(2),
+            )
+            .unwrap();
+        assert_eq!(store.pending_count(Channel::Email).unwrap(), 1);
+        let again = store.due_notifications(Channel::Email, t(3), 10).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].notification.id, due[1].notification.id);
+        assert_eq!(again[0].notification.attempts, 1);
+
+        assert_eq!(store.unpublished(10).unwrap().len(), 2);
+        let published: Vec<(String, u64)> =
+            alerts.iter().map(|a| (a.id.clone(), a.version)).collect();
+        store.mark_published_all(&published).unwrap();
+        assert!(store.unpublished(10).unwrap().is_empty());
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! message is `multipart/alternative` (plain text and HTML) with the notification's stable
 //! `Message-ID`, so a retried message is recognisably the same message; a notification with
 //! an attachment (a report's workbook) is `multipart/mixed` around that alternative and the
-//! file. `smtp://` relays are reached over sockets with
-//! TCP_NODELAY ([`super::relay`]); `smtps://` through lettre's pooled transport.
+//! file. Relays (`smtp://` and `smtps://`) are reached over sockets with TCP_NODELAY
+//! ([`super::relay`]), or with `smtp_nodelay = false` through lettre's pooled transport.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

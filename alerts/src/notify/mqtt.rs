@@ -100,6 +100,7 @@ impl MqttStateNotifier {
                 return;
             }
         };
+        let mut published = Vec::new();
         for alert in alerts {
             let view = match self.reader.alert(&alert.id) {
                 Ok(v) => v,
@@ -118,16 +119,17 @@ impl MqttStateNotifier {
                 ticket: (),
             };
             match self.out.try_publish(message) {
-                Ok(()) => {
-                    if let Err(error) = self.store.mark_published(&alert.id, view.alert.version) {
-                        warn!(alert = %alert.id, %error, "Cannot record a published alert state.");
-                    }
-                }
+                Ok(()) => published.push((alert.id.clone(), view.alert.version)),
                 Err(_) => {
                     debug!("Publishing queue full; retrying on the next tick.");
-                    return;
+                    break;
                 }
             }
+        }
+        // One commit for the pass; if it fails the states are published again later, which
+        // retained messages absorb.
+        if let Err(error) = self.store.mark_published_all(&published) {
+            warn!(alerts = published.len(), %error, "Cannot record published alert states.");
         }
     }
 }

@@ -1,24 +1,34 @@
-//! Connections to a plain or STARTTLS SMTP relay (`smtp://`) with TCP_NODELAY set.
+//! Connections to an SMTP relay with TCP_NODELAY set: plain or STARTTLS (`smtp://`) and TLS
+//! from the first byte (`smtps://`).
 //!
 //! lettre's pooled transport opens its sockets itself and offers no way to turn Nagle's
 //! algorithm off. Nagle holds the small second write of a command (the end of `DATA`, a
 //! command after a pipelined one) until the relay acknowledges the first, and a relay that
 //! delays its ACKs (Linux: 40 ms) turns every email into a ~44 ms exchange even on loopback.
-//! So for `smtp://` relays the service connects the socket itself, sets TCP_NODELAY and hands
-//! it to lettre's SMTP client ([`AsyncSmtpConnection::connect_with_transport`]), which then
-//! does EHLO, STARTTLS (the option stays on the socket under TLS) and AUTH as before. A few
-//! connections are kept open for reuse; one that went stale is replaced once, transparently.
+//! So the service connects the socket itself, sets TCP_NODELAY and hands it to lettre's SMTP
+//! client ([`AsyncSmtpConnection::connect_with_transport`]), which then does EHLO, STARTTLS
+//! (the option stays on the socket under TLS) and AUTH as before. A few connections are kept
+//! open for reuse; one that went stale is replaced once, transparently.
 //!
-//! `smtps://` (TLS from the first byte) stays on lettre's own transport: lettre's client
-//! speaks EHLO as soon as it gets a stream, so implicit TLS cannot be put in front of it
-//! without a TLS stack of our own; those relays are remote, where the round trip dominates.
+//! `smtps://`: lettre's client reads the greeting as soon as it gets a stream, so the TLS
+//! handshake has to happen before. It is done by lettre's own network stream
+//! (`AsyncNetworkStream::upgrade_tls`, the very code and [`TlsParameters`] — root
+//! certificates, verification — its transport uses for `smtps://`) on our TCP_NODELAY socket;
+//! the encrypted stream is then handed to the client like a plain one. That type is public
+//! but marked deprecated in lettre 0.11 ("not meant to be made public"): should a later lettre
+//! drop it, `smtp_nodelay = false` keeps `smtps://` working through lettre's transport.
 
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+#[allow(deprecated)] // See the module documentation (`smtps://`).
+use lettre::transport::smtp::client::AsyncNetworkStream;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
@@ -28,15 +38,18 @@ const MAX_IDLE: usize = 4;
 /// clients after a minute or more; RFC 5321 asks servers to wait at least 5 minutes).
 const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
-/// STARTTLS use on an `smtp://` relay, as lettre reads the URL's `tls` parameter.
+/// TLS use on the relay connection, as lettre reads the URL: the scheme, and for `smtp://`
+/// the `tls` parameter (STARTTLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartTls {
-    /// No TLS (no `tls` parameter).
+    /// No TLS (`smtp://` without a `tls` parameter).
     Never,
-    /// When the relay offers it (`tls=opportunistic`).
+    /// STARTTLS when the relay offers it (`tls=opportunistic`).
     Opportunistic,
-    /// Refuse to send without it (`tls=required`).
+    /// Refuse to send without STARTTLS (`tls=required`).
     Required,
+    /// TLS from the first byte (`smtps://`), no STARTTLS.
+    Implicit,
 }
 
 /// Why a send failed.
@@ -60,7 +73,7 @@ impl std::fmt::Display for RelayError {
     }
 }
 
-/// An `smtp://` relay reached over sockets with TCP_NODELAY.
+/// An `smtp://` or `smtps://` relay reached over sockets with TCP_NODELAY.
 pub struct NoDelayRelay {
     host: String,
     port: u16,
@@ -68,6 +81,8 @@ pub struct NoDelayRelay {
     hello: ClientId,
     credentials: Option<Credentials>,
     timeout: Duration,
+    /// TLS settings other than lettre's defaults for the host (a private CA).
+    tls: Option<TlsParameters>,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
@@ -88,8 +103,17 @@ impl NoDelayRelay {
             hello,
             credentials,
             timeout,
+            tls: None,
             idle: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Uses these TLS settings (for STARTTLS and `smtps://`) instead of lettre's defaults for
+    /// the host, e.g. to trust a private certificate authority.
+    #[must_use]
+    pub fn with_tls_parameters(mut self, tls: TlsParameters) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Sends one message and returns the relay's reply to the end of `DATA`. The whole
@@ -151,7 +175,47 @@ impl NoDelayRelay {
         }
     }
 
+    fn tls_parameters(&self) -> Result<TlsParameters, RelayError> {
+        match &self.tls {
+            Some(t) => Ok(t.clone()),
+            None => TlsParameters::new(self.host.clone()).map_err(RelayError::Smtp),
+        }
+    }
+
     async fn connect(&self) -> Result<AsyncSmtpConnection, RelayError> {
+        let stream = self.open_socket().await?;
+        let transport: Box<dyn AsyncTokioStream> = if self.starttls == StartTls::Implicit {
+            #[allow(deprecated)] // See the module documentation (`smtps://`).
+            let mut tls = AsyncNetworkStream::use_existing_tokio1(Box::new(stream));
+            tls.upgrade_tls(self.tls_parameters()?)
+                .await
+                .map_err(RelayError::Smtp)?;
+            Box::new(TlsStream(tls))
+        } else {
+            Box::new(stream)
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(transport, &self.hello)
+            .await
+            .map_err(RelayError::Smtp)?;
+        match self.starttls {
+            StartTls::Never | StartTls::Implicit => {}
+            StartTls::Opportunistic if !conn.can_starttls() => {}
+            StartTls::Opportunistic | StartTls::Required => {
+                conn.starttls(self.tls_parameters()?, &self.hello)
+                    .await
+                    .map_err(RelayError::Smtp)?;
+            }
+        }
+        if let Some(c) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, c)
+                .await
+                .map_err(RelayError::Smtp)?;
+        }
+        Ok(conn)
+    }
+
+    /// A TCP connection to the relay with TCP_NODELAY set (the first address that answers).
+    async fn open_socket(&self) -> Result<tokio::net::TcpStream, RelayError> {
         let addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
             .map_err(|e| RelayError::Connect(format!("{}:{}: {e}", self.host, self.port)))?;
@@ -172,46 +236,86 @@ impl NoDelayRelay {
         stream
             .set_nodelay(true)
             .map_err(|e| RelayError::Connect(format!("TCP_NODELAY: {e}")))?;
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-            .await
-            .map_err(RelayError::Smtp)?;
-        let tls = || TlsParameters::new(self.host.clone()).map_err(RelayError::Smtp);
-        match self.starttls {
-            StartTls::Never => {}
-            StartTls::Opportunistic if !conn.can_starttls() => {}
-            StartTls::Opportunistic | StartTls::Required => {
-                conn.starttls(tls()?, &self.hello)
-                    .await
-                    .map_err(RelayError::Smtp)?;
-            }
-        }
-        if let Some(c) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, c)
-                .await
-                .map_err(RelayError::Smtp)?;
-        }
-        Ok(conn)
+        Ok(stream)
     }
 }
 
-/// The parts of an `smtp://host[:port][?tls=…]` URL (already checked by the configuration):
-/// host, port (25 without TLS, 587 with `tls=required` or `tls=opportunistic`, as lettre
-/// reads it) and the STARTTLS mode. `None` for other schemes.
+/// lettre's TLS stream (futures' I/O traits) as the tokio stream its SMTP client takes.
+#[allow(deprecated)] // See the module documentation (`smtps://`).
+#[derive(Debug)]
+struct TlsStream(AsyncNetworkStream);
+
+#[allow(deprecated)]
+impl AsyncTokioStream for TlsStream {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let unfilled = buf.initialize_unfilled();
+        match futures::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        futures::io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        futures::io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        futures::io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
+    }
+}
+
+/// The parts of an `smtp://host[:port][?tls=…]` or `smtps://host[:port]` URL (already
+/// checked by the configuration): host, port (as lettre reads it: 25 without TLS, 587 with
+/// `tls=required` or `tls=opportunistic`, 465 for `smtps://`) and the TLS mode. `None` for
+/// other schemes.
 pub fn parse_smtp_url(url: &str) -> Option<(String, u16, StartTls)> {
-    let rest = url.strip_prefix("smtp://")?;
+    let (rest, implicit) = match url.strip_prefix("smtps://") {
+        Some(rest) => (rest, true),
+        None => (url.strip_prefix("smtp://")?, false),
+    };
     let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
     let hostport = hostport.trim_end_matches('/');
-    let starttls = match query
+    let tls = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("tls="))
-        .unwrap_or("")
-    {
-        "" => StartTls::Never,
-        "opportunistic" => StartTls::Opportunistic,
-        "required" => StartTls::Required,
+        .unwrap_or("");
+    // lettre ignores `tls` for `smtps://`: TLS from the first byte in any case.
+    let starttls = match (implicit, tls) {
+        (true, _) => StartTls::Implicit,
+        (false, "") => StartTls::Never,
+        (false, "opportunistic") => StartTls::Opportunistic,
+        (false, "required") => StartTls::Required,
         _ => return None,
     };
-    let default_port = if starttls == StartTls::Never { 25 } else { 587 };
+    let default_port = match starttls {
+        StartTls::Never => 25,
+        StartTls::Opportunistic | StartTls::Required => 587,
+        StartTls::Implicit => 465,
+    };
     // `host`, `host:port`, `[v6]` or `[v6]:port`.
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse().ok()?),
@@ -224,6 +328,112 @@ pub fn parse_smtp_url(url: &str) -> Option<(String, u16, StartTls)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use lettre::transport::smtp::client::Certificate;
+    use riverwatch_testkit::{SmtpServer, TestCertificates};
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    /// An implicit-TLS front (as on port 465) for a plain SMTP server: TLS with the test
+    /// certificate, then the bytes both ways. Returns its port and the count of completed
+    /// handshakes.
+    async fn tls_front(certs: &TestCertificates, backend: u16) -> (u16, Arc<AtomicUsize>) {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&certs.cert)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&certs.key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let counted = handshakes.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, counted) = (acceptor.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let addr = ("127.0.0.1", backend);
+                    if let Ok(mut plain) = tokio::net::TcpStream::connect(addr).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+        (port, handshakes)
+    }
+
+    fn implicit_tls_relay(port: u16) -> NoDelayRelay {
+        NoDelayRelay::new(
+            "127.0.0.1".into(),
+            port,
+            StartTls::Implicit,
+            ClientId::Domain("riverwatch.example.org".into()),
+            None,
+            Duration::from_secs(10),
+        )
+    }
+
+    fn envelope() -> Envelope {
+        Envelope::new(
+            Some("alerts@riverwatch.example.org".parse().unwrap()),
+            vec!["duty@jl.example.org".parse().unwrap()],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn smtps_relays_get_tls_from_the_first_byte_on_a_nodelay_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = TestCertificates::create(dir.path()).unwrap();
+        let smtp = SmtpServer::start().unwrap();
+        let (port, handshakes) = tls_front(&certs, smtp.port()).await;
+        let ca = std::fs::read(&certs.ca).unwrap();
+        let tls = TlsParameters::builder("127.0.0.1".into())
+            .add_root_certificate(Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        let relay = implicit_tls_relay(port).with_tls_parameters(tls);
+        // The socket that TLS runs over has Nagle off.
+        assert!(relay.open_socket().await.unwrap().nodelay().unwrap());
+
+        for i in 0..2 {
+            let body = format!("Subject: smtps {i}\r\n\r\nbody {i}\r\n");
+            let reply = relay.send(&envelope(), body.as_bytes()).await.unwrap();
+            assert_eq!(reply.code().to_string(), "250");
+        }
+        assert!(smtp.wait_for(2, Duration::from_secs(10)));
+        let got = smtp.received();
+        assert_eq!(got[1].to, vec!["duty@jl.example.org".to_string()]);
+        assert!(got[1].data.contains("body 1"), "{}", got[1].data);
+        // Both went through one TLS session, kept open and reused.
+        assert_eq!(handshakes.load(Ordering::SeqCst), 1);
+        assert_eq!(smtp.sessions(), 1);
+
+        // With lettre's default roots the test certificate is refused: the relay's
+        // certificate is checked as lettre's own transport checks it.
+        let untrusted = implicit_tls_relay(port);
+        assert!(
+            untrusted
+                .send(&envelope(), b"Subject: x\r\n\r\nx\r\n")
+                .await
+                .is_err()
+        );
+        assert_eq!(smtp.count(), 2);
+    }
 
     #[test]
     fn smtp_urls_give_host_port_and_starttls_as_lettre_reads_them() {
@@ -239,6 +449,15 @@ mod tests {
             parse_smtp_url("smtp://relay.example.org:25/?tls=opportunistic"),
             Some(("relay.example.org".into(), 25, StartTls::Opportunistic))
         );
-        assert_eq!(parse_smtp_url("smtps://relay.example.org"), None);
+        assert_eq!(
+            parse_smtp_url("smtps://relay.example.org"),
+            Some(("relay.example.org".into(), 465, StartTls::Implicit))
+        );
+        assert_eq!(
+            parse_smtp_url("smtps://127.0.0.1:4650"),
+            Some(("127.0.0.1".into(), 4650, StartTls::Implicit))
+        );
+        assert_eq!(parse_smtp_url("smtp://relay.example.org?tls=wrapper"), None);
+        assert_eq!(parse_smtp_url("submission://relay.example.org"), None);
     }
 }
