@@ -205,6 +205,12 @@ impl WindowPeriod {
         WindowPeriod::Year,
     ];
 
+    /// Whether the evaluation engine stores evaluations of this period as it closes (hour,
+    /// day, month); the week, quarter and year are evaluated from the stored days.
+    pub fn is_stored(self) -> bool {
+        Self::ALL.contains(&self)
+    }
+
     /// The stable lower-case name: `hour`, `day`, `month`, `week`, `quarter`, `year`.
     pub const fn as_str(self) -> &'static str {
         match self {

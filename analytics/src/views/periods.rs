@@ -29,7 +29,7 @@ pub fn period_evaluations(
     station: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<WindowEvaluation>> {
-    let stored = matches!(span.period, WindowPeriod::Day | WindowPeriod::Month);
+    let stored = span.period.is_stored();
     let rows = reader.evaluations(&EvaluationQuery {
         station: station.map(str::to_string),
         period: Some(if stored {

@@ -94,11 +94,6 @@ fn parse_period(s: &str) -> Result<WindowPeriod, String> {
         .ok_or_else(|| format!("`{s}`: use hour, day, week, month, quarter or year"))
 }
 
-/// Whether the engine stores this period (the others come from the stored days).
-fn stored(p: WindowPeriod) -> bool {
-    WindowPeriod::ALL.contains(&p)
-}
-
 /// Runs `riverwatch evaluations …`.
 ///
 /// # Errors
@@ -124,7 +119,7 @@ pub async fn run(cmd: &EvaluationsCommand, ctx: &Context) -> anyhow::Result<()> 
         limit: args.limit,
     };
     let rows = match (view, filter.period) {
-        (View::Classes, Some(p)) if !stored(p) => {
+        (View::Classes, Some(p)) if !p.is_stored() => {
             let from = filter.from.ok_or_else(|| {
                 user_error(
                     "--period week、quarter、year 需要 --from（该周期内的任一天）",
