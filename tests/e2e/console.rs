@@ -668,6 +668,21 @@ async fn metrics_move_when_readings_arrive_and_readings_come_as_riverwatch_query
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["truncated"], true);
     assert_eq!(body["readings"].as_array().unwrap().len(), 3);
+    // The JSON rows hold what the CSV lines hold.
+    for (row, line) in body["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(csv.lines().skip(1))
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(row["station"], f[0]);
+        assert_eq!(row["parameter"], f[1]);
+        assert_eq!(row["time_utc"], f[2]);
+        assert_eq!(row["value"].as_f64().unwrap(), f[3].parse::<f64>().unwrap());
+        assert_eq!(row["flag"], f[4]);
+        assert_eq!(row["period"], "sample", "{row}");
+    }
 
     // The stations with their latest values need no computation of the console: before
     // analytics ran, none is current and every one is stale.
