@@ -59,7 +59,7 @@ enum Series {
 }
 
 /// One metric name: its kind and its series by label set (`{a="x"}`, or empty).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Family {
     kind: MetricKind,
     series: BTreeMap<String, Series>,
@@ -271,21 +271,14 @@ fn with_label(labels: &str, name: &str, value: &str) -> String {
 /// line (the text `help` gives for it, else a sentence naming it), a `# TYPE` line and its
 /// series; a histogram's as cumulative `_bucket{le=…}` series, `_sum` and `_count`.
 pub fn render_prometheus(help: impl Fn(&str) -> Option<&'static str>) -> String {
-    let families: Vec<(String, MetricKind, Vec<(String, Series)>)> = {
-        let map = registry().lock().unwrap_or_else(PoisonError::into_inner);
-        map.iter()
-            .map(|(name, f)| {
-                let series = f
-                    .series
-                    .iter()
-                    .map(|(l, s)| (l.clone(), s.clone()))
-                    .collect();
-                (name.clone(), f.kind, series)
-            })
-            .collect()
-    };
+    // A copy of the handles (a few pointers per series), so the lock is not held while
+    // rendering.
+    let families = registry()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     let mut out = String::new();
-    for (name, kind, series) in families {
+    for (name, Family { kind, series }) in families {
         let text = help(&name).map_or_else(|| format!("riverwatch metric {name}."), String::from);
         let text = text.replace('\\', "\\\\").replace('\n', "\\n");
         let _ = writeln!(out, "# HELP {name} {text}");

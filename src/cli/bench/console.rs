@@ -232,8 +232,20 @@ fn number_of(json: &[u8]) -> Option<usize> {
     (v >= 0.0 && v.fract() == 0.0).then_some(v as usize)
 }
 
-/// Message `i` of (b), signed as ingest signs it; the warm-up message is number `n`.
-fn feed_message(keys: &KeyRing, station: &str, parameter: &str, i: usize) -> (String, Vec<u8>) {
+/// The messages of (b): readings of one station and parameter, signed as ingest signs them.
+struct Messages<'a> {
+    keys: &'a KeyRing,
+    station: &'a str,
+    parameter: &'a str,
+}
+
+/// Message `i` of (b); the warm-up message is number `n`.
+fn feed_message(m: &Messages<'_>, i: usize) -> (String, Vec<u8>) {
+    let Messages {
+        keys,
+        station,
+        parameter,
+    } = *m;
     let at = Utc::now();
     let msg = ReadingsMessage {
         station: StationId::new(station),
@@ -259,9 +271,7 @@ fn feed_message(keys: &KeyRing, station: &str, parameter: &str, i: usize) -> (St
 async fn publish_all(
     url: &str,
     id: &str,
-    keys: &KeyRing,
-    station: &str,
-    parameter: &str,
+    messages: &Messages<'_>,
     n: usize,
     interval: Duration,
     ready: impl Fn() -> bool,
@@ -280,7 +290,7 @@ async fn publish_all(
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (topic, body) = feed_message(keys, station, parameter, n);
+        let (topic, body) = feed_message(messages, n);
         client.publish(topic, QoS::AtLeastOnce, false, body).await?;
         let until = Instant::now() + Duration::from_secs(2);
         while !ready() && Instant::now() < until {
@@ -298,7 +308,7 @@ async fn publish_all(
     let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
     for i in 0..n {
         tick.tick().await;
-        let (topic, body) = feed_message(keys, station, parameter, i);
+        let (topic, body) = feed_message(messages, i);
         sent.push(Instant::now());
         client.publish(topic, QoS::AtLeastOnce, false, body).await?;
     }
@@ -407,12 +417,11 @@ async fn plain_subscriber(
                 let at = Instant::now();
                 // The payload is `{…,"mac":…}` around the message: the numbers parse from it.
                 match number_of(&p.payload) {
-                    Some(i) if i == n => {
-                        if !warmed {
-                            warmed = true;
-                            warm.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
+                    Some(i) if i == n && !warmed => {
+                        warmed = true;
+                        warm.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
+                    Some(i) if i == n => {}
                     Some(i) => {
                         got.push((i, at));
                         if got.len() == n {
@@ -471,12 +480,11 @@ async fn sse_client(
                 continue;
             };
             match number_of(data.as_bytes()) {
-                Some(i) if i == n => {
-                    if !warmed {
-                        warmed = true;
-                        warm.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                Some(i) if i == n && !warmed => {
+                    warmed = true;
+                    warm.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
+                Some(i) if i == n => {}
                 Some(i) => got.push((i, at)),
                 None => {}
             }
@@ -547,6 +555,11 @@ pub async fn run(args: &ConsoleBenchArgs, ctx: &Context) -> anyhow::Result<()> {
         ..MqttConfig::with_url(&broker.url())
     };
 
+    let messages = Messages {
+        keys: &keys,
+        station: &args.station,
+        parameter: &first_parameter,
+    };
     // (b)'s baseline first, before the console exists: plain subscribers of the same
     // publishes.
     let n = args.readings.max(1);
@@ -571,9 +584,7 @@ pub async fn run(args: &ConsoleBenchArgs, ctx: &Context) -> anyhow::Result<()> {
     let sent = publish_all(
         &broker.url(),
         "rw-console-bench-pub-mqtt",
-        &keys,
-        &args.station,
-        &first_parameter,
+        &messages,
         n,
         interval,
         move || w.load(std::sync::atomic::Ordering::Relaxed) >= k,
@@ -717,9 +728,7 @@ pub async fn run(args: &ConsoleBenchArgs, ctx: &Context) -> anyhow::Result<()> {
     let sent = publish_all(
         &broker.url(),
         "rw-console-bench-pub-sse",
-        &keys,
-        &args.station,
-        &first_parameter,
+        &messages,
         n,
         interval,
         move || w.load(std::sync::atomic::Ordering::Relaxed) >= m,
