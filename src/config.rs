@@ -43,6 +43,9 @@ pub struct RiverwatchConfig {
     /// Console: HTTP API and live feed.
     #[serde(default)]
     pub console: riverwatch_console::ConsoleConfig,
+    /// River-chief reports: the schedule, language and archive.
+    #[serde(default)]
+    pub reports: riverwatch_reports::ReportsConfig,
     /// Parameters (built-in list when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameter: Vec<Spanned<Parameter>>,
@@ -172,6 +175,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         .console
         .validate()
         .map_err(|e| invalid(format!("[console] {e}")))?;
+    config
+        .reports
+        .validate()
+        .map_err(|e| invalid(format!("[reports] {e}")))?;
     let def = NetworkDef {
         parameter: std::mem::take(&mut config.parameter),
         river: std::mem::take(&mut config.river),
@@ -255,6 +262,10 @@ mod tests {
             loaded.config.console,
             riverwatch_console::ConsoleConfig::default()
         );
+        assert_eq!(
+            loaded.config.reports,
+            riverwatch_reports::ReportsConfig::default()
+        );
     }
 
     #[test]
@@ -277,5 +288,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.render(Lang::En).contains("NOPE"), "{err}");
+        let err = parse("[reports.week]\nweekday = \"mond\"\n", Path::new("a.toml")).unwrap_err();
+        assert!(
+            err.render(Lang::En).contains("[reports] week.weekday"),
+            "{err}"
+        );
     }
 }

@@ -122,3 +122,30 @@ fn the_console_benchmark_queries_a_stored_span_and_follows_the_live_feed() {
         assert!(p50 > 0.0 && p99 >= p50, "{r}");
     }
 }
+
+#[test]
+fn the_report_benchmark_measures_the_report_against_recomputing_the_month() {
+    // Two days of hourly readings of the 38 stations of the default network.
+    let r = bench(&["report", "--interval-secs", "3600", "--days", "2"]);
+    assert_eq!(r["stations"], 38);
+    assert_eq!(r["month"], "2026-11");
+    let readings = r["readings"].as_u64().unwrap();
+    assert!(readings > 38 * 48, "{r}");
+    // The baseline reads back every reading written and computes each station's 48 hours,
+    // 2 days and the month.
+    assert_eq!(r["recompute"]["readings"].as_u64(), Some(readings));
+    assert_eq!(r["recompute"]["evaluations"], 38 * (48 + 2 + 1));
+    // The report covers the 23 sections and comes out as a workbook.
+    assert_eq!(r["report"]["sections"], 23);
+    assert!(r["report"]["xlsx_bytes"].as_u64().unwrap() > 5_000, "{r}");
+    for side in ["report", "recompute"] {
+        let (secs, rss) = (
+            r[side]["secs"].as_f64().unwrap(),
+            r[side]["peak_rss_mib"].as_f64().unwrap(),
+        );
+        assert!(secs > 0.0 && rss > 1.0, "{side}: {r}");
+    }
+    let ratio = r["time_vs_recompute"].as_f64().unwrap();
+    let expected = r["report"]["secs"].as_f64().unwrap() / r["recompute"]["secs"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 1e-9, "{r}");
+}

@@ -4,7 +4,11 @@
 //! target, daily AQI, warnings, joint control, incidents and the ledger through
 //! [`EvaluationReader`], and the alerts and audit head through [`AlertReader`]. Grades and
 //! rates come from the 2011 method's code in
-//! [`riverwatch_analytics::standards::river_grade`].
+//! [`riverwatch_analytics::standards::river_grade`]. Outfalls and gauges: the time beyond a
+//! discharge limit or above the warning level is the time between the stored live events
+//! that started and ended it (`discharge_exceedance`, `flood_level`), clipped to the period;
+//! a gauge's highest level is the highest stored hourly mean (the store keeps no peaks of
+//! single readings). With a river, the air rows are the cities with a station on it.
 
 use std::collections::HashMap;
 
@@ -14,23 +18,28 @@ use riverwatch_alerts::views::read_period_alerts;
 use riverwatch_analytics::AnalyticsConfig;
 use riverwatch_analytics::attribution::Topology;
 use riverwatch_analytics::ledger::boundary_pair;
+use riverwatch_analytics::live::station_levels;
 use riverwatch_analytics::model::WindowEvaluation;
 use riverwatch_analytics::standards::catalog::in_force;
+use riverwatch_analytics::standards::code::LEVEL;
 use riverwatch_analytics::standards::gb3838::WaterBody;
+use riverwatch_analytics::standards::hydrology::LevelState;
 use riverwatch_analytics::standards::river_grade::{
     SectionPeriod, change_in_points, compliance_rate,
 };
 use riverwatch_analytics::standards::warning::WarningLevel;
-use riverwatch_analytics::store::{DayQuery, EvaluationQuery, EvaluationReader, LedgerQuery};
+use riverwatch_analytics::store::{
+    DayQuery, EvaluationQuery, EvaluationReader, EventQuery, LedgerQuery,
+};
 use riverwatch_analytics::views::periods::{Comparison, period_evaluations};
 use riverwatch_analytics::windows::spans::Span;
 use riverwatch_core::WaterClass;
-use riverwatch_core::events::WindowPeriod;
+use riverwatch_core::events::{Event, EventStatus, Rule, WindowPeriod};
 use riverwatch_core::registry::{Registry, River, Station, StationKind};
 
 use crate::model::{
-    AirRow, BoundaryRelation, BoundaryRow, ClassTrend, Exceeding, Report, RiverRow, SectionRow,
-    TrendSeries,
+    AirRow, BoundaryRelation, BoundaryRow, ClassTrend, Exceeding, GaugeRow, OutfallRow, Report,
+    RiverRow, SectionRow, TrendSeries,
 };
 use crate::{Error, Result};
 
@@ -211,7 +220,34 @@ pub fn assemble(src: &Sources<'_>, req: &Request) -> Result<Report> {
         .filter(|l| sections.iter().any(|s| s.id.as_str() == l.station))
         .collect();
 
-    let air = air_rows(src, &span, last_day)?;
+    let on_rivers = |s: &Station| {
+        s.river
+            .as_deref()
+            .is_some_and(|r| rivers.iter().any(|x| x.id == r))
+    };
+    // With a river, the cities along it: those with a station of any kind on it.
+    let cities: Option<Vec<&str>> = req.river.as_ref().map(|_| {
+        registry
+            .stations()
+            .iter()
+            .filter(|s| on_rivers(s))
+            .map(|s| s.city_zh.as_str())
+            .collect()
+    });
+    let air = air_rows(src, &span, last_day, cities.as_deref())?;
+    let clip_end = span.end().min(req.now);
+    let outfalls = registry
+        .stations()
+        .iter()
+        .filter(|s| s.kind == StationKind::Outfall && (req.river.is_none() || on_rivers(s)))
+        .map(|s| outfall_row(src, s, &span, clip_end))
+        .collect::<Result<Vec<_>>>()?;
+    let gauges = registry
+        .stations()
+        .iter()
+        .filter(|s| s.kind == StationKind::Hydrology && (req.river.is_none() || on_rivers(s)))
+        .map(|s| gauge_row(src, s, &span, clip_end))
+        .collect::<Result<Vec<_>>>()?;
     let joint_control_days = src
         .evaluations
         .joint_control(&DayQuery {
@@ -247,6 +283,8 @@ pub fn assemble(src: &Sources<'_>, req: &Request) -> Result<Report> {
         ledger,
         alerts,
         air,
+        outfalls,
+        gauges,
         joint_control_days,
         audit_head,
     })
@@ -402,7 +440,12 @@ fn trend(span: &Span, rows: &[WindowEvaluation], boundary: &[BoundaryRow]) -> Cl
     }
 }
 
-fn air_rows(src: &Sources<'_>, span: &Span, last_day: chrono::NaiveDate) -> Result<Vec<AirRow>> {
+fn air_rows(
+    src: &Sources<'_>,
+    span: &Span,
+    last_day: chrono::NaiveDate,
+    cities: Option<&[&str]>,
+) -> Result<Vec<AirRow>> {
     let aqi = src.evaluations.aqi(&EvaluationQuery {
         period: Some(WindowPeriod::Day),
         from: Some(span.start()),
@@ -418,7 +461,9 @@ fn air_rows(src: &Sources<'_>, span: &Span, last_day: chrono::NaiveDate) -> Resu
         .registry
         .stations()
         .iter()
-        .filter(|s| s.kind == StationKind::Air)
+        .filter(|s| {
+            s.kind == StationKind::Air && cities.is_none_or(|c| c.contains(&s.city_zh.as_str()))
+        })
         .map(|s| {
             let id = s.id.as_str();
             let mut days_per_level = [0u32; 6];
@@ -451,6 +496,186 @@ fn air_rows(src: &Sources<'_>, span: &Span, last_day: chrono::NaiveDate) -> Resu
             }
         })
         .collect())
+}
+
+/// A stretch of time `[from, to)`.
+type Stretch = (DateTime<Utc>, DateTime<Utc>);
+
+/// The stretches a live rule of `station` was firing, per parameter (`None` for rules
+/// without one), from its stored events up to `until`: each firing event opens a stretch
+/// (a firing event while one is open, such as a gauge rising past its guaranteed level,
+/// continues it) and the resolved event closes it; a stretch still open ends at `until`.
+fn firing_stretches(
+    src: &Sources<'_>,
+    station: &str,
+    rule: Rule,
+    until: DateTime<Utc>,
+) -> Result<Vec<(Option<String>, Stretch, Event)>> {
+    let mut events = src.evaluations.events(&EventQuery {
+        subject: Some(station.to_string()),
+        rule: Some(rule),
+        until: Some(until),
+        ..EventQuery::default()
+    })?;
+    events.sort_by_key(|e| e.observed_at);
+    let mut open: HashMap<Option<String>, Event> = HashMap::new();
+    let mut out = Vec::new();
+    for e in events {
+        match e.status {
+            EventStatus::Firing => {
+                open.entry(e.parameter.clone()).or_insert(e);
+            }
+            EventStatus::Resolved => {
+                if let Some(first) = open.remove(&e.parameter) {
+                    out.push((
+                        e.parameter.clone(),
+                        (first.observed_at, e.observed_at),
+                        first,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (param, first) in open {
+        out.push((param, (first.observed_at, until), first));
+    }
+    out.sort_by_key(|(_, (a, _), _)| *a);
+    Ok(out)
+}
+
+/// Hours covered by the union of `stretches` inside `[from, to)`.
+fn hours_within(stretches: &[Stretch], from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    let mut clipped: Vec<Stretch> = stretches
+        .iter()
+        .map(|(a, b)| ((*a).max(from), (*b).min(to)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    clipped.sort();
+    let mut total = Duration::zero();
+    let mut current: Option<Stretch> = None;
+    for (a, b) in clipped {
+        current = match current {
+            Some((ca, cb)) if a <= cb => Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                total += cb - ca;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    if let Some((ca, cb)) = current {
+        total += cb - ca;
+    }
+    total.num_milliseconds() as f64 / 3_600_000.0
+}
+
+/// An outfall's exceedances of the period from its stored `discharge_exceedance` events.
+fn outfall_row(
+    src: &Sources<'_>,
+    s: &Station,
+    span: &Span,
+    until: DateTime<Utc>,
+) -> Result<OutfallRow> {
+    let id = s.id.as_str();
+    let stretches: Vec<_> = firing_stretches(src, id, Rule::DischargeExceedance, until)?
+        .into_iter()
+        .filter(|(_, (a, b), _)| *b > span.start() && *a < until)
+        .collect();
+    let mut parameters: Vec<String> = stretches.iter().filter_map(|(p, _, _)| p.clone()).collect();
+    parameters.sort();
+    parameters.dedup();
+    let spans: Vec<Stretch> = stretches.iter().map(|(_, x, _)| *x).collect();
+    Ok(OutfallRow {
+        station: id.to_string(),
+        name_zh: s.name_zh.clone(),
+        name_pinyin: s.name_pinyin.clone(),
+        province: s.province,
+        city_zh: s.city_zh.clone(),
+        river: s.river.clone().unwrap_or_default(),
+        standard: s.discharge_standard.clone(),
+        hours_beyond: hours_within(&spans, span.start(), until),
+        exceedances: stretches
+            .iter()
+            .filter(|(_, (a, _), _)| *a >= span.start())
+            .count() as u32,
+        parameters,
+        beyond_at_end: spans.iter().any(|(_, b)| *b >= until),
+    })
+}
+
+/// A gauge's period: its highest stored hourly mean level, and its time above the warning
+/// level from its stored `flood_level` events.
+fn gauge_row(
+    src: &Sources<'_>,
+    s: &Station,
+    span: &Span,
+    until: DateTime<Utc>,
+) -> Result<GaugeRow> {
+    let id = s.id.as_str();
+    let levels = station_levels(s, src.analytics);
+    let hours = src.evaluations.evaluations(&EvaluationQuery {
+        station: Some(id.to_string()),
+        period: Some(WindowPeriod::Hour),
+        from: Some(span.start()),
+        to: Some(span.end()),
+        ..EvaluationQuery::default()
+    })?;
+    let max = hours
+        .iter()
+        .filter_map(|e| {
+            e.parameters
+                .iter()
+                .find(|p| p.code == LEVEL)
+                .map(|p| (p.mean, e.start))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let stretches: Vec<_> = firing_stretches(src, id, Rule::FloodLevel, until)?
+        .into_iter()
+        .filter(|(_, (a, b), _)| *b > span.start() && *a < until)
+        .collect();
+    // The states reached: every firing event of the period, and a state already in force
+    // when the period began.
+    let events = src.evaluations.events(&EventQuery {
+        subject: Some(id.to_string()),
+        rule: Some(Rule::FloodLevel),
+        since: Some(span.start()),
+        until: Some(until),
+        ..EventQuery::default()
+    })?;
+    let state = |e: &Event| match e.level.as_deref() {
+        Some("above_guaranteed") => LevelState::AboveGuaranteed,
+        Some("above_warning") => LevelState::AboveWarning,
+        _ => LevelState::Normal,
+    };
+    let highest_state = events
+        .iter()
+        .filter(|e| e.status == EventStatus::Firing)
+        .chain(stretches.iter().map(|(_, _, first)| first))
+        .map(state)
+        .max()
+        .unwrap_or(LevelState::Normal);
+    let spans: Vec<Stretch> = stretches.iter().map(|(_, x, _)| *x).collect();
+    let warning = levels.map(|l| l.warning_level_m);
+    Ok(GaugeRow {
+        station: id.to_string(),
+        name_zh: s.name_zh.clone(),
+        name_pinyin: s.name_pinyin.clone(),
+        province: s.province,
+        city_zh: s.city_zh.clone(),
+        river: s.river.clone().unwrap_or_default(),
+        warning_level_m: warning,
+        guaranteed_level_m: levels
+            .map(|l| l.guaranteed_level_m)
+            .filter(|g| g.is_finite() && *g < f64::MAX),
+        max_level_m: max.map(|m| m.0),
+        max_at: max.map(|m| m.1),
+        max_above_warning_m: max
+            .zip(warning)
+            .map(|((m, _), w)| ((m - w) * 1000.0).round() / 1000.0),
+        hours_above_warning: hours_within(&spans, span.start(), until),
+        highest_state,
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,11 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const FONT: &str = "font-family:'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','WenQuanYi Micro Hei',SimSun,sans-serif";
+/// The CJK fonts of common systems. DejaVu Sans comes before WenQuanYi Micro Hei (the CJK
+/// font of many Linux desktops) because WenQuanYi maps Ⅴ (U+2164) to an empty glyph, which
+/// turns `劣Ⅴ类` into `劣 类`; DejaVu has no CJK, so the Chinese text still falls back to
+/// WenQuanYi.
+const FONT: &str = "font-family:'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','DejaVu Sans','WenQuanYi Micro Hei',SimSun,sans-serif";
 const TH: &str = "border:1px solid #999;padding:4px 6px;background:#dde6f0;text-align:left";
 const TD: &str = "border:1px solid #999;padding:4px 6px";
 

@@ -2,7 +2,8 @@
 //! end} (CST days, both inclusive), `sections` (id, target_class, class, compliant,
 //! exceeding [{code, multiple}], valid_rate), `rivers` (id, grade, shares of Ⅰ–Ⅲ / Ⅳ–Ⅴ /
 //! 劣Ⅴ, compliance_rate, main_pollutants), `air` (per city: days per level, heavy days,
-//! warnings). Language-neutral: classes as `I`…`劣V`, grades as snake_case names.
+//! warnings), `outfalls` (hours beyond limits), `gauges` (highest level against the
+//! warning level). Language-neutral: classes as `I`…`劣V`, grades as snake_case names.
 
 use chrono::NaiveDate;
 use riverwatch_core::WaterClass;
@@ -21,6 +22,38 @@ pub struct ProgramView {
     pub rivers: Vec<RiverView>,
     /// One per city.
     pub air: Vec<AirView>,
+    /// One per outfall.
+    pub outfalls: Vec<OutfallView>,
+    /// One per gauge.
+    pub gauges: Vec<GaugeView>,
+}
+
+/// One outfall.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutfallView {
+    /// Outfall station id.
+    pub id: String,
+    /// Hours of the period beyond a discharge limit.
+    pub hours_beyond: f64,
+    /// Exceedances started in the period.
+    pub exceedances: u32,
+    /// Parameter codes beyond their limits.
+    pub parameters: Vec<String>,
+}
+
+/// One gauge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GaugeView {
+    /// Gauge station id.
+    pub id: String,
+    /// Highest stored hourly mean level, m.
+    pub max_level_m: Option<f64>,
+    /// Warning level, m.
+    pub warning_level_m: Option<f64>,
+    /// Highest level minus the warning level, m.
+    pub max_above_warning_m: Option<f64>,
+    /// Hours above the warning level.
+    pub hours_above_warning: f64,
 }
 
 /// The period.
@@ -162,6 +195,27 @@ pub fn view(report: &Report) -> ProgramView {
                     .collect(),
                 heavy_days: a.heavy_days,
                 warnings: a.warning_days,
+            })
+            .collect(),
+        outfalls: report
+            .outfalls
+            .iter()
+            .map(|o| OutfallView {
+                id: o.station.clone(),
+                hours_beyond: o.hours_beyond,
+                exceedances: o.exceedances,
+                parameters: o.parameters.clone(),
+            })
+            .collect(),
+        gauges: report
+            .gauges
+            .iter()
+            .map(|g| GaugeView {
+                id: g.station.clone(),
+                max_level_m: g.max_level_m,
+                warning_level_m: g.warning_level_m,
+                max_above_warning_m: g.max_above_warning_m,
+                hours_above_warning: g.hours_above_warning,
             })
             .collect(),
     }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use riverwatch_alerts::views::PeriodAlerts;
 use riverwatch_analytics::model::{Incident, LedgerEntry};
+use riverwatch_analytics::standards::hydrology::LevelState;
 use riverwatch_analytics::standards::river_grade::RiverGrade;
 use riverwatch_analytics::standards::warning::WarningLevel;
 use riverwatch_core::events::WindowPeriod;
@@ -41,8 +42,13 @@ pub struct Report {
     pub ledger: Vec<LedgerEntry>,
     /// Alerts of the period; `None` when the alert store is not there.
     pub alerts: Option<PeriodAlerts>,
-    /// One row per city (air station), in registry order.
+    /// One row per city (air station), in registry order; with a river, the cities that
+    /// have a station on it.
     pub air: Vec<AirRow>,
+    /// One row per outfall (on the river, with a river), in registry order.
+    pub outfalls: Vec<OutfallRow>,
+    /// One row per hydrological gauge (on the river, with a river), in registry order.
+    pub gauges: Vec<GaugeRow>,
     /// Days of the period under regional joint control.
     pub joint_control_days: u32,
     /// The head of the alert audit chain at report time, `#seq hash`.
@@ -214,4 +220,67 @@ pub struct AirRow {
     pub warning_days: u32,
     /// The highest warning level of the period.
     pub highest_warning: WarningLevel,
+}
+
+/// One outfall over the period: how long its discharge exceedances lasted, as analytics
+/// judged them live (`discharge_exceedance` events, from the firing reading to the reading
+/// that ended it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutfallRow {
+    /// Outfall station id.
+    pub station: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Pinyin name.
+    pub name_pinyin: String,
+    /// Province.
+    pub province: Province,
+    /// City or county, Chinese.
+    pub city_zh: String,
+    /// Receiving river id.
+    pub river: String,
+    /// Discharge standard named in the registry, e.g. `GB 18918-2002 一级A`.
+    pub standard: Option<String>,
+    /// Hours of the period with at least one parameter beyond its limit.
+    pub hours_beyond: f64,
+    /// Exceedances that started in the period (one per parameter and episode).
+    pub exceedances: u32,
+    /// Parameters beyond their limit at some time of the period.
+    pub parameters: Vec<String>,
+    /// Whether an exceedance was still going on at the end of the period (or report time).
+    pub beyond_at_end: bool,
+}
+
+/// One hydrological gauge over the period: its highest stored water level against its
+/// warning level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GaugeRow {
+    /// Gauge station id.
+    pub station: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Pinyin name.
+    pub name_pinyin: String,
+    /// Province.
+    pub province: Province,
+    /// City or county, Chinese.
+    pub city_zh: String,
+    /// River id.
+    pub river: String,
+    /// Warning level (警戒水位), m: the configuration's, else the registry's.
+    pub warning_level_m: Option<f64>,
+    /// Guaranteed level (保证水位), m.
+    pub guaranteed_level_m: Option<f64>,
+    /// The highest stored hourly mean water level of the period, m (the evaluation store
+    /// keeps hourly means; single readings' peaks are not stored).
+    pub max_level_m: Option<f64>,
+    /// Start of that hour.
+    pub max_at: Option<DateTime<Utc>>,
+    /// `max_level_m − warning_level_m`, m (positive: above warning).
+    pub max_above_warning_m: Option<f64>,
+    /// Hours of the period above the warning level, as analytics judged them live
+    /// (`flood_level` events, from the firing reading to the reading that ended it).
+    pub hours_above_warning: f64,
+    /// The highest state the gauge reached in the period.
+    pub highest_state: LevelState,
 }

@@ -223,6 +223,52 @@ pub fn summary(r: &Report, lang: Lang) -> Vec<(String, String)> {
             .into(),
         r.air.iter().map(|a| a.heavy_days).sum::<u32>().to_string(),
     ));
+    if !r.outfalls.is_empty() {
+        let beyond: Vec<String> = r
+            .outfalls
+            .iter()
+            .filter(|o| o.hours_beyond > 0.0)
+            .map(|o| {
+                format!(
+                    "{} {:.1} h",
+                    lang.pick(&o.name_zh, &o.name_pinyin),
+                    o.hours_beyond
+                )
+            })
+            .collect();
+        out.push((
+            lang.pick("排口超标", "outfalls beyond limits").into(),
+            if beyond.is_empty() {
+                lang.pick("无", "none").into()
+            } else {
+                beyond.join(lang.pick("；", "; "))
+            },
+        ));
+    }
+    if !r.gauges.is_empty() {
+        let above: Vec<String> = r
+            .gauges
+            .iter()
+            .filter(|g| {
+                g.hours_above_warning > 0.0 || g.max_above_warning_m.is_some_and(|m| m > 0.0)
+            })
+            .map(|g| {
+                format!(
+                    "{} {}",
+                    lang.pick(&g.name_zh, &g.name_pinyin),
+                    lang.pick(g.highest_state.label_zh(), g.highest_state.label_en())
+                )
+            })
+            .collect();
+        out.push((
+            lang.pick("水位超警戒", "gauges above warning").into(),
+            if above.is_empty() {
+                lang.pick("无", "none").into()
+            } else {
+                above.join(lang.pick("；", "; "))
+            },
+        ));
+    }
     out.push((
         lang.pick("区域联防联控天数", "joint-control days").into(),
         r.joint_control_days.to_string(),
@@ -518,6 +564,77 @@ pub fn tables(r: &Report, lang: Lang) -> Vec<Table> {
                         .into(),
                 ));
                 row
+            })
+            .collect(),
+    });
+    out.push(Table {
+        key: "outfalls",
+        title: h("污染源排口", "Outfalls"),
+        headers: vec![
+            h("排口", "outfall"),
+            h("编号", "id"),
+            h("省份", "province"),
+            h("市县", "city"),
+            h("排放标准", "discharge standard"),
+            h("超标小时数 (h)", "hours beyond limits (h)"),
+            h("超标次数", "exceedances"),
+            h("超标项目", "parameters beyond limits"),
+            h("期末仍超标", "beyond at end"),
+        ],
+        rows: r
+            .outfalls
+            .iter()
+            .map(|o| {
+                vec![
+                    Cell::Text(lang.pick(&o.name_zh, &o.name_pinyin).into()),
+                    Cell::Text(o.station.clone()),
+                    Cell::Text(province(o.province, lang)),
+                    Cell::Text(o.city_zh.clone()),
+                    Cell::Text(o.standard.clone().unwrap_or_default()),
+                    Cell::Number(o.hours_beyond, 1),
+                    count(o.exceedances),
+                    Cell::Text(o.parameters.join(lang.pick("、", ", "))),
+                    Cell::Text(yes_no(Some(o.beyond_at_end), lang)),
+                ]
+            })
+            .collect(),
+    });
+    out.push(Table {
+        key: "gauges",
+        title: h("水文站水位", "Gauges"),
+        headers: vec![
+            h("水文站", "gauge"),
+            h("编号", "id"),
+            h("省份", "province"),
+            h("市县", "city"),
+            h("最高时均水位 (m)", "highest hourly mean level (m)"),
+            h("出现时间（北京时间）", "hour (UTC+8)"),
+            h("警戒水位 (m)", "warning level (m)"),
+            h("超警戒 (m)", "above warning (m)"),
+            h("保证水位 (m)", "guaranteed level (m)"),
+            h("超警戒小时数 (h)", "hours above warning (h)"),
+            h("最高状态", "highest state"),
+        ],
+        rows: r
+            .gauges
+            .iter()
+            .map(|g| {
+                vec![
+                    Cell::Text(lang.pick(&g.name_zh, &g.name_pinyin).into()),
+                    Cell::Text(g.station.clone()),
+                    Cell::Text(province(g.province, lang)),
+                    Cell::Text(g.city_zh.clone()),
+                    opt(g.max_level_m, 2),
+                    Cell::Text(g.max_at.map(fmt_cst_minutes).unwrap_or_default()),
+                    opt(g.warning_level_m, 2),
+                    opt(g.max_above_warning_m, 2),
+                    opt(g.guaranteed_level_m, 2),
+                    Cell::Number(g.hours_above_warning, 1),
+                    Cell::Text(
+                        lang.pick(g.highest_state.label_zh(), g.highest_state.label_en())
+                            .into(),
+                    ),
+                ]
             })
             .collect(),
     });

@@ -9,6 +9,7 @@
 //! - [`alerts`]: the alert service, `alerts list|show|ack|silence`, `audit verify`.
 //! - [`console`]: the console (HTTP API and live feed), `tokens create|list|revoke`.
 //! - [`report`]: the river-chief reports.
+//! - [`reports`]: the report schedule alone, and the archive of issued reports.
 //! - [`simulators`]: `simulate`, `record`, `replay`.
 //! - [`stations`], [`config`]: the network and the configuration file.
 //! - [`keys`]: the deployment key of internal messages.
@@ -26,6 +27,7 @@ pub mod ingest;
 pub mod keys;
 pub mod render;
 pub mod report;
+pub mod reports;
 pub mod simulators;
 pub mod stations;
 pub mod up;
@@ -126,6 +128,9 @@ pub enum Command {
     /// Write a river-chief report of a day, week, month, quarter or year (Excel, HTML, CSV,
     /// JSON).
     Report(report::ReportArgs),
+    /// The report schedule (run it alone, as `up` does) and the archive of issued reports.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
     /// Simulate stations and pollution scenarios: publish to a broker or record to a file.
     Simulate(simulators::simulate::SimulateArgs),
     /// Record the observations on a live broker to Parquet or CSV.
@@ -276,6 +281,7 @@ async fn run(command: Command, ctx: Context) -> anyhow::Result<()> {
             "this build has no benchmarks (they need the test servers): run them with cargo run --release --features bench -- bench …",
         )),
         Command::Report(args) => report::run(&args, &ctx).await,
+        Command::Reports(cmd) => reports::run(&cmd, &ctx).await,
         Command::Simulate(args) => simulators::simulate::run(&args, &ctx).await,
         Command::Record(args) => simulators::record::run(&args, &ctx).await,
         Command::Replay(args) => simulators::replay::run(&args, &ctx).await,

@@ -1,8 +1,8 @@
 //! `riverwatch up`: everything in one process on the embedded defaults — an embedded MQTT
 //! broker on 127.0.0.1, ingest into SQLite under the data directory (0700; its files 0600;
 //! the internal message key `internal.key` created there when missing), the simulated station
-//! network on the wall clock, analytics, and the alert service (email to the outbox folder
-//! or an SMTP relay). `--scenario NAME` re-dates a scenario so that its replay, at `--speed`,
+//! network on the wall clock, analytics, the alert service (email to the outbox folder
+//! or an SMTP relay) and the report schedule (`[reports]`). `--scenario NAME` re-dates a scenario so that its replay, at `--speed`,
 //! reaches its first event a few seconds after start-up and meets the wall clock at its end
 //! (`riverwatch_simulators::redate`); the first screen says what it is and when its events
 //! come. Ctrl-C stops the simulator first, then the services in order, and waits for them
@@ -127,6 +127,13 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
     let analytics = analytics_args(ctx, mqtt.clone())?;
     let alerts = alerts_args(ctx, mqtt.clone(), args.smtp.as_deref())?;
     let outbox = email_destination(ctx, alerts.config.transport());
+    let reports = ctx
+        .loaded
+        .config
+        .reports
+        .enabled
+        .then(|| super::reports::schedule_args(ctx))
+        .transpose()?;
     let console = riverwatch_console::bind(console_args(ctx, mqtt.clone(), None, args.http_port)?)
         .await
         .map_err(|e| console_error(&e))?;
@@ -149,6 +156,14 @@ pub async fn run(args: &UpArgs, ctx: &Context) -> anyhow::Result<()> {
             error!(error = %e, "Alert service failed.");
         }
     });
+    if let Some(reports) = reports {
+        let token = shutdown.token();
+        shutdown.spawn("reports", async move {
+            if let Err(e) = riverwatch_reports::schedule::run(reports, token).await {
+                error!(error = %e, "Report schedule failed.");
+            }
+        });
+    }
     let token = shutdown.token();
     shutdown.spawn("console", async move {
         if let Err(e) = console.run(token).await {

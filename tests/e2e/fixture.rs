@@ -88,6 +88,7 @@ pub struct PipelineBuilder {
     analytics: Option<String>,
     smtp: bool,
     alerts: Option<AlertsRun>,
+    clock_at: Option<DateTime<Utc>>,
 }
 
 /// Where a service runs.
@@ -285,6 +286,7 @@ impl Pipeline {
             analytics: None,
             smtp: false,
             alerts: None,
+            clock_at: None,
         }
     }
 
@@ -331,6 +333,11 @@ impl Pipeline {
     /// The configuration file of child processes and the command line.
     pub fn config_file(&self) -> PathBuf {
         self.dir.path().join("riverwatch.toml")
+    }
+
+    /// The manual clock of the services in this process.
+    pub fn clock(&self) -> Arc<ManualClock> {
+        self.clock.clone()
     }
 
     /// Moves the manual clock forward.
@@ -642,6 +649,12 @@ impl PipelineBuilder {
         self
     }
 
+    /// The manual clock starts at `t` instead of now.
+    pub fn clock_at(mut self, t: DateTime<Utc>) -> Self {
+        self.clock_at = Some(t);
+        self
+    }
+
     /// The broker serves TLS with a certificate from a throwaway CA, which
     /// [`Pipeline::mqtt`] trusts.
     pub fn tls(mut self) -> Self {
@@ -704,7 +717,7 @@ impl PipelineBuilder {
             smtp,
             broker: Some(broker),
             certificates,
-            clock: Arc::new(ManualClock::new(Utc::now())),
+            clock: Arc::new(ManualClock::new(self.clock_at.unwrap_or_else(Utc::now))),
             barriers: AtomicU32::new(0),
             dir,
         };

@@ -37,6 +37,10 @@ mod up;
 /// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
 mod analytics;
 
+/// River-chief reports: a simulated month through the readings store and analytics into the
+/// monthly report and its workbook, against the standards' tables.
+mod report_month;
+
 /// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
 /// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
 mod alerts;
@@ -47,6 +51,10 @@ mod console;
 
 /// HJ 212 over TCP: loggers' connections into ingest, replies after the commit, backfill.
 mod hj212_tcp;
+
+/// The report schedule: daily reports issued once across a restart, archived, and re-issued
+/// marked 修订 when a late reading changes their numbers.
+mod report_schedule;
 
 /// A headless Chromium over the DevTools protocol, for the console's pages.
 mod cdp;

@@ -8,6 +8,7 @@ use riverwatch_analytics::model::{
     AqiRecord, JointControlRecord, LedgerEntry, ParameterMean, WarningRecord,
 };
 use riverwatch_analytics::standards::gb3838::QualityGrade;
+use riverwatch_analytics::standards::hydrology::LevelState;
 use riverwatch_analytics::standards::river_grade::GradeMethod;
 use riverwatch_analytics::store::{AnalyticsStore, Commit};
 use riverwatch_core::{Province, WaterClass};
@@ -378,4 +379,207 @@ fn workbook_read_back(report: &Report) {
     // The native chart is a part of the package (calamine does not read charts).
     let needle = b"xl/charts/chart1.xml";
     assert!(bytes.windows(needle.len()).any(|w| w == needle));
+}
+
+/// A live event of `rule` as analytics stores it.
+fn event(
+    id: &str,
+    rule: &str,
+    status: &str,
+    subject: &str,
+    parameter: Option<&str>,
+    level: Option<&str>,
+    at: chrono::DateTime<Utc>,
+) -> riverwatch_core::events::Event {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "rule": rule, "status": status, "severity": "warning", "subject": subject,
+        "parameter": parameter, "provinces": ["JL"], "cross_border": false,
+        "observed_at": at, "emitted_at": at, "level": level, "standard": "",
+        "summary_zh": "", "summary_en": ""
+    }))
+    .unwrap()
+}
+
+#[test]
+fn outfalls_and_gauges_come_from_the_stored_events_and_hourly_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analytics.db");
+    let store = AnalyticsStore::open(&path).unwrap();
+    let registry = Registry::builtin().unwrap();
+    let config = AnalyticsConfig::default();
+    // CST times of week 2026-W48 (23 to 29 November).
+    let cst = |d: u32, h: u32| {
+        riverwatch_core::time::from_cst(date(2026, 11, d).and_hms_opt(h, 0, 0).unwrap())
+    };
+    let events = vec![
+        // 榆树 plant: NH3N beyond from the 22nd 22:00 (before the week) to the 23rd 04:00,
+        // COD from 02:00 to 06:00: 6 hours of the week beyond a limit, one exceedance
+        // started in the week.
+        event(
+            "d1",
+            "discharge_exceedance",
+            "firing",
+            "WWTP-YS",
+            Some("NH3N"),
+            None,
+            cst(22, 22),
+        ),
+        event(
+            "d2",
+            "discharge_exceedance",
+            "firing",
+            "WWTP-YS",
+            Some("COD"),
+            None,
+            cst(23, 2),
+        ),
+        event(
+            "d3",
+            "discharge_exceedance",
+            "resolved",
+            "WWTP-YS",
+            Some("NH3N"),
+            None,
+            cst(23, 4),
+        ),
+        event(
+            "d4",
+            "discharge_exceedance",
+            "resolved",
+            "WWTP-YS",
+            Some("COD"),
+            None,
+            cst(23, 6),
+        ),
+        // Harbin plant (Songhua): not in a Lalin report.
+        event(
+            "d5",
+            "discharge_exceedance",
+            "firing",
+            "WWTP-HRB",
+            Some("COD"),
+            None,
+            cst(24, 0),
+        ),
+        // 蔡家沟 gauge: above warning from the 25th 10:00, above guaranteed from the 26th
+        // 10:00, still above at the end of the week (30th 00:00): 4 days 14 hours.
+        event(
+            "f1",
+            "flood_level",
+            "firing",
+            "HYD-CJG",
+            None,
+            Some("above_warning"),
+            cst(25, 10),
+        ),
+        event(
+            "f2",
+            "flood_level",
+            "firing",
+            "HYD-CJG",
+            None,
+            Some("above_guaranteed"),
+            cst(26, 10),
+        ),
+    ];
+    let hour = |d: u32, h: u32, level: f64| {
+        let mut e = day(&registry, "LLH-NTS", date(2026, 11, d), 0.5, 3.0, true);
+        e.station = "HYD-CJG".into();
+        e.period = WindowPeriod::Hour;
+        e.start = cst(d, h);
+        e.parameters = vec![ParameterMean {
+            code: "LEVEL".into(),
+            mean: level,
+            count: 1,
+            class: None,
+            exceedance_multiple: None,
+            in_section_class: false,
+        }];
+        e
+    };
+    store
+        .commit(&Commit {
+            events,
+            evaluations: vec![hour(25, 9, 131.2), hour(26, 12, 133.4), hour(30, 1, 134.0)],
+            ..Commit::default()
+        })
+        .unwrap();
+    let reader = EvaluationReader::open(&path).unwrap();
+    let src = Sources {
+        registry: &registry,
+        analytics: &config,
+        evaluations: &reader,
+        alerts: None,
+    };
+    let report = assemble(
+        &src,
+        &Request {
+            period: WindowPeriod::Week,
+            date: date(2026, 11, 25),
+            river: Some("lalin".into()),
+            now: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+        },
+    )
+    .unwrap();
+
+    // The Lalin's plants (五常, 榆树) and its gauge (蔡家沟) only.
+    let outfalls: Vec<&str> = report.outfalls.iter().map(|o| o.station.as_str()).collect();
+    assert_eq!(outfalls, ["WWTP-WC", "WWTP-YS"]);
+    let ys = &report.outfalls[1];
+    assert!((ys.hours_beyond - 6.0).abs() < 1e-9, "{}", ys.hours_beyond);
+    assert_eq!(ys.exceedances, 1);
+    assert_eq!(ys.parameters, ["COD", "NH3N"]);
+    assert!(!ys.beyond_at_end);
+    assert_eq!(report.outfalls[0].hours_beyond, 0.0);
+    let gauges: Vec<&str> = report.gauges.iter().map(|g| g.station.as_str()).collect();
+    assert_eq!(gauges, ["HYD-CJG"]);
+    let g = &report.gauges[0];
+    assert!((g.hours_above_warning - (4.0 * 24.0 + 14.0)).abs() < 1e-9);
+    assert_eq!(g.highest_state, LevelState::AboveGuaranteed);
+    // The registry's levels: warning 131.5 m, guaranteed 133.0 m; the highest hourly mean of
+    // the week 133.4 m (the 30th is the next week), 1.9 m above warning.
+    assert_eq!(
+        (g.warning_level_m, g.guaranteed_level_m),
+        (Some(131.5), Some(133.0))
+    );
+    assert_eq!(g.max_level_m, Some(133.4));
+    assert_eq!(g.max_at, Some(cst(26, 12)));
+    assert!((g.max_above_warning_m.unwrap() - 1.9).abs() < 1e-9);
+    // The cities along the Lalin: 双城, 五常, 榆树, 扶余 (not Harbin, Changchun, 德惠, 舒兰).
+    let air: Vec<&str> = report.air.iter().map(|a| a.station.as_str()).collect();
+    assert_eq!(air, ["AIR-SC", "AIR-WC", "AIR-YS", "AIR-FY"]);
+
+    // The zone's report has every plant, gauge and city; Harbin's exceedance is still going
+    // on at the end of the week, from Tuesday 00:00: 6 days.
+    let zone = assemble(
+        &src,
+        &Request {
+            period: WindowPeriod::Week,
+            date: date(2026, 11, 25),
+            river: None,
+            now: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (zone.outfalls.len(), zone.gauges.len(), zone.air.len()),
+        (4, 3, 8)
+    );
+    let hrb = zone
+        .outfalls
+        .iter()
+        .find(|o| o.station == "WWTP-HRB")
+        .unwrap();
+    assert!((hrb.hours_beyond - 6.0 * 24.0).abs() < 1e-9);
+    assert!(hrb.beyond_at_end);
+
+    // The tables and the programs' view carry them.
+    let tables = crate::tables::tables(&report, riverwatch_core::Lang::Zh);
+    let t = tables.iter().find(|t| t.key == "outfalls").unwrap();
+    assert_eq!(t.rows[1][5], crate::tables::Cell::Number(6.0, 1));
+    assert_eq!(t.rows[1][7].text(riverwatch_core::Lang::Zh), "COD、NH3N");
+    let json = serde_json::to_value(crate::json::view(&report)).unwrap();
+    assert_eq!(json["outfalls"][1]["hours_beyond"], 6.0);
+    assert_eq!(json["gauges"][0]["max_level_m"], 133.4);
+    assert_eq!(json["gauges"][0]["hours_above_warning"], 110.0);
 }

@@ -10,6 +10,8 @@
 //! - [`hj212`]: HJ 212 frames over the loggers' TCP path (write → 9014) against MQTT.
 //! - [`console`]: the console's readings query over HTTP against the store alone, and the
 //!   live feed's latency at 200 clients against a plain broker subscriber.
+//! - [`report`]: a month's river-chief report from the stored evaluations against
+//!   recomputing the month from the raw readings.
 //!
 //! They start their own servers from `riverwatch-testkit` (mosquitto, the SMTP server),
 //! which is why they exist only in a build with `--features bench`.
@@ -20,6 +22,7 @@ pub mod analytics;
 pub mod console;
 pub mod hj212;
 pub mod ingest;
+pub mod report;
 pub mod simulator;
 
 use std::time::Duration;
@@ -50,6 +53,9 @@ pub enum BenchCommand {
     /// against the store alone, and publish → SSE `reading` event at 200 clients against
     /// a plain MQTT subscriber.
     Console(console::ConsoleBenchArgs),
+    /// A month's river-chief report of the whole network from the stored evaluations (wall
+    /// time, peak memory) against recomputing the month from the raw readings.
+    Report(report::ReportBenchArgs),
 }
 
 /// Runs `riverwatch bench …`.
@@ -65,6 +71,7 @@ pub async fn run(cmd: &BenchCommand, ctx: &Context) -> anyhow::Result<()> {
         BenchCommand::Simulator(a) => simulator::run(a, ctx).await,
         BenchCommand::Hj212(a) => hj212::run(a).await,
         BenchCommand::Console(a) => console::run(a, ctx).await,
+        BenchCommand::Report(a) => report::run(a, ctx).await,
     }
 }
 
