@@ -92,6 +92,50 @@ fn the_hj212_benchmark_times_tcp_and_mqtt_and_stores_every_reading_once() {
 }
 
 #[test]
+fn the_console_benchmark_queries_a_stored_span_and_follows_the_live_feed() {
+    let r = bench(&[
+        "console",
+        "--days",
+        "1",
+        "--requests",
+        "6",
+        "--clients",
+        "2",
+        "--sse-clients",
+        "10",
+        "--readings",
+        "10",
+    ]);
+    let q = &r["query"];
+    // One day of 1-minute readings of every parameter of 蔡家沟, each answer whole.
+    let params = q["parameters"].as_u64().unwrap();
+    assert!(params > 1, "{r}");
+    assert_eq!(q["readings_per_answer"].as_u64(), Some(1440 * params));
+    assert!(
+        q["answer_bytes"].as_u64().unwrap() > 1440 * params * 50,
+        "{r}"
+    );
+    for side in ["http", "store"] {
+        let rate = q[format!("{side}_per_sec")].as_f64().unwrap();
+        let (p50, p99) = (
+            q[format!("{side}_p50_ms")].as_f64().unwrap(),
+            q[format!("{side}_p99_ms")].as_f64().unwrap(),
+        );
+        assert!(rate > 0.0 && p50 > 0.0 && p99 >= p50, "{r}");
+    }
+    let f = &r["feed"];
+    // Every client got every message.
+    assert_eq!(f["events"], 100);
+    for side in ["sse", "mqtt"] {
+        let (p50, p99) = (
+            f[format!("{side}_p50_ms")].as_f64().unwrap(),
+            f[format!("{side}_p99_ms")].as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p99 >= p50, "{r}");
+    }
+}
+
+#[test]
 fn the_report_benchmark_measures_the_report_against_recomputing_the_month() {
     // Two days of hourly readings of the 38 stations of the default network.
     let r = bench(&["report", "--interval-secs", "3600", "--days", "2"]);

@@ -502,6 +502,7 @@ impl Processor {
             return Ok(());
         }
         let now = self.clock.now();
+        let started = std::time::Instant::now();
         let tx = self.store.write()?;
         for (id, fp, alert, outcome) in &batch.events {
             tx.mark_event(id, fp, alert.as_deref(), outcome, now)?;
@@ -533,6 +534,9 @@ impl Processor {
             tx.keep_rejected(&batch.rejected)?;
         }
         tx.commit()?;
+        self.metrics
+            .commit_seconds
+            .observe_duration(started.elapsed());
         if email {
             self.wake_email.notify_one();
         }

@@ -1,7 +1,8 @@
 //! The alert service's counters: events received and applied, notifications sent, retried,
-//! failed and expired per channel, and store failure episodes.
+//! failed and expired per channel, store failure episodes and the alert store's commit
+//! latency.
 
-use riverwatch_core::telemetry::{Counter, counter};
+use riverwatch_core::telemetry::{COMMIT_SECONDS_BUCKETS, Counter, Histogram, counter, histogram};
 
 /// Metric handles, created once per service.
 #[derive(Debug, Clone)]
@@ -24,6 +25,9 @@ pub struct Metrics {
     /// Episodes of the alert store refusing commits (busy, disk full, I/O error): counted
     /// once when an episode starts, not per retry.
     pub store_failures: Counter,
+    /// Time of each commit of the service's state (events, alerts, audit, queued
+    /// notifications) to the alert store, seconds.
+    pub commit_seconds: Histogram,
 }
 
 impl Metrics {
@@ -38,6 +42,7 @@ impl Metrics {
             reconnects: counter("alerts_reconnects_total", &[]),
             stale_acks: counter("alerts_stale_acks_total", &[]),
             store_failures: counter("alerts_store_failures_total", &[]),
+            commit_seconds: histogram("alerts_commit_seconds", &[], COMMIT_SECONDS_BUCKETS),
         }
     }
 

@@ -6,7 +6,7 @@
 //! notifications, acknowledgements and audit trail through the alert service's reader; it
 //! computes nothing of its own. Its only writes are an officer's acknowledgement and an
 //! admin's silences (through `riverwatch_alerts::operator`, audited) and its own tokens and
-//! sessions.
+//! sessions (tokens also through the API, for admins).
 //!
 //! Data flow: broker `{prefix}/readings/+`, `{prefix}/events/+`, `{prefix}/alerts/+` →
 //! [`stream::source`] (core's acking subscriber) → [`stream::feed`] ring → [`stream::sse`]
@@ -21,12 +21,14 @@
 //!   language, security headers); [`api::auth`] the principal of a request and sign-in;
 //!   [`api::error`], [`api::extract`]; the routes: [`api::stations`], [`api::readings`]
 //!   (and dead letters), [`api::evaluations`] (and events), [`api::alerts`] (and the
-//!   acknowledgement), [`api::silences`], [`api::standards`] (the standards' limits and
-//!   AQI levels the pages draw), [`api::health`] (probes and metrics), [`api::openapi`].
+//!   acknowledgement), [`api::silences`], [`api::tokens`] (admins' token management),
+//!   [`api::standards`] (the standards' limits and AQI levels the pages draw),
+//!   [`api::health`] (probes and metrics), [`api::openapi`].
 //! - [`pages`]: the pages (overview, station, alert, sign-in) and their scripts and styles,
 //!   embedded from `console/assets/`.
 //! - [`stream`]: the live feed ([`stream::source`], [`stream::feed`], [`stream::sse`]).
-//! - [`metrics`]: the console's counters in the process-wide registry.
+//! - [`metrics`]: the console's counters in the process-wide registry, and the `# HELP`
+//!   text of every metric of the process.
 #![deny(missing_docs)]
 
 pub mod access;

@@ -573,8 +573,10 @@ async fn write_durably<S: StoreWriter>(
 ) -> Option<WriteReport> {
     let mut failures: u32 = 0;
     loop {
+        let started = std::time::Instant::now();
         match store.write(write.clone()).instrument(span.clone()).await {
             Ok(report) => {
+                metrics.commit_seconds.observe_duration(started.elapsed());
                 backoff.reset();
                 if failures > 0 {
                     info!(

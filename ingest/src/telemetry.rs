@@ -1,8 +1,11 @@
 //! Ingest's counters: everything received, stored, ignored as a duplicate or rejected is
-//! counted, so a gap between what stations send and what is stored is visible.
+//! counted, so a gap between what stations send and what is stored is visible; and the
+//! store's commit latency.
 
 use riverwatch_core::ReasonCode;
-use riverwatch_core::telemetry::{Counter, Gauge, counter, gauge};
+use riverwatch_core::telemetry::{
+    COMMIT_SECONDS_BUCKETS, Counter, Gauge, Histogram, counter, gauge, histogram,
+};
 
 /// Metric handles, created once per service.
 #[derive(Debug, Clone)]
@@ -15,6 +18,8 @@ pub struct Metrics {
     pub duplicates: Counter,
     /// Committed batches.
     pub commits: Counter,
+    /// Time of each successful store write (a batch made durable), seconds.
+    pub commit_seconds: Histogram,
     /// Failed store writes (retried).
     pub store_errors: Counter,
     /// Reconnects to the broker.
@@ -37,6 +42,7 @@ impl Metrics {
             stored: counter("ingest_readings_stored_total", &[]),
             duplicates: counter("ingest_readings_duplicate_total", &[]),
             commits: counter("ingest_commits_total", &[]),
+            commit_seconds: histogram("ingest_commit_seconds", &[], COMMIT_SECONDS_BUCKETS),
             store_errors: counter("ingest_store_errors_total", &[]),
             reconnects: counter("ingest_reconnects_total", &[]),
             stale_acks: counter("ingest_stale_acks_total", &[]),

@@ -2,8 +2,9 @@
 //! real services (mosquitto, ingest, the alert service as a child process) and their
 //! stores: access control (401, 403, 400, 413, 409), an acknowledgement through the API as
 //! `riverwatch alerts show` reports it, the live feed resumed after a disconnect without a
-//! missed alert change, readings as CSV like `riverwatch query`, and `/metrics` moving
-//! when readings arrive.
+//! missed alert change, readings as CSV like `riverwatch query`, `/metrics` moving when
+//! readings arrive (in the text format with HELP and TYPE, the commit-latency histogram
+//! counting), and admins' token management as `riverwatch tokens` sees it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -667,6 +668,21 @@ async fn metrics_move_when_readings_arrive_and_readings_come_as_riverwatch_query
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["truncated"], true);
     assert_eq!(body["readings"].as_array().unwrap().len(), 3);
+    // The JSON rows hold what the CSV lines hold.
+    for (row, line) in body["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(csv.lines().skip(1))
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(row["station"], f[0]);
+        assert_eq!(row["parameter"], f[1]);
+        assert_eq!(row["time_utc"], f[2]);
+        assert_eq!(row["value"].as_f64().unwrap(), f[3].parse::<f64>().unwrap());
+        assert_eq!(row["flag"], f[4]);
+        assert_eq!(row["period"], "sample", "{row}");
+    }
 
     // The stations with their latest values need no computation of the console: before
     // analytics ran, none is current and every one is stale.
@@ -683,5 +699,303 @@ async fn metrics_move_when_readings_arrive_and_readings_come_as_riverwatch_query
             .iter()
             .all(|s| s["stale"] == true && s["current"].is_null())
     );
+    console.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_their_provinces_tokens_over_the_api_with_the_rules_of_riverwatch_tokens() {
+    let p = Pipeline::builder().start().await;
+    let console = Console::start(&p, "it-console-tokens").await;
+    let hlj_admin = create_token(&p, "HLJ", "admin", "赵敏");
+    let jl_admin = create_token(&p, "JL", "admin", "孙丽");
+    let hlj_duty = create_token(&p, "HLJ", "duty", "张伟");
+    let http = reqwest::Client::new();
+    let tokens = console.at("/api/v1/tokens");
+    let body = serde_json::json!({"province": "HLJ", "role": "duty", "name": "周强"});
+
+    // No token: 401; a duty officer: 403; for each of the three routes.
+    let r = http.get(&tokens).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    let r = http.post(&tokens).json(&body).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    let r = http
+        .delete(format!("{tokens}/0000000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    let r = http
+        .get(&tokens)
+        .bearer_auth(&hlj_duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 403);
+    let r = http
+        .post(&tokens)
+        .bearer_auth(&hlj_duty)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 403);
+
+    // An admin creates a token of their province: 201, the secret once, and it works.
+    let r = http
+        .post(&tokens)
+        .bearer_auth(&hlj_admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    let secret = created["token"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(
+        secret.starts_with("rwt_") && secret.len() == 47,
+        "{created}"
+    );
+    assert_eq!(
+        (&created["name"], &created["province"], &created["role"]),
+        (&"周强".into(), &"HLJ".into(), &"duty".into())
+    );
+    let r = http
+        .get(console.at("/api/v1/session"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (&me["name"], &me["acknowledges_for"]),
+        (&"周强".into(), &"HLJ".into())
+    );
+
+    // The list has every token of both provinces, and no secret.
+    let r = http
+        .get(&tokens)
+        .bearer_auth(&jl_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    for t in [&secret, &hlj_admin, &jl_admin, &hlj_duty] {
+        assert!(!text.contains(t.as_str()), "a secret is listed: {text}");
+    }
+    assert!(!text.contains("hash"), "{text}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().any(|t| t["id"] == id.as_str()));
+    // The same store as `riverwatch tokens list`.
+    let (code, out, err) = p.cli(&["tokens", "list", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let cli: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(cli, listed);
+
+    // The rules of `riverwatch tokens create`: a name is needed; the admin's province only.
+    for bad in [
+        serde_json::json!({"province": "HLJ", "role": "duty", "name": "  "}),
+        serde_json::json!({"province": "HLJ", "role": "root", "name": "周强"}),
+        serde_json::json!({"province": "HLJ", "role": "duty"}),
+        serde_json::json!({"province": "HLJ", "role": "duty", "name": "名".repeat(101)}),
+    ] {
+        let r = http
+            .post(&tokens)
+            .bearer_auth(&hlj_admin)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        let (status, e) = error_of(r).await;
+        assert_eq!(status, 400, "{bad}: {e}");
+    }
+    let r = http
+        .post(&tokens)
+        .bearer_auth(&hlj_admin)
+        .json(&serde_json::json!({"province": "JL", "role": "admin", "name": "钱进"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 403);
+    // Jilin's admin cannot revoke a Heilongjiang token; unknown ids are 404.
+    let r = http
+        .delete(format!("{tokens}/{id}"))
+        .bearer_auth(&jl_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 403);
+    let r = http
+        .delete(format!("{tokens}/ffffffffffffffff"))
+        .bearer_auth(&hlj_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 404);
+
+    // Revoked by its province's admin: the token stops working at once.
+    let r = http
+        .delete(format!("{tokens}/{id}"))
+        .bearer_auth(&hlj_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let revoked: serde_json::Value = r.json().await.unwrap();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let r = http
+        .get(console.at("/api/v1/session"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    let (code, out, _) = p.cli(&["tokens", "list", "--format", "json"]);
+    assert_eq!(code, 0);
+    let cli: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let t = cli.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert_eq!(t["revoked_at"], revoked["revoked_at"]);
+    console.stop().await;
+}
+
+/// One metric family of a Prometheus text exposition.
+#[derive(Debug, Default)]
+struct Family {
+    help: Option<String>,
+    kind: Option<String>,
+    /// (series name with labels, value).
+    samples: Vec<(String, f64)>,
+}
+
+/// Parses the text format: `# HELP` and `# TYPE` lines must come before their family's
+/// samples; a sample belongs to the family whose name it starts with (a histogram's
+/// `_bucket`, `_sum`, `_count`).
+fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, Family> {
+    let mut families: std::collections::BTreeMap<String, Family> = Default::default();
+    let mut current: Option<String> = None;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            let f = families.entry(name.to_string()).or_default();
+            assert!(f.help.is_none() && f.samples.is_empty(), "{line}");
+            f.help = Some(help.to_string());
+            current = Some(name.to_string());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(current.as_deref(), Some(name), "TYPE without HELP: {line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            families.get_mut(name).unwrap().kind = Some(kind.to_string());
+        } else {
+            let name = current.as_deref().expect("a sample before any HELP");
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let bare = series.split('{').next().unwrap();
+            let f = families.get_mut(name).unwrap();
+            let ok = match f.kind.as_deref() {
+                Some("histogram") => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| bare == format!("{name}{s}")),
+                Some(_) => bare == name,
+                None => false,
+            };
+            assert!(ok, "sample {line} outside its family {name}");
+            let value = match value {
+                "+Inf" => f64::INFINITY,
+                v => v.parse().unwrap(),
+            };
+            f.samples.push((series.to_string(), value));
+        }
+    }
+    families
+}
+
+/// A histogram's count, after checking its buckets are cumulative and end at `+Inf` with
+/// the count.
+fn histogram_count(f: &Family, name: &str) -> f64 {
+    assert_eq!(f.kind.as_deref(), Some("histogram"), "{name}");
+    let buckets: Vec<f64> = f
+        .samples
+        .iter()
+        .filter(|(s, _)| s.starts_with(&format!("{name}_bucket{{")))
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(buckets.len() > 1, "{name}: {:?}", f.samples);
+    assert!(
+        buckets.windows(2).all(|w| w[0] <= w[1]),
+        "{name}: {buckets:?}"
+    );
+    let inf = f
+        .samples
+        .iter()
+        .find(|(s, _)| s.contains("le=\"+Inf\""))
+        .map(|(_, v)| *v)
+        .unwrap();
+    let count = f
+        .samples
+        .iter()
+        .find(|(s, _)| s == &format!("{name}_count"))
+        .map(|(_, v)| *v)
+        .unwrap();
+    assert_eq!(inf, count, "{name}");
+    assert!(
+        f.samples.iter().any(|(s, _)| s == &format!("{name}_sum")),
+        "{name}"
+    );
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_have_help_and_type_lines_and_the_commit_latency_histogram_counts_commits() {
+    let p = Pipeline::builder()
+        .with_ingest("it-console-hist-ingest")
+        .start()
+        .await;
+    let console = Console::start(&p, "it-console-hist").await;
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        let r = http.get(console.at("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        parse_prometheus(&r.text().await.unwrap())
+    };
+    let before = scrape().await;
+    // Every family of a running ingest and console is described, none by the fallback.
+    for (name, f) in &before {
+        let help = f.help.as_deref().unwrap_or_default();
+        assert!(
+            !help.is_empty() && !help.starts_with("riverwatch metric "),
+            "{name} has no help text of its own"
+        );
+        assert!(f.kind.is_some(), "{name} has no TYPE");
+    }
+    assert_eq!(
+        before["ingest_readings_stored_total"].kind.as_deref(),
+        Some("counter")
+    );
+    assert_eq!(before["console_sse_clients"].kind.as_deref(), Some("gauge"));
+    let commits = histogram_count(&before["ingest_commit_seconds"], "ingest_commit_seconds");
+
+    p.publish("it-h-pub", stream(12, minute(0))).await;
+    p.wait_readings(Duration::from_secs(30), "12 observations stored", |n| {
+        n >= 12 * 8
+    })
+    .await;
+    let after = scrape().await;
+    let now = histogram_count(&after["ingest_commit_seconds"], "ingest_commit_seconds");
+    assert!(now > commits, "{commits} → {now}");
+    assert!(after["ingest_commits_total"].samples[0].1 > 0.0);
+    let sum = after["ingest_commit_seconds"]
+        .samples
+        .iter()
+        .find(|(s, _)| s == "ingest_commit_seconds_sum")
+        .unwrap()
+        .1;
+    assert!(sum > 0.0, "{sum}");
     console.stop().await;
 }

@@ -71,7 +71,13 @@ pub enum TokenStoreError {
     /// The operating system's random source failed.
     #[error("cannot draw random bytes: {0}")]
     Random(String),
+    /// The holder's name is empty or too long.
+    #[error("the holder's name must be given, at most {MAX_NAME_CHARS} characters")]
+    BadName,
 }
+
+/// The longest holder's name of a token, characters.
+pub const MAX_NAME_CHARS: usize = 100;
 
 /// A token as listed: everything but the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,11 +162,12 @@ impl TokenStore {
         })
     }
 
-    /// Creates a token; returns it (the only time it exists outside the holder's hands) and
-    /// its record.
+    /// Creates a token for the holder `name` (trimmed; 1 to [`MAX_NAME_CHARS`] characters);
+    /// returns it (the only time it exists outside the holder's hands) and its record.
     ///
     /// # Errors
-    /// The random source or the database failed.
+    /// A bad name ([`TokenStoreError::BadName`]), or the random source or the database
+    /// failed.
     pub fn create(
         &mut self,
         name: &str,
@@ -168,6 +175,10 @@ impl TokenStore {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<(String, TokenInfo), TokenStoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            return Err(TokenStoreError::BadName);
+        }
         let token = super::new_token().map_err(|e| TokenStoreError::Random(e.to_string()))?;
         let mut id_bytes = [0u8; 8];
         getrandom::fill(&mut id_bytes).map_err(|e| TokenStoreError::Random(e.to_string()))?;
@@ -231,11 +242,15 @@ impl TokenStore {
         self.conn
             .execute("DELETE FROM sessions WHERE token_id = ?1", params![id])
             .map_err(self.sql())?;
-        self.by_id(id)?
+        self.get(id)?
             .ok_or_else(|| TokenStoreError::NotFound(id.to_string()))
     }
 
-    fn by_id(&self, id: &str) -> Result<Option<TokenInfo>, TokenStoreError> {
+    /// The token with this id, revoked or not.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn get(&self, id: &str) -> Result<Option<TokenInfo>, TokenStoreError> {
         let mut st = self
             .conn
             .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"))
@@ -275,7 +290,7 @@ impl TokenStore {
                 params![id, now.timestamp_millis()],
             )
             .map_err(self.sql())?;
-        self.by_id(&id)
+        self.get(&id)
     }
 
     /// Starts a session for `token_id` until `expires_at`; returns the session id for the
@@ -334,7 +349,7 @@ impl TokenStore {
             .optional()
             .map_err(self.sql())?;
         match id {
-            Some(id) => self.by_id(&id),
+            Some(id) => self.get(&id),
             None => Ok(None),
         }
     }
@@ -410,5 +425,16 @@ mod tests {
             Err(TokenStoreError::NotFound(_))
         ));
         assert_eq!(store.list().unwrap().len(), 1);
+        for bad in ["  ", &"名".repeat(MAX_NAME_CHARS + 1)] {
+            assert!(matches!(
+                store.create(bad, Province::Jilin, Role::Viewer, now),
+                Err(TokenStoreError::BadName)
+            ));
+        }
+        let (_, trimmed) = store
+            .create(" 王芳 ", Province::Jilin, Role::Viewer, now)
+            .unwrap();
+        assert_eq!(trimmed.name, "王芳");
+        assert_eq!(store.list().unwrap().len(), 2);
     }
 }

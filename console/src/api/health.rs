@@ -83,10 +83,13 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     .await
     .ok()
     .flatten();
-    let mut text = riverwatch_core::telemetry::render_prometheus();
+    let mut text = riverwatch_core::telemetry::render_prometheus(crate::metrics::help);
     if let Some(counts) = counts {
+        let name = crate::metrics::ALERTS_BY_STATE;
+        let help = crate::metrics::help(name).unwrap_or_default();
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
         for (status, n) in counts {
-            let _ = writeln!(text, "alerts{{state=\"{}\"}} {n}", status.as_str());
+            let _ = writeln!(text, "{name}{{state=\"{}\"}} {n}", status.as_str());
         }
     }
     let mut r = text.into_response();

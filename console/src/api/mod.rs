@@ -20,6 +20,7 @@ pub mod readings;
 pub mod silences;
 pub mod standards;
 pub mod stations;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -34,7 +35,7 @@ use axum::http::header::{
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use riverwatch_core::Lang;
 use riverwatch_core::registry::Registry;
 use riverwatch_core::time::Clock;
@@ -162,6 +163,8 @@ pub fn router(state: Shared) -> Router {
         .route("/alerts/{id}/ack", post(alerts::acknowledge))
         .route("/silences", get(silences::list).post(silences::create))
         .route("/silences/{id}/expire", post(silences::expire))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
         .route("/dead-letters", get(readings::dead_letters))
         .route("/stream", get(crate::stream::sse::stream));
     Router::new()

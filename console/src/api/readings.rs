@@ -8,11 +8,11 @@ use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use riverwatch_core::ReasonCode;
+use chrono::{DateTime, Duration, Utc};
 use riverwatch_core::store_api::{
     DeadLetterQuery, DeadLetterReader, ReadingQuery, StoreError, StoreReader,
 };
+use riverwatch_core::{Reading, ReasonCode};
 use riverwatch_ingest::store;
 use serde::{Deserialize, Serialize};
 
@@ -56,38 +56,6 @@ pub struct ReadingParams {
     pub format: Format,
     /// At most this many (default and most: `[console] max_query_readings`).
     pub limit: Option<usize>,
-}
-
-/// One reading.
-#[derive(Debug, Serialize)]
-pub struct ReadingRow {
-    /// Station id.
-    pub station: String,
-    /// Parameter code.
-    pub parameter: String,
-    /// Observation time, RFC 3339 UTC with milliseconds.
-    pub time_utc: String,
-    /// The value in the registry's unit.
-    pub value: f64,
-    /// Data flag letter.
-    pub flag: String,
-    /// What span of time the value stands for.
-    pub period: String,
-}
-
-/// The JSON answer.
-#[derive(Debug, Serialize)]
-pub struct Readings {
-    /// Station id.
-    pub station: String,
-    /// Start of the range.
-    pub from: DateTime<Utc>,
-    /// End of the range (exclusive).
-    pub to: DateTime<Utc>,
-    /// Whether the result was cut at the limit.
-    pub truncated: bool,
-    /// The readings, by parameter and time.
-    pub readings: Vec<ReadingRow>,
 }
 
 fn csv_field(s: &str) -> String {
@@ -190,58 +158,127 @@ pub async fn query(
     let mut readings = reader.query(&q).await.map_err(store_error)?;
     let truncated = readings.len() > limit;
     readings.truncate(limit);
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let mut response = match p.format {
-        Format::Csv => {
-            let mut out = CSV_COLUMNS.join(",");
-            out.push('\n');
-            for r in &readings {
-                let row = [
-                    r.station.to_string(),
-                    r.parameter.to_string(),
-                    time(r.observed_at),
-                    r.value.to_string(),
-                    r.flag.to_string(),
-                ];
-                out.push_str(
-                    &row.iter()
-                        .map(|f| csv_field(f))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-                out.push('\n');
+    // A month of a station is hundreds of thousands of rows: they are written on a
+    // blocking thread, straight from the stored readings, so a large answer never holds up
+    // the runtime's workers (other requests, the live feed).
+    let station = station.to_string();
+    let format = p.format;
+    let (body, content_type) = super::blocking(move || {
+        let mut out = Vec::with_capacity(readings.len() * 110 + 256);
+        let content_type = match format {
+            Format::Csv => {
+                write_csv(&mut out, &readings);
+                "text/csv; charset=utf-8"
             }
-            let mut r = out.into_response();
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            r
-        }
-        Format::Json => Json(Readings {
-            station: station.to_string(),
-            from,
-            to,
-            truncated,
-            readings: readings
-                .iter()
-                .map(|r| ReadingRow {
-                    station: r.station.to_string(),
-                    parameter: r.parameter.to_string(),
-                    time_utc: time(r.observed_at),
-                    value: r.value,
-                    flag: r.flag.to_string(),
-                    period: r.period.as_str().to_string(),
-                })
-                .collect(),
-        })
-        .into_response(),
-    };
+            Format::Json => {
+                let answer = ReadingsRef {
+                    station: &station,
+                    from,
+                    to,
+                    truncated,
+                    readings: Rows(&readings),
+                };
+                serde_json::to_writer(&mut out, &answer).map_err(ApiError::internal)?;
+                "application/json"
+            }
+        };
+        Ok((out, content_type))
+    })
+    .await?;
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response.headers_mut().insert(
         TRUNCATED_HEADER,
         HeaderValue::from_static(if truncated { "true" } else { "false" }),
     );
     Ok(response)
+}
+
+/// The time of a row: RFC 3339 UTC with milliseconds, written into the output.
+struct Time(DateTime<Utc>);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format(TIME_FORMAT))
+    }
+}
+
+/// `2026-11-22T08:00:00.000Z`, as `to_rfc3339_opts(Millis, true)` writes it.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
+/// One reading of the JSON answer, written from the stored reading: `station`,
+/// `parameter`, `time_utc` (RFC 3339 UTC with milliseconds), `value` (the registry's unit),
+/// `flag` (the data flag letter), `period` (what span of time the value stands for).
+struct RowRef<'a>(&'a Reading);
+
+impl Serialize for RowRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let r = self.0;
+        let mut row = s.serialize_struct("ReadingRow", 6)?;
+        row.serialize_field("station", r.station.as_str())?;
+        row.serialize_field("parameter", r.parameter.as_str())?;
+        row.serialize_field("time_utc", &Time(r.observed_at))?;
+        row.serialize_field("value", &r.value)?;
+        row.serialize_field("flag", &Flag(r.flag))?;
+        row.serialize_field("period", r.period.as_str())?;
+        row.end()
+    }
+}
+
+struct Flag(riverwatch_core::DataFlag);
+
+impl Serialize for Flag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+struct Rows<'a>(&'a [Reading]);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(RowRef))
+    }
+}
+
+/// The JSON answer, written from the stored readings.
+#[derive(Serialize)]
+struct ReadingsRef<'a> {
+    /// Station id.
+    station: &'a str,
+    /// Start of the range.
+    from: DateTime<Utc>,
+    /// End of the range (exclusive).
+    to: DateTime<Utc>,
+    /// Whether the result was cut at the limit.
+    truncated: bool,
+    /// The readings, by parameter and time.
+    readings: Rows<'a>,
+}
+
+/// The CSV answer: the header and one line per reading, as `riverwatch query` prints them.
+fn write_csv(out: &mut Vec<u8>, readings: &[Reading]) {
+    use std::io::Write as _;
+    out.extend_from_slice(CSV_COLUMNS.join(",").as_bytes());
+    out.push(b'\n');
+    for r in readings {
+        let fields = [
+            csv_field(r.station.as_str()),
+            csv_field(r.parameter.as_str()),
+        ];
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{}",
+            fields[0],
+            fields[1],
+            r.observed_at.format(TIME_FORMAT),
+            r.value,
+            csv_field(&r.flag.to_string())
+        );
+    }
 }
 
 /// The parameters of `/api/v1/dead-letters`.

@@ -5,10 +5,15 @@
 //! milliseconds), `seq` counts from 1. A client that comes back with a `Last-Event-ID` of
 //! this run still held in the ring gets what followed it; one from another run, or older
 //! than the ring, is told to reload ([`Resume::Resync`]).
+//!
+//! Each item is written as its server-sent event once, when it is pushed ([`Item::frame`]):
+//! every client's stream sends the same shared bytes, so an item costs the same to
+//! prepare for 1 client or 200.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use tokio::sync::broadcast;
 
 /// What a feed item is about (the SSE event name).
@@ -42,6 +47,28 @@ pub struct Item {
     pub kind: Kind,
     /// The JSON sent as the event's data (one line).
     pub data: Arc<str>,
+    /// The whole event as sent: `event:`, `id:`, `data:` lines and the blank line.
+    pub frame: Bytes,
+}
+
+/// A server-sent event: its name, id and data (one `data:` line per line of `data`), and
+/// the blank line that ends it.
+pub fn frame(event: &str, id: &str, data: &str) -> Bytes {
+    let mut f = String::with_capacity(event.len() + id.len() + data.len() + 24);
+    for (field, value) in [("event", event), ("id", id)] {
+        f.push_str(field);
+        f.push_str(": ");
+        // A name or id never holds a line break; one that did would end the field.
+        f.extend(value.chars().filter(|c| !matches!(c, '\r' | '\n')));
+        f.push('\n');
+    }
+    for line in data.split('\n') {
+        f.push_str("data: ");
+        f.push_str(line.strip_suffix('\r').unwrap_or(line));
+        f.push('\n');
+    }
+    f.push('\n');
+    Bytes::from(f)
 }
 
 /// Where a reconnecting client starts.
@@ -106,9 +133,11 @@ impl Feed {
     pub fn push(&self, kind: Kind, data: Arc<str>) -> Arc<Item> {
         // Numbered and sent under the lock, so live receivers see items in number order.
         self.ring(|r| {
+            let seq = r.next_seq;
             let item = Arc::new(Item {
-                seq: r.next_seq,
+                seq,
                 kind,
+                frame: frame(kind.as_str(), &self.id(seq), &data),
                 data,
             });
             r.next_seq += 1;
@@ -192,6 +221,20 @@ mod tests {
         assert_eq!(feed.subscribe(None).1, Resume::From(Vec::new()));
     }
 
+    #[test]
+    fn a_frame_is_one_event_whatever_its_data_holds() {
+        // The event stream format (WHATWG HTML, 9.2.6): each line of the data is its own
+        // `data:` field; a blank line ends the event.
+        assert_eq!(
+            &frame("alert", "1-2", "{\"a\":1}")[..],
+            b"event: alert\nid: 1-2\ndata: {\"a\":1}\n\n"
+        );
+        assert_eq!(
+            &frame("x\ny", "3", "one\r\ntwo")[..],
+            b"event: xy\nid: 3\ndata: one\ndata: two\n\n"
+        );
+    }
+
     #[tokio::test]
     async fn live_items_arrive_in_order() {
         let feed = Feed::new("7", 10);
@@ -201,6 +244,7 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().seq, 1);
         let b = rx.recv().await.unwrap();
         assert_eq!((b.seq, b.kind, &*b.data), (2, Kind::Evaluation, "b"));
+        assert_eq!(&b.frame[..], b"event: evaluation\nid: 7-2\ndata: b\n\n");
         assert_eq!(feed.receivers(), 1);
     }
 }

@@ -8,19 +8,22 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::StreamExt as _;
-use futures::stream::{self, Stream};
+use futures::stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::feed::{Item, Resume};
+use super::feed::{Resume, frame};
 use crate::api::Shared;
 use crate::api::auth::Auth;
 use crate::metrics::Metrics;
+
+/// The keep-alive comment.
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// Counts a connected client while it lives.
 struct Client(Metrics);
@@ -32,22 +35,13 @@ impl Drop for Client {
     }
 }
 
-fn event(state: &Shared, item: &Item) -> Event {
-    Event::default()
-        .event(item.kind.as_str())
-        .id(state.feed.id(item.seq))
-        .data(&*item.data)
-}
-
-fn resync(state: &Shared) -> Event {
+fn resync(state: &Shared) -> Bytes {
     state.metrics.resyncs.inc();
-    Event::default()
-        .event("resync")
-        .id(state.feed.head_id())
-        .data("{\"reload\":true}")
+    frame("resync", &state.feed.head_id(), "{\"reload\":true}")
 }
 
-/// `GET /api/v1/stream`.
+/// `GET /api/v1/stream`. Each item goes out as the frame the feed wrote once for every
+/// client ([`super::feed::Item::frame`]).
 pub async fn stream(_: Auth, State(state): State<Shared>, headers: HeaderMap) -> Response {
     let last = headers
         .get("last-event-id")
@@ -57,52 +51,59 @@ pub async fn stream(_: Auth, State(state): State<Shared>, headers: HeaderMap) ->
     let (rx, resume) = state.feed.subscribe(last);
     // `sent`: the newest number the client has; live items up to it are skipped (an item
     // pushed between subscribing and the snapshot comes both ways).
-    let (first, sent): (Vec<Event>, u64) = match resume {
+    let (first, sent): (Vec<Bytes>, u64) = match resume {
         Resume::From(items) => {
             let sent = items.last().map(|i| i.seq).unwrap_or_else(|| {
                 last.and_then(|l| l.rsplit_once('-'))
                     .and_then(|(_, s)| s.parse().ok())
                     .unwrap_or(0)
             });
-            (items.iter().map(|i| event(&state, i)).collect(), sent)
+            (items.iter().map(|i| i.frame.clone()).collect(), sent)
         }
         Resume::Resync => (vec![resync(&state)], 0),
     };
     let g = &state.metrics.sse_clients;
     g.set(g.get() + 1);
     let client = Client(state.metrics.clone());
+    let keep_alive = Duration::from_secs(state.config.keep_alive_secs.max(1));
+    // One timer per client, pushed back whenever something is sent.
+    let timer = Box::pin(tokio::time::sleep(keep_alive));
     let live = stream::unfold(
-        (rx, sent, state.clone(), client),
-        |(mut rx, mut sent, state, client)| async move {
+        (rx, sent, state.clone(), client, timer),
+        move |(mut rx, mut sent, state, client, mut timer)| async move {
             loop {
+                // A keep-alive comment after `keep_alive` without an event; `recv` is
+                // cancel-safe, so losing the race to the timer loses no item.
                 let received = tokio::select! {
-                    r = rx.recv() => r,
+                    r = rx.recv() => r.map(Some),
                     () = state.stop.cancelled() => return None,
+                    () = timer.as_mut() => Ok(None),
                 };
-                match received {
-                    Ok(item) if item.seq <= sent => continue,
-                    Ok(item) => {
+                let out = match received {
+                    Ok(None) => Bytes::from_static(KEEP_ALIVE),
+                    Ok(Some(item)) if item.seq <= sent => continue,
+                    Ok(Some(item)) => {
                         sent = item.seq;
-                        let e = event(&state, &item);
-                        return Some((Ok::<Event, Infallible>(e), (rx, sent, state, client)));
+                        item.frame.clone()
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        // Fell behind the broadcast: what it missed may be gone.
-                        let e = resync(&state);
-                        return Some((Ok(e), (rx, sent, state, client)));
-                    }
+                    // Fell behind the broadcast: what it missed may be gone.
+                    Err(RecvError::Lagged(_)) => resync(&state),
                     Err(RecvError::Closed) => return None,
-                }
+                };
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + keep_alive);
+                return Some((
+                    Ok::<Bytes, Infallible>(out),
+                    (rx, sent, state, client, timer),
+                ));
             }
         },
     );
-    let all: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(stream::iter(first.into_iter().map(Ok)).chain(live));
-    let keep_alive = KeepAlive::new()
-        .interval(Duration::from_secs(state.config.keep_alive_secs))
-        .text("keep-alive");
-    let mut r = Sse::new(all).keep_alive(keep_alive).into_response();
+    let all = stream::iter(first.into_iter().map(Ok)).chain(live);
+    let mut r = Response::new(Body::from_stream(all));
     let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r

@@ -8,6 +8,8 @@
 //! - [`analytics`]: a year's daily and monthly evaluation and the live path.
 //! - [`simulator`]: the simulator's generation and publishing rate.
 //! - [`hj212`]: HJ 212 frames over the loggers' TCP path (write → 9014) against MQTT.
+//! - [`console`]: the console's readings query over HTTP against the store alone, and the
+//!   live feed's latency at 200 clients against a plain broker subscriber.
 //! - [`report`]: a month's river-chief report from the stored evaluations against
 //!   recomputing the month from the raw readings.
 //!
@@ -17,6 +19,7 @@
 pub mod alert_service;
 pub mod alerts;
 pub mod analytics;
+pub mod console;
 pub mod hj212;
 pub mod ingest;
 pub mod report;
@@ -46,6 +49,10 @@ pub enum BenchCommand {
     /// HJ 212 frames/s and latency over TCP (write → 9014) against the same frames
     /// through MQTT (publish → readings out).
     Hj212(hj212::Hj212BenchArgs),
+    /// The console: requests/s and p99 of a station-month readings query over HTTP
+    /// against the store alone, and publish → SSE `reading` event at 200 clients against
+    /// a plain MQTT subscriber.
+    Console(console::ConsoleBenchArgs),
     /// A month's river-chief report of the whole network from the stored evaluations (wall
     /// time, peak memory) against recomputing the month from the raw readings.
     Report(report::ReportBenchArgs),
@@ -63,6 +70,7 @@ pub async fn run(cmd: &BenchCommand, ctx: &Context) -> anyhow::Result<()> {
         BenchCommand::Analytics(a) => analytics::run(a, ctx).await,
         BenchCommand::Simulator(a) => simulator::run(a, ctx).await,
         BenchCommand::Hj212(a) => hj212::run(a).await,
+        BenchCommand::Console(a) => console::run(a, ctx).await,
         BenchCommand::Report(a) => report::run(a, ctx).await,
     }
 }

@@ -3,7 +3,8 @@
 //! last line of its output; only its SHA-256 is stored.
 
 use clap::{Args, Subcommand};
-use riverwatch_console::access::{Role, TokenInfo, TokenStore};
+use riverwatch_console::access::store::MAX_NAME_CHARS;
+use riverwatch_console::access::{Role, TokenInfo, TokenStore, TokenStoreError};
 use riverwatch_core::Province;
 use riverwatch_core::time::{Clock, SystemClock, fmt_cst};
 
@@ -69,16 +70,17 @@ pub fn run(cmd: &TokensCommand, ctx: &Context) -> anyhow::Result<()> {
     let lang = ctx.lang;
     match cmd {
         TokensCommand::Create(a) => {
-            let name = a.name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
-                return Err(user_error(
-                    "--name 需填写持有人姓名（不超过 100 个字符）",
-                    "--name needs the holder's name (at most 100 characters)",
-                ));
-            }
             let (token, info) = store(ctx)?
-                .create(name, a.province, a.role, SystemClock.now())
-                .map_err(|e| user_error(format!("无法创建令牌：{e}"), e.to_string()))?;
+                .create(&a.name, a.province, a.role, SystemClock.now())
+                .map_err(|e| match e {
+                    TokenStoreError::BadName => user_error(
+                        format!("--name 需填写持有人姓名（不超过 {MAX_NAME_CHARS} 个字符）"),
+                        format!(
+                            "--name needs the holder's name (at most {MAX_NAME_CHARS} characters)"
+                        ),
+                    ),
+                    other => user_error(format!("无法创建令牌：{other}"), other.to_string()),
+                })?;
             println!(
                 "{}",
                 lang.pick(
@@ -141,7 +143,7 @@ pub fn run(cmd: &TokensCommand, ctx: &Context) -> anyhow::Result<()> {
             let t = store(ctx)?
                 .revoke(a.id.trim(), SystemClock.now())
                 .map_err(|e| match e {
-                    riverwatch_console::access::TokenStoreError::NotFound(id) => user_error(
+                    TokenStoreError::NotFound(id) => user_error(
                         format!("没有编号为 `{id}` 的令牌"),
                         format!("no token `{id}`"),
                     ),
