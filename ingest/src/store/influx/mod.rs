@@ -324,6 +324,28 @@ pub(crate) fn point_reading(
     }
 }
 
+/// The commits after `after` from the commit log of the store's local database, when the
+/// reader has it; `None` (no log: judge the announced messages) otherwise.
+pub(crate) async fn index_commits(
+    index: Option<&crate::store::SqliteReader>,
+    after: u64,
+    max: usize,
+) -> Result<Option<Vec<riverwatch_core::store_api::Committed>>, StoreError> {
+    let Some(index) = index.cloned() else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || {
+        index
+            .influx_index_commits_after_blocking(after, max)
+            .map(Some)
+    })
+    .await
+    .map_err(|e| StoreError::Local {
+        backend: "sqlite",
+        detail: format!("reader thread failed: {e}"),
+    })?
+}
+
 /// The period whose tag value is `s`.
 pub(crate) fn period_from_str(s: &str) -> Option<Period> {
     Period::ALL.into_iter().find(|p| p.as_str() == s)
