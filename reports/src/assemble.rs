@@ -38,8 +38,8 @@ use riverwatch_core::events::{Event, EventStatus, Rule, WindowPeriod};
 use riverwatch_core::registry::{Registry, River, Station, StationKind};
 
 use crate::model::{
-    AirRow, BoundaryRelation, BoundaryRow, ClassTrend, Exceeding, GaugeRow, OutfallRow, Report,
-    RiverRow, SectionRow, TrendSeries,
+    AirRow, BoundaryRelation, BoundaryRow, ClassTrend, Exceeding, GaugeRow, OutfallRow,
+    ParameterName, Report, RiverRow, SectionRow, TrendSeries,
 };
 use crate::{Error, Result};
 
@@ -158,7 +158,8 @@ pub fn assemble(src: &Sources<'_>, req: &Request) -> Result<Report> {
                 .copied()
                 .filter(|s| s.river.as_deref() == Some(r.id.as_str()))
                 .collect();
-            (!on.is_empty()).then(|| river_row(r, &on, &this, &last_year, &previous, &span))
+            (!on.is_empty())
+                .then(|| river_row(r, &on, &this, &last_year, &previous, &span, registry))
         })
         .collect();
 
@@ -287,6 +288,15 @@ pub fn assemble(src: &Sources<'_>, req: &Request) -> Result<Report> {
         gauges,
         joint_control_days,
         audit_head,
+        parameter_names: registry
+            .parameters()
+            .iter()
+            .map(|p| ParameterName {
+                code: p.code.clone(),
+                name_zh: p.name_zh.clone(),
+                name_en: p.name_en.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -379,6 +389,7 @@ fn river_row(
     last_year: &HashMap<String, WindowEvaluation>,
     previous: &HashMap<String, WindowEvaluation>,
     span: &Span,
+    registry: &Registry,
 ) -> RiverRow {
     let tables = in_force(span.first_day);
     let periods: Vec<SectionPeriod> = on
@@ -392,6 +403,19 @@ fn river_row(
     let now = rate(on, this);
     let year = rate(on, last_year);
     let prev = rate(on, previous);
+    let main_pollutants = grade
+        .as_ref()
+        .into_iter()
+        .flat_map(|g| &g.main_pollutants)
+        .map(|p| {
+            let param = registry.parameter(&p.code);
+            ParameterName {
+                code: p.code.clone(),
+                name_zh: param.map_or(p.code.clone(), |x| x.name_zh.clone()),
+                name_en: param.map_or(p.code.clone(), |x| x.name_en.clone()),
+            }
+        })
+        .collect();
     RiverRow {
         id: river.id.clone(),
         name_zh: river.name_zh.clone(),
@@ -404,6 +428,7 @@ fn river_row(
         compliance_rate_previous: prev,
         change_year_points: change_in_points(now, year),
         change_previous_points: change_in_points(now, prev),
+        main_pollutants,
     }
 }
 

@@ -53,6 +53,18 @@ pub struct Report {
     pub joint_control_days: u32,
     /// The head of the alert audit chain at report time, `#seq hash`.
     pub audit_head: Option<String>,
+    /// The registry's parameters by code and name, for the text of the tables.
+    pub parameter_names: Vec<ParameterName>,
+}
+
+impl Report {
+    /// A parameter's name in `lang` (its code when the registry does not know it).
+    pub fn parameter_name<'a>(&'a self, code: &'a str, lang: riverwatch_core::Lang) -> &'a str {
+        self.parameter_names
+            .iter()
+            .find(|p| p.code == code)
+            .map_or(code, |p| lang.pick(&p.name_zh, &p.name_en))
+    }
 }
 
 /// Which provinces a boundary section joins: the water comes from `upstream`.
@@ -158,6 +170,19 @@ pub struct RiverRow {
     pub change_year_points: Option<f64>,
     /// Change against the previous period (环比), percentage points.
     pub change_previous_points: Option<f64>,
+    /// The grade's main pollutants (主要污染指标) by name, in the grade's order.
+    pub main_pollutants: Vec<ParameterName>,
+}
+
+/// A parameter by code and name, for the text of the tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParameterName {
+    /// Parameter code, e.g. `NH3N`.
+    pub code: String,
+    /// Chinese name, e.g. `氨氮`.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
 }
 
 /// A boundary section against its upstream neighbour.

@@ -379,14 +379,11 @@ pub fn tables(r: &Report, lang: Lang) -> Vec<Table> {
                     opt(x.change_year_points, 1),
                     opt(x.change_previous_points, 1),
                     Cell::Text(
-                        g.map(|g| {
-                            g.main_pollutants
-                                .iter()
-                                .map(|p| p.code.clone())
-                                .collect::<Vec<_>>()
-                                .join(lang.pick("、", ", "))
-                        })
-                        .unwrap_or_default(),
+                        x.main_pollutants
+                            .iter()
+                            .map(|p| lang.pick(&p.name_zh, &p.name_en))
+                            .collect::<Vec<_>>()
+                            .join(lang.pick("、", ", ")),
                     ),
                 ]
             })
@@ -446,7 +443,7 @@ pub fn tables(r: &Report, lang: Lang) -> Vec<Table> {
                         format!(
                             "{} {} {}",
                             name_of(r, &s.station, lang),
-                            s.parameter,
+                            r.parameter_name(&s.parameter, lang),
                             attribution(&s.attribution, lang)
                         )
                     })
@@ -593,7 +590,13 @@ pub fn tables(r: &Report, lang: Lang) -> Vec<Table> {
                     Cell::Text(o.standard.clone().unwrap_or_default()),
                     Cell::Number(o.hours_beyond, 1),
                     count(o.exceedances),
-                    Cell::Text(o.parameters.join(lang.pick("、", ", "))),
+                    Cell::Text(
+                        o.parameters
+                            .iter()
+                            .map(|c| r.parameter_name(c, lang))
+                            .collect::<Vec<_>>()
+                            .join(lang.pick("、", ", ")),
+                    ),
                     Cell::Text(yes_no(Some(o.beyond_at_end), lang)),
                 ]
             })

@@ -697,6 +697,13 @@ async fn a_simulated_month_of_the_lalin_is_reported_as_its_readings_and_the_stan
         serde_json::to_string(&view).unwrap()
     );
 
+    // The HTML report, kept for a look (the README's image is this page in Chromium).
+    let html = riverwatch_reports::html::report(&report, Lang::Zh, false);
+    assert!(html.contains("氨氮"), "parameters by name");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("report-month.html"), html).unwrap();
+
     // ---- The workbook read back: the same numbers in its cells.
     use calamine::{Data, Reader, Xlsx};
     let bytes = riverwatch_reports::xlsx::workbook(&report, Lang::Zh, false).unwrap();

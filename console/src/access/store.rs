@@ -117,6 +117,9 @@ pub struct TokenStore {
     path: PathBuf,
 }
 
+/// A token's last use is recorded again only this long after the recorded one.
+pub const LAST_USE_STEP_MS: i64 = 60_000;
+
 const TOKEN_COLUMNS: &str = "id, name, province, role, created_ms, revoked_ms, last_used_ms";
 
 fn time(ms: i64) -> DateTime<Utc> {
@@ -262,7 +265,8 @@ impl TokenStore {
         }
     }
 
-    /// The live (not revoked) token whose secret is `token`, marked as used at `now`.
+    /// The live (not revoked) token whose secret is `token`, marked as used at `now` (when
+    /// its last use is [`LAST_USE_STEP_MS`] or more before `now`).
     ///
     /// # Errors
     /// A database failure.
@@ -284,10 +288,13 @@ impl TokenStore {
             .optional()
             .map_err(self.sql())?;
         let Some(id) = id else { return Ok(None) };
+        // Recorded to the minute: a write per request would queue every API call behind a
+        // durable commit; an unchanged row makes no write at all.
         self.conn
             .execute(
-                "UPDATE tokens SET last_used_ms = ?2 WHERE id = ?1",
-                params![id, now.timestamp_millis()],
+                "UPDATE tokens SET last_used_ms = ?2 WHERE id = ?1 \
+                 AND (last_used_ms IS NULL OR last_used_ms <= ?2 - ?3)",
+                params![id, now.timestamp_millis(), LAST_USE_STEP_MS],
             )
             .map_err(self.sql())?;
         self.get(&id)
@@ -403,6 +410,13 @@ mod tests {
         let who = store.authenticate(&token, now).unwrap().unwrap();
         assert_eq!(who.id, info.id);
         assert_eq!(who.last_used_at, Some(now));
+        // Within the minute the recorded use stays; a minute later it moves.
+        let soon = now + chrono::Duration::seconds(59);
+        let who = store.authenticate(&token, soon).unwrap().unwrap();
+        assert_eq!(who.last_used_at, Some(now));
+        let minute = now + chrono::Duration::seconds(60);
+        let who = store.authenticate(&token, minute).unwrap().unwrap();
+        assert_eq!(who.last_used_at, Some(minute));
         assert!(store.authenticate("rwt_nope", now).unwrap().is_none());
         let later = now + chrono::Duration::hours(1);
         let session = store

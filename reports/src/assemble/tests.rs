@@ -11,7 +11,7 @@ use riverwatch_analytics::standards::gb3838::QualityGrade;
 use riverwatch_analytics::standards::hydrology::LevelState;
 use riverwatch_analytics::standards::river_grade::GradeMethod;
 use riverwatch_analytics::store::{AnalyticsStore, Commit};
-use riverwatch_core::{Province, WaterClass};
+use riverwatch_core::{Lang, Province, WaterClass};
 
 use super::*;
 
@@ -259,6 +259,22 @@ fn a_week_of_the_lalin_river_read_back_and_graded() {
         .map(|p| p.code.as_str())
         .collect();
     assert_eq!(main, ["NH3N", "CODMn"]);
+    // Named as GB 3838's Table 1 names them, in the rivers table too.
+    let named: Vec<&str> = lalin
+        .main_pollutants
+        .iter()
+        .map(|p| p.name_zh.as_str())
+        .collect();
+    assert_eq!(named, ["氨氮", "高锰酸盐指数"]);
+    let tables = crate::tables::tables(&report, Lang::Zh);
+    let rivers = tables.iter().find(|t| t.title == "河流水质").unwrap();
+    assert!(
+        rivers.rows[0]
+            .iter()
+            .any(|c| matches!(c, crate::tables::Cell::Text(t) if t == "氨氮、高锰酸盐指数")),
+        "{:?}",
+        rivers.rows[0]
+    );
     // 达标率 4/7 (Ⅱ meets the reservoir's Ⅱ; three Ⅲ meet Ⅲ); the week before 6/7 (环比
     // −28.57 points); a year earlier 1/1 (同比 −42.86 points).
     assert!((lalin.compliance_rate.unwrap() - 4.0 / 7.0).abs() < 1e-9);
@@ -577,7 +593,7 @@ fn outfalls_and_gauges_come_from_the_stored_events_and_hourly_levels() {
     let tables = crate::tables::tables(&report, riverwatch_core::Lang::Zh);
     let t = tables.iter().find(|t| t.key == "outfalls").unwrap();
     assert_eq!(t.rows[1][5], crate::tables::Cell::Number(6.0, 1));
-    assert_eq!(t.rows[1][7].text(riverwatch_core::Lang::Zh), "COD、NH3N");
+    assert_eq!(t.rows[1][7].text(riverwatch_core::Lang::Zh), "化学需氧量、氨氮");
     let json = serde_json::to_value(crate::json::view(&report)).unwrap();
     assert_eq!(json["outfalls"][1]["hours_beyond"], 6.0);
     assert_eq!(json["gauges"][0]["max_level_m"], 133.4);

@@ -800,70 +800,77 @@ fn render(r: &ConsoleBench, lang: Lang) -> String {
     let q99 = ratio(q.http_p99_ms, q.store_p99_ms);
     let f50 = ratio(f.sse_p50_ms, f.mqtt_p50_ms);
     let f99 = ratio(f.sse_p99_ms, f.mqtt_p99_ms);
-    match lang {
-        Lang::Zh => format!(
-            "(a) 读数查询：{station} {days} 天的 1 分钟数据，{params} 个参数，每次 {n} 个读数（JSON {mib:.1} MiB），{req} 次请求，{c} 个并发客户端\n  \
-             HTTP GET /api/v1/readings：{hr:.1} 次/秒，p50 {h50:.1} ms，p99 {h99:.1} ms\n  \
-             基线（读数库读取器直接查询，无 HTTP）：{sr:.1} 次/秒，p50 {s50:.1} ms，p99 {s99:.1} ms\n  \
-             比值：吞吐 {rate:.2} 倍，p99 {q99:.2} 倍\n\
-             (b) 实时推送：{m} 个 SSE 客户端，{nr} 条读数消息，每 {iv} ms 一条，共 {ev} 个事件\n  \
-             代理发布 → reading 事件：p50 {e50:.1} ms，p99 {e99:.1} ms，最大 {emax:.1} ms\n  \
-             基线（{k} 个普通 MQTT 订阅者接收同样的消息）：p50 {b50:.1} ms，p99 {b99:.1} ms\n  \
-             比值：p50 {f50:.1} 倍，p99 {f99:.1} 倍",
-            station = q.station,
-            days = q.days,
-            params = q.parameters,
-            n = q.readings_per_answer,
-            req = q.requests,
-            c = q.clients,
-            hr = q.http_per_sec,
-            h50 = q.http_p50_ms,
-            h99 = q.http_p99_ms,
-            sr = q.store_per_sec,
-            s50 = q.store_p50_ms,
-            s99 = q.store_p99_ms,
-            m = f.sse_clients,
-            nr = f.readings,
-            iv = f.interval_ms,
-            ev = f.events,
-            e50 = f.sse_p50_ms,
-            e99 = f.sse_p99_ms,
-            emax = f.sse_max_ms,
-            k = f.baseline_subscribers,
-            b50 = f.mqtt_p50_ms,
-            b99 = f.mqtt_p99_ms,
+    let p = |zh: &'static str, en: &'static str| lang.pick(zh, en);
+    let mut out = String::new();
+    out += &format!(
+        "{} {}, {} {}, {} {}, {} {} (JSON {mib:.1} MiB), {} {}, {} {}\n",
+        p("(a) 读数查询：", "(a) readings query:"),
+        q.station,
+        q.days,
+        p("天的 1 分钟数据", "day(s) at 1-minute resolution"),
+        q.parameters,
+        p("个参数", "parameters"),
+        q.readings_per_answer,
+        p("个读数/次", "readings per answer"),
+        q.requests,
+        p("次请求", "requests"),
+        q.clients,
+        p("个并发客户端", "concurrent clients"),
+    );
+    out += &format!(
+        "  HTTP GET /api/v1/readings: {:.1} {}, p50 {:.1} ms, p99 {:.1} ms\n",
+        q.http_per_sec,
+        p("次/秒", "req/s"),
+        q.http_p50_ms,
+        q.http_p99_ms,
+    );
+    out += &format!(
+        "  {}: {:.1} {}, p50 {:.1} ms, p99 {:.1} ms\n",
+        p(
+            "基线（读数库读取器直接查询，无 HTTP）",
+            "baseline (the store's reader alone, no HTTP)"
         ),
-        Lang::En => format!(
-            "(a) readings query: {station}, {days} days at 1-minute resolution, {params} parameters, {n} readings per answer (JSON {mib:.1} MiB), {req} requests, {c} concurrent clients\n  \
-             HTTP GET /api/v1/readings: {hr:.1} req/s, p50 {h50:.1} ms, p99 {h99:.1} ms\n  \
-             baseline (the store's reader alone, no HTTP): {sr:.1} queries/s, p50 {s50:.1} ms, p99 {s99:.1} ms\n  \
-             ratio: throughput {rate:.2}x, p99 {q99:.2}x\n\
-             (b) live feed: {m} SSE clients, {nr} readings messages, one every {iv} ms, {ev} events\n  \
-             broker publish → reading event: p50 {e50:.1} ms, p99 {e99:.1} ms, max {emax:.1} ms\n  \
-             baseline ({k} plain MQTT subscriber(s) receiving the same publishes): p50 {b50:.1} ms, p99 {b99:.1} ms\n  \
-             ratio: p50 {f50:.1}x, p99 {f99:.1}x",
-            station = q.station,
-            days = q.days,
-            params = q.parameters,
-            n = q.readings_per_answer,
-            req = q.requests,
-            c = q.clients,
-            hr = q.http_per_sec,
-            h50 = q.http_p50_ms,
-            h99 = q.http_p99_ms,
-            sr = q.store_per_sec,
-            s50 = q.store_p50_ms,
-            s99 = q.store_p99_ms,
-            m = f.sse_clients,
-            nr = f.readings,
-            iv = f.interval_ms,
-            ev = f.events,
-            e50 = f.sse_p50_ms,
-            e99 = f.sse_p99_ms,
-            emax = f.sse_max_ms,
-            k = f.baseline_subscribers,
-            b50 = f.mqtt_p50_ms,
-            b99 = f.mqtt_p99_ms,
+        q.store_per_sec,
+        p("次/秒", "queries/s"),
+        q.store_p50_ms,
+        q.store_p99_ms,
+    );
+    out += &format!(
+        "  {}: {} {rate:.2}x, p99 {q99:.2}x\n",
+        p("比值", "ratio"),
+        p("吞吐", "throughput"),
+    );
+    out += &format!(
+        "{} {} {}, {} {}, {} {} ms, {} {}\n",
+        p("(b) 实时推送：", "(b) live feed:"),
+        f.sse_clients,
+        p("个 SSE 客户端", "SSE clients"),
+        f.readings,
+        p("条读数消息", "readings messages"),
+        p("间隔", "one every"),
+        f.interval_ms,
+        f.events,
+        p("个事件", "events"),
+    );
+    out += &format!(
+        "  {}: p50 {:.1} ms, p99 {:.1} ms, {} {:.1} ms\n",
+        p("代理发布 → reading 事件", "broker publish → reading event"),
+        f.sse_p50_ms,
+        f.sse_p99_ms,
+        p("最大", "max"),
+        f.sse_max_ms,
+    );
+    out += &format!(
+        "  {} ({} {}): p50 {:.1} ms, p99 {:.1} ms\n",
+        p("基线", "baseline"),
+        f.baseline_subscribers,
+        p(
+            "个普通 MQTT 订阅者接收同样的消息",
+            "plain MQTT subscriber(s) receiving the same publishes"
         ),
-    }
+        f.mqtt_p50_ms,
+        f.mqtt_p99_ms,
+    );
+    out += &format!("  {}: p50 {f50:.1}x, p99 {f99:.1}x", p("比值", "ratio"));
+    out
 }
