@@ -101,12 +101,25 @@ impl AlertReader {
     /// Opens the store read-only; `clock` says what is in effect now.
     ///
     /// # Errors
-    /// [`StoreError::Missing`] when the service has not created it yet, or a database error.
+    /// [`StoreError::Missing`] when the service has not created it yet (no file, or a file
+    /// whose tables the service is still creating), or a database error.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
-        Ok(Self {
-            db: connect_read_only(path)?,
-            clock,
-        })
+        let db = connect_read_only(path)?;
+        let created: bool = db
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if !created {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Ok(Self { db, clock })
     }
 
     /// Alerts with their provinces' state, most recently changed first.
@@ -354,5 +367,32 @@ impl AlertReader {
             .and_then(Iterator::collect)
             .map_err(|e| self.db.sql(e))?;
         Ok(audit::verify_with(rows, anchors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riverwatch_core::time::SystemClock;
+
+    #[test]
+    fn a_file_whose_tables_are_not_created_yet_reads_as_not_there_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.db");
+        // The service has created the file but not yet its tables.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+        let err = AlertReader::open(&path, Arc::new(SystemClock))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::Missing(ref p) if p == &path),
+            "{err}"
+        );
+        drop(conn);
+        // Once the store exists, the reader opens it.
+        drop(crate::store::Store::open(&path).unwrap());
+        let reader = AlertReader::open(&path, Arc::new(SystemClock)).unwrap();
+        assert!(reader.alerts(&AlertQuery::default()).unwrap().is_empty());
     }
 }

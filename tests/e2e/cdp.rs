@@ -204,6 +204,14 @@ impl Page {
 
     /// Sends a command and returns its result (events in between are skipped).
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method} failed: {error}"),
+        }
+    }
+
+    /// Sends a command and returns its result or the browser's error.
+    pub async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
@@ -218,12 +226,10 @@ impl Page {
         })
         .await
         .unwrap_or_else(|_| panic!("no answer to {method}"));
-        assert!(
-            answer.get("error").is_none(),
-            "{method} failed: {}",
-            answer["error"]
-        );
-        answer["result"].clone()
+        match answer.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(answer["result"].clone()),
+        }
     }
 
     /// Evaluates a JavaScript expression in the page (promises awaited) and returns its
@@ -250,7 +256,20 @@ impl Page {
             "(() => {{ try {{ return ({expression}); }} catch (_) {{ return null; }} }})()"
         );
         loop {
-            let v = self.eval(&guarded).await;
+            // While the page navigates (a sign-in, a redirect) the evaluation can land in the
+            // document being left: the browser answers "Inspected target navigated or
+            // closed", which is "not yet", not a failure.
+            let v = match self
+                .try_call(
+                    "Runtime.evaluate",
+                    json!({"expression": guarded, "returnByValue": true, "awaitPromise": true}),
+                )
+                .await
+            {
+                Ok(r) => r["result"]["value"].clone(),
+                Err(e) if e.to_string().contains("navigated or closed") => Value::Null,
+                Err(e) => panic!("Runtime.evaluate failed: {e}"),
+            };
             let truthy =
                 !(v.is_null() || v == Value::Bool(false) || v == json!(0) || v == json!(""));
             if truthy {
