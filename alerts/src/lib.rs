@@ -29,7 +29,11 @@
 //! - [`notify`]: templates, email (lettre; `smtp://` and `smtps://` relays over
 //!   TCP_NODELAY sockets of its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox (with attachments
-//!   and the report emails queued), audit.
+//!   and the report emails queued), audit. `store.rs` holds the connection, the errors and the
+//!   write transaction; `store/schema.rs` the tables, `store/rows.rs` the row decoders,
+//!   `store/alerts.rs` alerts, applied events and grouping state, `store/outbox.rs` the
+//!   notifications and their delivery outcomes, `store/operator.rs` acknowledgements and
+//!   silences.
 //! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)
 //!   every notification carries.
 //! - [`reader`]: the public read API.
