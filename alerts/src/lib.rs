@@ -42,7 +42,9 @@
 //! - [`operator`]: what a duty officer changes: acknowledgements and silences; report emails
 //!   queued once per report, recipient and digest.
 //! - [`source`]: the event subscription (core's acking subscriber) and its counters.
-//! - [`service`]: [`run`], the processor and the wiring.
+//! - [`service`]: [`run`], the processor and the wiring; the processor's event path in
+//!   `service/processor.rs`, its clock-driven work (command-line changes, escalation) in
+//!   `service/timers.rs`, due groups turned into notifications in `service/flush.rs`.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
 #![deny(missing_docs)]
 
