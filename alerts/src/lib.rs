@@ -26,7 +26,7 @@
 //!   inhibit rules attach more (by default a section's class alert to a parameter alert of
 //!   the same section), so one problem makes one notification.
 //! - [`escalation`]: per-province escalation while unacknowledged.
-//! - [`notify`]: templates, email (lettre; `smtp://` and `smtps://` relays over
+//! - [`notify`]: templates (one alert's labelled lines in `notify/templates/fields.rs`), email (lettre; `smtp://` and `smtps://` relays over
 //!   TCP_NODELAY sockets of its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox (with attachments
 //!   and the report emails queued), audit. `store.rs` holds the connection, the errors and the
