@@ -16,7 +16,8 @@
 //! # Layout
 //! - [`config`]: `[alerts]`: recipients per province with escalation levels (the defaults
 //!   embedded from `core/network/recipients.toml`), grouping, inhibit rules, retries, SMTP
-//!   relay or outbox, sender, console link, language.
+//!   relay or outbox, sender, console link, language. The recipients in `config/routing.rs`,
+//!   the checks in `config/validate.rs`.
 //! - [`model`]: the typed records (alerts, acknowledgements, notifications, silences, audit).
 //! - [`lifecycle`]: pure state machine from events to alert state (event time, redelivery).
 //! - [`routing`]: pure: which recipients of which province get an alert, in which role.

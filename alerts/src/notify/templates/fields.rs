@@ -7,10 +7,11 @@ use riverwatch_core::i18n::short_number;
 use riverwatch_core::time::fmt_cst;
 use riverwatch_core::{Lang, Province, Registry};
 
+use crate::model::{AlertStatus, Role};
+
 use super::{
     Context, Item, attached_line, param_name, province_name, severity_label, station_name,
 };
-use crate::model::{AlertStatus, Role};
 
 /// The labelled lines of one alert, in order.
 pub fn fields(item: &Item<'_>, ctx: &Context<'_>) -> Vec<(String, String)> {
