@@ -10,7 +10,9 @@
 //! truth.
 //!
 //! # Layout
-//! - [`scenario`]: the scenario file format and the built-in scenarios.
+//! - [`scenario`]: the scenario file format and the built-in scenarios; the events'
+//!   definitions in `scenario/events.rs`, the checks against the registry in
+//!   `scenario/validate.rs`.
 //! - [`redate`]: events that keep their offsets from a run's start; the timeline of a
 //!   scenario; the live plan that replays a scenario into the present.
 //! - [`model`]: the undisturbed station models, per kind.
