@@ -240,8 +240,9 @@ where
     /// Judges the next commits of the readings store after the engine's cursor (up to
     /// [`CATCH_UP_COMMITS`]) and commits the results together with the new cursor, so every
     /// stored reading is judged once, whether or not it was announced on `readings/`.
-    /// Returns the events and whether more commits wait; `None` when the readings store
-    /// keeps no commit log (InfluxDB: the announced messages are judged instead).
+    /// Returns the events and whether more commits wait; `None` when the readings reader
+    /// offers no commit log (InfluxDB without ingest's local database at hand: the announced
+    /// messages are judged instead).
     ///
     /// # Errors
     /// As [`Engine::handle`].

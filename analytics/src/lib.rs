@@ -8,8 +8,9 @@
 //! readings store (hourly/daily/monthly means and classes, valid-data rate, hourly and daily
 //! AQI) → [`air_warning`] levels and joint control → [`ledger`] → [`store`] (one transaction)
 //! → acks → [`publish`] events on `{prefix}/events/{subject}`. With the SQLite readings
-//! store the readings judged are the store's commit log after the engine's cursor, and a
-//! readings message only says that new commits wait ([`service`]).
+//! store, and with the InfluxDB stores when ingest's local database is in the data
+//! directory, the readings judged are the store's commit log after the engine's cursor, and
+//! a readings message only says that new commits wait ([`service`]).
 //!
 //! # Layout
 //! - [`config`]: `[analytics]` settings (debounce, velocities, completeness, joint control,

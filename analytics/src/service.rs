@@ -17,7 +17,10 @@
 //! engine's cursor (kept in the evaluation store in the same transaction as the results):
 //! at start, on every readings message and on every tick. So a reading committed but never
 //! announced (ingest died in between) is judged, and none is judged twice. The InfluxDB
-//! stores keep no commit log; there the messages' readings are judged.
+//! stores log their commits the same way in ingest's local database (the `influx_index`
+//! file), and the InfluxDB readers read that log when the file is in analytics' data
+//! directory; when it is not (analytics on another host), the reader offers no log, this is
+//! logged at start, and the messages' readings are judged instead.
 //!
 //! A step that fails on a temporary store problem is retried with backoff on an engine
 //! reloaded from the store (the failed step left nothing behind), so nothing is skipped.
@@ -177,6 +180,12 @@ where
         info!(
             cursor = engine.cursor().unwrap_or(0),
             "Judging the readings store's commits in order; readings messages only signal new ones."
+        );
+    } else {
+        info!(
+            "The readings store offers no commit log here (InfluxDB without ingest's local \
+             database in this data directory): judging the readings messages as they arrive; \
+             readings committed but never announced are not judged."
         );
     }
     let source = Subscriber::new(session, vec![filter], clock.clone(), ());

@@ -231,7 +231,7 @@ pub trait StoreReader: Send + Sync {
 
     /// Up to `max` commits after commit `after`, oldest first, for a consumer that must see
     /// every stored reading exactly once (a cursor kept by the consumer). `None` when the
-    /// store keeps no commit log (the InfluxDB backends).
+    /// reader has no commit log (an InfluxDB reader without the writer's local database).
     ///
     /// # Errors
     /// [`StoreError`].

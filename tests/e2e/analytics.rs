@@ -465,6 +465,109 @@ async fn readings_committed_but_never_announced_are_judged_once() {
     p.stop_analytics().await;
 }
 
+/// The same with the InfluxDB 1.x backend against a real `influxd`: readings committed
+/// through the InfluxDB store (its local index commit, then the write to InfluxDB) and never
+/// announced are judged from the commit log in the store's local database, through the
+/// reader `open_reader` builds for analytics, once, across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_committed_through_influxdb_but_never_announced_are_judged_once() {
+    use riverwatch_core::store_api::{StoreReader, StoreWriter, WriteBatch};
+    use riverwatch_ingest::config::{Backend, Influx1Config, StoreConfig};
+    use riverwatch_ingest::store::influx::{Influx1Store, InfluxStoreArgs};
+    use riverwatch_ingest::store::{self, sqlite::test_sqlite_config};
+
+    let mut p = Pipeline::builder().start().await;
+    let influx_dir = tempfile::tempdir().unwrap();
+    let influxd = crate::influxd::Influxd::start(influx_dir.path(), "riverwatch").await;
+    let influx = Influx1Config {
+        url: influxd.url(),
+        database: "riverwatch".into(),
+        retention_policy: None,
+        timeout_secs: 10,
+        username: None,
+        password: None,
+    };
+    let config = StoreConfig {
+        backend: Backend::Influxdb1,
+        influxdb1: Some(influx.clone()),
+        ..StoreConfig::default()
+    };
+    let data = p.data_dir();
+    // Where the local database is not (analytics on another host), no log: the messages
+    // are judged instead.
+    let elsewhere = store::open_reader(&config, &data, &registry()).unwrap();
+    assert!(elsewhere.commits_after(0, 10).await.unwrap().is_none());
+
+    let mut writer = Influx1Store::open(InfluxStoreArgs::new(
+        influx,
+        registry(),
+        store::sqlite_path(&config, &data),
+        test_sqlite_config(),
+        p.clock(),
+    ))
+    .await
+    .unwrap();
+    let t0 = Utc::now() - chrono::Duration::hours(3);
+    let min = chrono::Duration::minutes;
+    let mut write = async |readings| {
+        let report = writer
+            .write(std::sync::Arc::new(WriteBatch {
+                readings,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        assert!(!report.spooled, "InfluxDB took the batch");
+    };
+    // NH3-N 2.5 mg/L is beyond Class III (1.0 mg/L, GB 3838-2002 Table 1) at 蔡家沟,
+    // whose target is Class III; 0.2 is well inside it.
+    write(vec![nh3n("LLH-CJG", t0, 0.2)]).await;
+    write(vec![nh3n("LLH-CJG", t0 + min(1), 2.5)]).await;
+    let reader = store::open_reader(&config, &data, &registry()).unwrap();
+    p.start_analytics_on("it-an-influx", reader.clone()).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the unannounced exceedance judged",
+        || {
+            exceedances(&p, "LLH-CJG")
+                .iter()
+                .any(|e| e.status == EventStatus::Firing)
+        },
+    )
+    .await;
+    wait_until(Duration::from_secs(20), "the cursor at commit 2", || {
+        cursor(&p).as_deref() == Some("2")
+    })
+    .await;
+    p.stop_analytics().await;
+
+    // While analytics is down: a redelivered batch (stores nothing new), the end of the
+    // exceedance (two readings at least 5 % inside the limit) and another section's start.
+    write(vec![nh3n("LLH-CJG", t0 + min(1), 2.5)]).await;
+    write(vec![
+        nh3n("LLH-CJG", t0 + min(2), 0.2),
+        nh3n("LLH-CJG", t0 + min(3), 0.2),
+    ])
+    .await;
+    write(vec![nh3n("LLH-NTS", t0 + min(3), 2.5)]).await;
+    p.start_analytics_on("it-an-influx", reader).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the commits made while analytics was down judged",
+        || !exceedances(&p, "LLH-NTS").is_empty() && cursor(&p).as_deref() == Some("4"),
+    )
+    .await;
+    let cjg = exceedances(&p, "LLH-CJG");
+    let statuses: Vec<EventStatus> = cjg.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        vec![EventStatus::Firing, EventStatus::Resolved],
+        "one start and one end, none judged twice: {cjg:?}"
+    );
+    p.stop_analytics().await;
+    writer.close().await.unwrap();
+}
+
 /// `riverwatch evaluations classes --period week` reads the stored days of the week from a
 /// real evaluation store and judges the week by the month rule (mean of the daily means):
 /// NH3N (5 × 0.8 + 2.3) / 6 = 1.05 mg/L → Class IV against GB 3838's 1.0 < x ≤ 1.5.

@@ -511,6 +511,16 @@ impl Pipeline {
     /// Starts analytics in this process on the readings store (which must exist), with its
     /// broker session primed.
     pub async fn start_analytics(&mut self, id: &str) {
+        let reader = SqliteReader::open(&self.readings_db()).unwrap();
+        self.start_analytics_on(id, reader).await;
+    }
+
+    /// Starts analytics in this process on the given readings reader, with its broker
+    /// session primed.
+    pub async fn start_analytics_on<R>(&mut self, id: &str, reader: R)
+    where
+        R: riverwatch_core::store_api::StoreReader + Clone + Send + Sync + 'static,
+    {
         self.prime(id, &["rw/v1/readings/+"]).await;
         let args = riverwatch_analytics::AnalyticsArgs {
             config: AnalyticsConfig {
@@ -518,7 +528,7 @@ impl Pipeline {
                 ..AnalyticsConfig::test_config()
             },
             mqtt: self.mqtt(),
-            reader: SqliteReader::open(&self.readings_db()).unwrap(),
+            reader,
             registry: registry(),
             data_dir: self.data_dir(),
             clock: self.clock.clone(),

@@ -1,5 +1,5 @@
 //! End-to-end tests across services, against real servers started by each test on free
-//! loopback ports: mosquitto, SQLite files, an SMTP server.
+//! loopback ports: mosquitto, SQLite files, an SMTP server, InfluxDB 1.x.
 
 // A test binary: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -36,6 +36,9 @@ mod up;
 
 /// Analytics: simulator scenarios through broker, ingest and analytics, against their manifests.
 mod analytics;
+
+/// A real InfluxDB 1.x server for the tests of the InfluxDB backends.
+mod influxd;
 
 /// River-chief reports: a simulated month through the readings store and analytics into the
 /// monthly report and its workbook, against the standards' tables.

@@ -70,12 +70,15 @@ impl StoreReader for AnyReader {
     ) -> Result<Option<Vec<Committed>>, StoreError> {
         match self {
             AnyReader::Sqlite(r) => r.commits_after(after, max).await,
-            AnyReader::Influx2(_) | AnyReader::Influx1(_) => Ok(None),
+            AnyReader::Influx2(r) => r.commits_after(after, max).await,
+            AnyReader::Influx1(r) => r.commits_after(after, max).await,
         }
     }
 }
 
-/// Opens the reader of the configured backend.
+/// Opens the reader of the configured backend. The InfluxDB readers also read the commit
+/// log of the store's local database when that file is in `data_dir` (ingest writes it
+/// there); without it they offer no commit log.
 ///
 /// # Errors
 /// When the store cannot be opened.
@@ -84,21 +87,30 @@ pub fn open_reader(
     data_dir: &Path,
     _registry: &Registry,
 ) -> Result<AnyReader, StoreError> {
+    let local = sqlite_path(cfg, data_dir);
+    let index = || {
+        local
+            .exists()
+            .then(|| SqliteReader::open(&local))
+            .transpose()
+    };
     match cfg.backend {
-        Backend::Sqlite => Ok(AnyReader::Sqlite(SqliteReader::open(&sqlite_path(
-            cfg, data_dir,
-        ))?)),
+        Backend::Sqlite => Ok(AnyReader::Sqlite(SqliteReader::open(&local)?)),
         Backend::Influxdb2 => {
             let c = cfg.influxdb2.as_ref().ok_or_else(|| missing("influxdb2"))?;
-            Ok(AnyReader::Influx2(
-                Influx2Reader::new(c).map_err(influx_error)?,
-            ))
+            let mut reader = Influx2Reader::new(c).map_err(influx_error)?;
+            if let Some(index) = index()? {
+                reader = reader.with_commit_log(index);
+            }
+            Ok(AnyReader::Influx2(reader))
         }
         Backend::Influxdb1 => {
             let c = cfg.influxdb1.as_ref().ok_or_else(|| missing("influxdb1"))?;
-            Ok(AnyReader::Influx1(
-                Influx1Reader::new(c).map_err(influx_error)?,
-            ))
+            let mut reader = Influx1Reader::new(c).map_err(influx_error)?;
+            if let Some(index) = index()? {
+                reader = reader.with_commit_log(index);
+            }
+            Ok(AnyReader::Influx1(reader))
         }
     }
 }

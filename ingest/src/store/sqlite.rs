@@ -23,7 +23,9 @@
 //! ([`SqliteReader::commits_after`]), so it judges every stored reading once even when ingest
 //! died between the commit and the announcement on `readings/`. The newest
 //! [`COMMIT_LOG_KEEP`] commits are kept. The table is created when missing, so files of
-//! this schema version written before it existed simply start their log empty.
+//! this schema version written before it existed simply start their log empty. The local
+//! database of an InfluxDB store logs the commits of its `influx_index` table the same way
+//! ([`SqliteReader::influx_index_commits_after_blocking`] reads them with the index's values).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -350,6 +352,17 @@ impl Writer {
         }
         grouped.build(rows);
         report.inserted.resize(rows.len(), false);
+        if let Some(keep_ms) = *keep_ms
+            && let Some(newest) = batch.readings.iter().map(|r| r.received_at).max()
+        {
+            // The left edge of the key: a range delete, not a scan. Before the insert, so a
+            // backfilled reading older than the window stays until the next batch, long
+            // enough for analytics to read its value through the commit log.
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE ts_ms < ?1"))
+                .map_err(local)?
+                .execute([newest.timestamp_millis().saturating_sub(keep_ms)])
+                .map_err(local)?;
+        }
         insert_observations(&tx, table, rows, grouped, &mut report)?;
         // A repeat inside the batch is judged against the reading its key keeps.
         for &(i, first) in &grouped.repeats {
@@ -366,21 +379,11 @@ impl Writer {
         report.conflicts.sort_by_key(|c| c.index);
         report.duplicates =
             report.inserted.iter().filter(|&&new| !new).count() - report.conflicts.len();
-        // The readings store's own commits; the InfluxDB index table has no log.
-        if *table == OBSERVATIONS {
-            log_commit(&tx, rows, &report.inserted)?;
-        }
+        // The readings this commit stored, in either table: analytics judges them from the
+        // log, and reads their values from the same table.
+        log_commit(&tx, rows, &report.inserted)?;
         if !batch.dead_letters.is_empty() {
             retention.insert(&tx, &batch.dead_letters)?;
-        }
-        if let Some(keep_ms) = *keep_ms
-            && let Some(newest) = batch.readings.iter().map(|r| r.received_at).max()
-        {
-            // The left edge of the key: a range delete, not a scan.
-            tx.prepare_cached(&format!("DELETE FROM {table} WHERE ts_ms < ?1"))
-                .map_err(local)?
-                .execute([newest.timestamp_millis().saturating_sub(keep_ms)])
-                .map_err(local)?;
         }
         if !batch.held.is_empty() {
             apply_held(&tx, &batch.held)?;
@@ -944,6 +947,35 @@ impl SqliteReader {
         after: u64,
         max: usize,
     ) -> Result<Vec<Committed>, StoreError> {
+        self.logged_commits(OBSERVATIONS, after, max)
+    }
+
+    /// As [`SqliteReader::commits_after_blocking`], for the local database of an InfluxDB
+    /// store: the values come from its `influx_index` table. A reading the index has
+    /// already dropped (observed more than `influx_index_hours` before newer readings
+    /// arrived) is left out of its commit: analytics that far behind does not judge it live
+    /// (it is still in InfluxDB).
+    ///
+    /// # Errors
+    /// As [`SqliteReader::commits_after_blocking`].
+    pub fn influx_index_commits_after_blocking(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<Committed>, StoreError> {
+        self.logged_commits(INFLUX_INDEX, after, max)
+    }
+
+    /// The commits of the log after `after`, with the values of their readings from `table`.
+    fn logged_commits(
+        &self,
+        table: &str,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<Committed>, StoreError> {
+        // The index drops old observations whole, and a key dropped and written again may
+        // hold fewer parameters: there a reading missing from its row was dropped.
+        let evicts = table == INFLUX_INDEX;
         let conn = self.connect()?;
         let has_log: bool = conn
             .query_row(
@@ -977,9 +1009,9 @@ impl SqliteReader {
             .map(|(id, s)| (id, StationId::new(&s)))
             .collect();
         let mut obs = conn
-            .prepare(
-                "SELECT vals FROM observations WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3",
-            )
+            .prepare(&format!(
+                "SELECT vals FROM {table} WHERE ts_ms = ?1 AND station_id = ?2 AND period = ?3"
+            ))
             .map_err(local)?;
         let mut out = Vec::with_capacity(entries.len());
         for (seq, keys) in entries {
@@ -1004,12 +1036,16 @@ impl SqliteReader {
                     .query_row(params![ts, sid, i64::from(period_code)], |r| r.get(0))
                     .optional()
                     .map_err(local)?;
-                // Gone only if someone deleted it; nothing to judge then.
+                // Gone only if someone deleted it or the index dropped it; nothing to judge.
                 let Some(blob) = blob else { continue };
                 let entry = layout::decode(&blob)
                     .map_err(|e| bad(&e))?
-                    .find(|e| e.param_id == param_id)
-                    .ok_or_else(|| bad("parameter missing from its observation"))?;
+                    .find(|e| e.param_id == param_id);
+                let entry = match entry {
+                    Some(entry) => entry,
+                    None if evicts => continue,
+                    None => return Err(bad("parameter missing from its observation")),
+                };
                 readings.push(Reading {
                     station: stations
                         .get(&sid)

@@ -593,7 +593,10 @@ fn outfalls_and_gauges_come_from_the_stored_events_and_hourly_levels() {
     let tables = crate::tables::tables(&report, riverwatch_core::Lang::Zh);
     let t = tables.iter().find(|t| t.key == "outfalls").unwrap();
     assert_eq!(t.rows[1][5], crate::tables::Cell::Number(6.0, 1));
-    assert_eq!(t.rows[1][7].text(riverwatch_core::Lang::Zh), "化学需氧量、氨氮");
+    assert_eq!(
+        t.rows[1][7].text(riverwatch_core::Lang::Zh),
+        "化学需氧量、氨氮"
+    );
     let json = serde_json::to_value(crate::json::view(&report)).unwrap();
     assert_eq!(json["outfalls"][1]["hours_beyond"], 6.0);
     assert_eq!(json["gauges"][0]["max_level_m"], 133.4);

@@ -47,9 +47,22 @@
 //! ingest instance with its own local file, a manual import), cannot be checked and
 //! replaces the stored value.
 //!
+//! The index commit is what accepts a batch's readings: it happens before the send or the
+//! spool, and in the same transaction it appends the readings it stored (not the resends,
+//! not the conflicting ones) to the local database's commit log, as the SQLite store does.
+//! Analytics reads that log through [`Influx2Reader::with_commit_log`] or
+//! [`Influx1Reader::with_commit_log`], with the values the index keeps, so it judges every
+//! accepted reading once even when ingest died before announcing it. A reading the index
+//! has dropped by the time analytics reads its commit (analytics more than
+//! `influx_index_hours` behind) is left out: it is in InfluxDB but not judged live. The
+//! index drops old observations before inserting a batch, so a backfilled reading older than
+//! the index window stays until the next batch.
+//!
 //! # Reading
 //! The readers return readings in the contract's order (station, parameter, time,
-//! period). InfluxDB keeps no reception time, so `received_at` equals `observed_at`.
+//! period). InfluxDB keeps no reception time, so `received_at` equals `observed_at`. With the
+//! local database's commit log attached, `commits_after` reads it; without it (analytics on
+//! a host without ingest's local file) it returns `None`.
 
 /// What both InfluxDB stores share: they wrap the spooling writer (`inner`) and differ only
 /// in its transport.
@@ -322,6 +335,28 @@ pub(crate) fn point_reading(
         flag,
         period,
     }
+}
+
+/// The commits after `after` from the commit log of the store's local database, when the
+/// reader has it; `None` (no log: judge the announced messages) otherwise.
+pub(crate) async fn index_commits(
+    index: Option<&crate::store::SqliteReader>,
+    after: u64,
+    max: usize,
+) -> Result<Option<Vec<riverwatch_core::store_api::Committed>>, StoreError> {
+    let Some(index) = index.cloned() else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || {
+        index
+            .influx_index_commits_after_blocking(after, max)
+            .map(Some)
+    })
+    .await
+    .map_err(|e| StoreError::Local {
+        backend: "sqlite",
+        detail: format!("reader thread failed: {e}"),
+    })?
 }
 
 /// The period whose tag value is `s`.

@@ -267,6 +267,8 @@ pub fn influxql_query(q: &ReadingQuery, rp: Option<&str>) -> String {
 #[derive(Debug, Clone)]
 pub struct Influx1Reader {
     conn: Endpoint,
+    /// The local database whose commit log lists the readings written, when attached.
+    index: Option<crate::store::SqliteReader>,
 }
 
 impl Influx1Reader {
@@ -278,7 +280,17 @@ impl Influx1Reader {
     pub fn new(cfg: &Influx1Config) -> Result<Self, InfluxError> {
         Ok(Self {
             conn: Endpoint::new(cfg)?,
+            index: None,
         })
+    }
+
+    /// The same reader, also offering the commit log the InfluxDB store keeps in its local
+    /// database (`index`, opened with [`SqliteReader::open`](crate::store::SqliteReader::open)),
+    /// so analytics judges exactly the committed readings.
+    #[must_use]
+    pub fn with_commit_log(mut self, index: crate::store::SqliteReader) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// Runs one InfluxQL statement against the configured database and returns the JSON
@@ -436,5 +448,13 @@ impl StoreReader for Influx1Reader {
             detail,
         })?;
         Ok(finish_readings(readings, q.limit))
+    }
+
+    async fn commits_after(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Option<Vec<riverwatch_core::store_api::Committed>>, StoreError> {
+        super::index_commits(self.index.as_ref(), after, max).await
     }
 }

@@ -252,6 +252,8 @@ pub struct Influx2Reader {
     org: String,
     bucket: String,
     token: String,
+    /// The local database whose commit log lists the readings written, when attached.
+    index: Option<crate::store::SqliteReader>,
 }
 
 impl fmt::Debug for Influx2Reader {
@@ -261,6 +263,7 @@ impl fmt::Debug for Influx2Reader {
             .field("org", &self.org)
             .field("bucket", &self.bucket)
             .field("token", &"<redacted>")
+            .field("index", &self.index)
             .finish()
     }
 }
@@ -287,7 +290,17 @@ impl Influx2Reader {
             org: cfg.org.clone(),
             bucket: cfg.bucket.clone(),
             token,
+            index: None,
         })
+    }
+
+    /// The same reader, also offering the commit log the InfluxDB store keeps in its local
+    /// database (`index`, opened with [`SqliteReader::open`](crate::store::SqliteReader::open)),
+    /// so analytics judges exactly the committed readings.
+    #[must_use]
+    pub fn with_commit_log(mut self, index: crate::store::SqliteReader) -> Self {
+        self.index = Some(index);
+        self
     }
 
     async fn run(&self, flux: String) -> Result<String, SendError> {
@@ -338,6 +351,14 @@ impl StoreReader for Influx2Reader {
             detail,
         })?;
         Ok(finish_readings(readings, q.limit))
+    }
+
+    async fn commits_after(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Option<Vec<riverwatch_core::store_api::Committed>>, StoreError> {
+        super::index_commits(self.index.as_ref(), after, max).await
     }
 }
 

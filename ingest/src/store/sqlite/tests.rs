@@ -854,3 +854,114 @@ proptest! {
         })?;
     }
 }
+
+/// The local database of an InfluxDB store logs each commit of its index in the same
+/// transaction: new readings once with their values, resends not at all, a conflicting
+/// resend not at all; a reading the index has dropped since is left out of its commit.
+#[test]
+fn the_influx_index_logs_its_commits_with_the_values_it_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.db");
+    let cfg = SqliteConfig {
+        influx_index_hours: 1,
+        ..test_sqlite_config()
+    };
+    let index = SqliteStore::open_influx_index(&path, &cfg).unwrap();
+    let write = |readings: Vec<Reading>| {
+        index
+            .write_blocking(&WriteBatch {
+                readings,
+                ..WriteBatch::default()
+            })
+            .unwrap()
+    };
+    write(vec![
+        reading("LLH-CJG", "NH3N", 0, 0.2),
+        reading("LLH-CJG", "pH", 0, 7.1),
+    ]);
+    // An identical resend and a conflicting one store nothing: no commit is logged.
+    let resend = write(vec![reading("LLH-CJG", "NH3N", 0, 0.2)]);
+    assert_eq!(resend.duplicates, 1);
+    let conflict = write(vec![reading("LLH-CJG", "NH3N", 0, 9.9)]);
+    assert_eq!(conflict.conflicts.len(), 1);
+    write(vec![
+        reading("LLH-NTS", "NH3N", 10, 2.5),
+        reading("LLH-CJG", "NH3N", 10, 0.3),
+    ]);
+
+    let reader = SqliteReader::open(&path).unwrap();
+    let commits = reader.influx_index_commits_after_blocking(0, 10).unwrap();
+    let seqs: Vec<u64> = commits.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, vec![1, 2]);
+    let mut first = commits[0].readings.clone();
+    first.sort_by(|a, b| a.parameter.cmp(&b.parameter));
+    assert_eq!(
+        first,
+        vec![
+            reading("LLH-CJG", "NH3N", 0, 0.2),
+            reading("LLH-CJG", "pH", 0, 7.1)
+        ]
+    );
+    let mut second = commits[1].readings.clone();
+    second.sort_by(|a, b| a.station.cmp(&b.station));
+    assert_eq!(
+        second,
+        vec![
+            reading("LLH-CJG", "NH3N", 10, 0.3),
+            reading("LLH-NTS", "NH3N", 10, 2.5)
+        ]
+    );
+    assert_eq!(
+        reader.influx_index_commits_after_blocking(1, 10).unwrap()[0].seq,
+        2
+    );
+    assert!(
+        reader
+            .influx_index_commits_after_blocking(2, 10)
+            .unwrap()
+            .is_empty()
+    );
+    // The readings store's own log of this file is empty of observations: the index log
+    // names rows of `influx_index`, which the readings-store reader does not find.
+    assert!(
+        reader
+            .commits_after_blocking(0, 10)
+            .unwrap()
+            .iter()
+            .all(|c| c.readings.is_empty())
+    );
+
+    // Two hours later (beyond the one-hour index) the first readings are dropped by the
+    // next batch: their commit is still listed, without them.
+    write(vec![reading("LLH-CJG", "NH3N", 130, 0.4)]);
+    write(vec![reading("LLH-CJG", "NH3N", 131, 0.4)]);
+    let commits = reader.influx_index_commits_after_blocking(0, 10).unwrap();
+    let sizes: Vec<(u64, usize)> = commits.iter().map(|c| (c.seq, c.readings.len())).collect();
+    assert_eq!(sizes, vec![(1, 0), (2, 0), (3, 1), (4, 1)]);
+}
+
+/// A reading observed long before the rest of its batch (a station sending its backlog)
+/// stays in the index until the next batch, so analytics reads it through the log.
+#[test]
+fn a_backfilled_reading_is_in_the_index_log_until_the_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.db");
+    let cfg = SqliteConfig {
+        influx_index_hours: 1,
+        ..test_sqlite_config()
+    };
+    let index = SqliteStore::open_influx_index(&path, &cfg).unwrap();
+    index
+        .write_blocking(&WriteBatch {
+            readings: vec![
+                reading("LLH-CJG", "NH3N", 0, 2.5),
+                reading("LLH-CJG", "NH3N", 300, 0.2),
+            ],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    let reader = SqliteReader::open(&path).unwrap();
+    let commits = reader.influx_index_commits_after_blocking(0, 10).unwrap();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].readings.len(), 2, "{:?}", commits[0].readings);
+}

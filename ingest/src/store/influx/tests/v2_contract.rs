@@ -114,6 +114,76 @@ async fn a_conflicting_resend_is_reported_and_not_sent_an_identical_one_is_sent_
     store.close().await.unwrap();
 }
 
+/// The store logs what it accepted in its local database in the same transaction as the
+/// index, before the send: a batch InfluxDB is not taking (spooled) is logged all the same,
+/// resends are not logged again, and the reader with that log hands the commits over with
+/// their values; without it, it offers no log.
+#[tokio::test]
+async fn accepted_readings_are_in_the_local_commit_log_before_influxdb_has_them() {
+    use riverwatch_core::store_api::StoreReader;
+
+    let server = StubServer::start().await;
+    server.always(
+        503,
+        r#"{"code":"unavailable","message":"engine is restarting"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = v2_config(&server.url());
+    let mut store = Influx2Store::open(args(config.clone(), dir.path()))
+        .await
+        .unwrap();
+    let first = batch(vec![
+        reading("LLH-CJG", "NH3N", 0, 2.5),
+        reading("LLH-CJG", "pH", 0, 7.5),
+    ]);
+    assert!(store.write(Arc::clone(&first)).await.unwrap().spooled);
+    // The identical resend (a redelivery after a crash before the acknowledgement).
+    let report = store.write(Arc::clone(&first)).await.unwrap();
+    assert_eq!(report.duplicates, 2);
+    store
+        .write(batch(vec![reading("LLH-NTS", "NH3N", 1, 0.4)]))
+        .await
+        .unwrap();
+
+    let without = crate::store::Influx2Reader::new(&config).unwrap();
+    assert!(without.commits_after(0, 10).await.unwrap().is_none());
+    let reader = crate::store::Influx2Reader::new(&config)
+        .unwrap()
+        .with_commit_log(SqliteReader::open(&dir.path().join("local.db")).unwrap());
+    let commits = reader.commits_after(0, 10).await.unwrap().unwrap();
+    let got: Vec<(u64, Vec<riverwatch_core::Reading>)> = commits
+        .into_iter()
+        .map(|c| {
+            let mut r = c.readings;
+            r.sort_by(|a, b| a.parameter.cmp(&b.parameter));
+            (c.seq, r)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                1,
+                vec![
+                    reading("LLH-CJG", "NH3N", 0, 2.5),
+                    reading("LLH-CJG", "pH", 0, 7.5)
+                ]
+            ),
+            (2, vec![reading("LLH-NTS", "NH3N", 1, 0.4)]),
+        ]
+    );
+    assert!(
+        reader
+            .commits_after(2, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.spool_len() > 0, "InfluxDB has none of them yet");
+    store.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn an_outage_spools_batches_and_the_drain_delivers_each_once_in_order() {
     let mut server = StubServer::start().await;
