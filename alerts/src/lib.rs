@@ -16,7 +16,8 @@
 //! # Layout
 //! - [`config`]: `[alerts]`: recipients per province with escalation levels (the defaults
 //!   embedded from `core/network/recipients.toml`), grouping, inhibit rules, retries, SMTP
-//!   relay or outbox, sender, console link, language.
+//!   relay or outbox, sender, console link, language. The recipients in `config/routing.rs`,
+//!   the checks in `config/validate.rs`.
 //! - [`model`]: the typed records (alerts, acknowledgements, notifications, silences, audit).
 //! - [`lifecycle`]: pure state machine from events to alert state (event time, redelivery).
 //! - [`routing`]: pure: which recipients of which province get an alert, in which role.
@@ -26,10 +27,14 @@
 //!   inhibit rules attach more (by default a section's class alert to a parameter alert of
 //!   the same section), so one problem makes one notification.
 //! - [`escalation`]: per-province escalation while unacknowledged.
-//! - [`notify`]: templates, email (lettre; `smtp://` and `smtps://` relays over
+//! - [`notify`]: templates (one alert's labelled lines in `notify/templates/fields.rs`), email (lettre; `smtp://` and `smtps://` relays over
 //!   TCP_NODELAY sockets of its own, `notify::relay`), webhooks, retained MQTT state (on core's output connection).
 //! - [`store`]: SQLite `alerts.db`: alerts, acks, silences, groups, outbox (with attachments
-//!   and the report emails queued), audit.
+//!   and the report emails queued), audit. `store.rs` holds the connection, the errors and the
+//!   write transaction; `store/schema.rs` the tables, `store/rows.rs` the row decoders,
+//!   `store/alerts.rs` alerts, applied events and grouping state, `store/outbox.rs` the
+//!   notifications and their delivery outcomes, `store/operator.rs` acknowledgements and
+//!   silences.
 //! - [`audit`]: the append-only hash chain, its verification and the anchors (`#seq hash`)
 //!   every notification carries.
 //! - [`reader`]: the public read API.
@@ -38,7 +43,9 @@
 //! - [`operator`]: what a duty officer changes: acknowledgements and silences; report emails
 //!   queued once per report, recipient and digest.
 //! - [`source`]: the event subscription (core's acking subscriber) and its counters.
-//! - [`service`]: [`run`], the processor and the wiring.
+//! - [`service`]: [`run`], the processor and the wiring; the processor's event path in
+//!   `service/processor.rs`, its clock-driven work (command-line changes, escalation) in
+//!   `service/timers.rs`, due groups turned into notifications in `service/flush.rs`.
 //! - [`telemetry`]: typed counters (events, alerts, deliveries by channel).
 #![deny(missing_docs)]
 

@@ -10,7 +10,9 @@
 //! truth.
 //!
 //! # Layout
-//! - [`scenario`]: the scenario file format and the built-in scenarios.
+//! - [`scenario`]: the scenario file format and the built-in scenarios; the events'
+//!   definitions in `scenario/events.rs`, the checks against the registry in
+//!   `scenario/validate.rs`.
 //! - [`redate`]: events that keep their offsets from a run's start; the timeline of a
 //!   scenario; the live plan that replays a scenario into the present.
 //! - [`model`]: the undisturbed station models, per kind.
@@ -22,7 +24,9 @@
 //! - [`generate`]: the pure generator of observations, in send order.
 //! - [`encode`]: JSON observations and HJ 212 frames.
 //! - [`recording`]: CSV / Parquet recordings.
-//! - [`manifest`]: the ground truth written beside a recording.
+//! - [`manifest`]: the ground truth written beside a recording; its limit tables in
+//!   [`manifest::tables`], which limits apply to a reading in `manifest/limits.rs`, the
+//!   scenario events' expectations in `manifest/expectations.rs`.
 //! - [`simulate`]: [`run`] — re-dating to the run's start, pacing, publishing, recording.
 //! - [`publish`]: the QoS 1 publisher that waits for every PUBACK.
 //! - [`hj212_tcp`]: the stations' data loggers as HJ 212 TCP clients (`--hj212-tcp`).

@@ -44,9 +44,21 @@ mod influxd;
 /// monthly report and its workbook, against the standards' tables.
 mod report_month;
 
-/// Alerts: both provinces notified, grouping, repeat, silences, acknowledgement and escalation,
-/// SMTP outage and crash recovery without loss or duplicates, audit-trail tampering.
+/// Alerts: what the alert tests share (events, their messages, the emails per address).
 mod alerts;
+
+/// Alerts, who is told what: both provinces notified, an information copy, one email per recipient.
+mod alerts_notify;
+
+/// Alerts on a manual clock: grouping, repeat, silences, acknowledgement and escalation.
+mod alerts_lifecycle;
+
+/// Alerts' delivery: SMTP outage and crash recovery without loss or duplicates, a hung relay,
+/// a third-party SMTP server, a report with its workbook.
+mod alerts_delivery;
+
+/// Alerts' audit trail and store: tampering found, the audit head in an email, a corrupt store.
+mod alerts_audit;
 
 /// The console: the HTTP API over real HTTP (access control, acknowledgements, readings,
 /// metrics) and the live feed's resumption.
